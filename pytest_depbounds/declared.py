@@ -1,0 +1,230 @@
+"""Read the dependency ranges a project declares, with the file and line of each."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from pytest_depbounds.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+try:
+    from packaging.dependency_groups import resolve_dependency_groups
+except ImportError:  # packaging < 26.1
+    from dependency_groups import resolve as resolve_dependency_groups
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+#: Groups installed when the user names none (the conventional names).
+CONVENTIONAL_GROUPS = ("test", "tests", "testing")
+
+#: Files whose content decides how the project builds; a change rebuilds its env.
+BUILD_INPUTS = ("pyproject.toml", "setup.cfg", "setup.py")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeclaredRequirement:
+    """One requirement as the project wrote it, and where."""
+
+    requirement: Requirement
+    location: str
+    origin: str
+
+    @property
+    def name(self) -> NormalizedName:
+        """The PEP 503 name of the distribution."""
+        return canonicalize_name(self.requirement.name)
+
+    @property
+    def is_tooling(self) -> bool:
+        """Whether this is test tooling, resolved newest instead of at the bound."""
+        return is_tooling(self.name)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Declaration:
+    """Everything a project declares that decides its bounds."""
+
+    project_dir: Path
+    project_name: NormalizedName | None
+    requirements: tuple[DeclaredRequirement, ...]
+    build_inputs: tuple[Path, ...]
+
+    @property
+    def under_test(self) -> tuple[DeclaredRequirement, ...]:
+        """Requirements whose bounds are tested (everything but test tooling)."""
+        return tuple(r for r in self.requirements if not r.is_tooling)
+
+    @property
+    def tooling(self) -> tuple[DeclaredRequirement, ...]:
+        """Declared test tooling (pytest, its plugins, coverage)."""
+        return tuple(r for r in self.requirements if r.is_tooling)
+
+
+def is_tooling(name: str) -> bool:
+    """Say whether a distribution is test tooling rather than a dependency under test.
+
+    :param name: A distribution name, in any spelling.
+    :returns: True for pytest, pytest plugins and coverage.
+    """
+    normalized = canonicalize_name(name)
+    return normalized in {"pytest", "coverage"} or normalized.startswith("pytest-")
+
+
+def read_declaration(
+    project_dir: Path, *, extras: Sequence[str], groups: Sequence[str] | None
+) -> Declaration:
+    """Read the project's declared requirements.
+
+    :param project_dir: The folder holding ``pyproject.toml``.
+    :param extras: Extras whose requirements are included.
+    :param groups: Dependency groups to include; ``None`` picks the conventional
+        ``test``/``tests``/``testing`` groups that exist.
+    :returns: The declaration, requirements in file order.
+    :raises ConfigurationError: On a missing or malformed file, an unknown extra or
+        group, or an invalid requirement.
+    """
+    pyproject = project_dir / "pyproject.toml"
+    if not pyproject.is_file():
+        raise ConfigurationError(
+            f"no pyproject.toml in {project_dir}: pytest --depbounds reads the "
+            "declared dependencies from its [project] table"
+        )
+    text = pyproject.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{pyproject}: invalid TOML: {exc}") from None
+    project = _table(data, "project", pyproject)
+    if "dependencies" in project.get("dynamic", ()):
+        raise ConfigurationError(
+            f"{pyproject}: [project] lists dependencies as dynamic; pytest "
+            "--depbounds needs them declared statically in [project].dependencies"
+        )
+    name = project.get("name")
+    project_name = canonicalize_name(name) if isinstance(name, str) else None
+    reader = _PyprojectReader(pyproject, text, project_name)
+    requirements = list(
+        reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
+    )
+    optional = _table(project, "optional-dependencies", pyproject)
+    requirements += reader.extras(optional, extras)
+    requirements += reader.groups(_table(data, "dependency-groups", pyproject), groups)
+    build_inputs = tuple(
+        project_dir / name for name in BUILD_INPUTS if (project_dir / name).is_file()
+    )
+    return Declaration(
+        project_dir=project_dir,
+        project_name=project_name,
+        requirements=tuple(requirements),
+        build_inputs=build_inputs,
+    )
+
+
+class _PyprojectReader:
+    """Turns the strings of one pyproject.toml into located requirements."""
+
+    def __init__(self, path: Path, text: str, project_name: str | None) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.project_name = project_name
+
+    def locate(self, raw: str) -> str:
+        # tomllib keeps no positions: the first line quoting the string is the
+        # one a user would look at.
+        for number, line in enumerate(self.lines, start=1):
+            if f'"{raw}"' in line or f"'{raw}'" in line:
+                return f"{self.path.name}:{number}"
+        return self.path.name
+
+    def parse(self, raws: Iterable[str], origin: str) -> Iterable[DeclaredRequirement]:
+        for raw in raws:
+            location = self.locate(raw)
+            try:
+                requirement = Requirement(raw)
+            except InvalidRequirement as exc:
+                raise ConfigurationError(
+                    f"{location}: invalid requirement {raw!r}: {exc}"
+                ) from None
+            yield DeclaredRequirement(
+                requirement=requirement, location=location, origin=origin
+            )
+
+    def extras(
+        self, optional: dict[str, Any], wanted: Sequence[str]
+    ) -> list[DeclaredRequirement]:
+        by_name = {canonicalize_name(k): (k, v) for k, v in optional.items()}
+        found: list[DeclaredRequirement] = []
+        pending = [canonicalize_name(e) for e in wanted]
+        seen: set[str] = set()
+        while pending:
+            extra = pending.pop(0)
+            if extra in seen:
+                continue
+            seen.add(extra)
+            if extra not in by_name:
+                known = ", ".join(sorted(by_name)) or "none"
+                raise ConfigurationError(
+                    f"{self.path.name}: unknown extra {extra!r} "
+                    f"(declared extras: {known})"
+                )
+            key, raws = by_name[extra]
+            for item in self.parse(
+                _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
+            ):
+                # ``myproj[a,b]`` inside an extra of myproj means "also a and b".
+                if item.name == self.project_name:
+                    pending.extend(canonicalize_name(e) for e in item.requirement.extras)
+                else:
+                    found.append(item)
+        return found
+
+    def groups(
+        self, table: dict[str, Any], wanted: Sequence[str] | None
+    ) -> list[DeclaredRequirement]:
+        names = list(wanted) if wanted is not None else []
+        if wanted is None:
+            names = [g for g in table if canonicalize_name(g) in CONVENTIONAL_GROUPS]
+        normalized = {canonicalize_name(g): g for g in table}
+        found: list[DeclaredRequirement] = []
+        for name in names:
+            key = normalized.get(canonicalize_name(name))
+            if key is None:
+                known = ", ".join(sorted(table)) or "none"
+                raise ConfigurationError(
+                    f"{self.path.name}: unknown dependency group {name!r} "
+                    f"(declared groups: {known})"
+                )
+            try:
+                raws = resolve_dependency_groups(table, key)
+            except (ValueError, TypeError, LookupError) as exc:
+                raise ConfigurationError(
+                    f"{self.path.name}: [dependency-groups] {key}: {exc}"
+                ) from None
+            found += self.parse(raws, f"group {key}")
+        return found
+
+
+def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{path.name}: [{key}] must be a table")
+    return value
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f"pyproject.toml: {where} must be a list of requirement strings"
+        )
+    return list(value)

@@ -1,0 +1,240 @@
+"""One virtualenv per bound, trusted only when its stamp (written last) matches."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_depbounds.errors import EnvBuildError
+from pytest_depbounds.process import child_environ, execute
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from pytest_depbounds.installer import Installer
+    from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.process import ExecuteRequest
+
+STAMP = "depbounds-stamp.json"
+PINS = "depbounds-pins.txt"
+
+#: Folders never part of the project's source digest.
+_SKIPPED_DIRS = frozenset(
+    {"__pycache__", "build", "dist", "node_modules", "htmlcov", "site-packages"}
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnvPlan:
+    """What a bound env must hold."""
+
+    bound: str
+    interpreter: Interpreter
+    pins: tuple[str, ...]
+    installer: str
+    project_dir: Path
+    project_name: str
+    build_inputs: tuple[Path, ...]
+    editable: bool
+
+    def key(self) -> str:
+        """Digest of everything that, changed, needs a new env."""
+        payload = {
+            "bound": self.bound,
+            "python": [self.interpreter.executable, self.interpreter.version],
+            "pins": sorted(self.pins),
+            "installer": self.installer,
+            "editable": self.editable,
+            "build": {
+                p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in self.build_inputs
+            },
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuiltEnv:
+    """A ready env."""
+
+    path: Path
+    python: Path
+    reused: bool
+    project_reinstalled: bool
+    elapsed: float
+
+
+def env_python(path: Path) -> Path:
+    """The interpreter inside an env folder."""
+    if os.name == "nt":  # pragma: no cover - Windows
+        return path / "Scripts" / "python.exe"
+    return path / "bin" / "python"
+
+
+def ensure_env(
+    plan: EnvPlan,
+    installer: Installer,
+    *,
+    envs_dir: Path,
+    rebuild: bool,
+    log: Callable[[str], None],
+) -> BuiltEnv:
+    """Reuse the bound's env when its stamp matches, else build it.
+
+    :param plan: What the env must hold.
+    :param installer: The engine that fills it.
+    :param envs_dir: The folder holding every env.
+    :param rebuild: Build even when a matching env exists.
+    :param log: Progress sink.
+    :returns: The ready env.
+    :raises EnvBuildError: When the env cannot be created or filled.
+    """
+    start = time.monotonic()
+    key = plan.key()
+    path = envs_dir / f"{plan.bound}-{key[:16]}"
+    source_digest = _source_digest(plan)
+    envs_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(envs_dir / f"{path.name}.lock", log):
+        stamp = None if rebuild else _read_stamp(path)
+        if stamp is not None and stamp.get("key") == key:
+            reinstalled = stamp.get("source") != source_digest
+            if reinstalled:
+                log("project changed: reinstalling it only")
+                (path / STAMP).unlink()
+                _run(installer_project(installer, plan, path), "install the project")
+            _write_stamp(path, key, source_digest)
+            return BuiltEnv(
+                path=path,
+                python=env_python(path),
+                reused=not reinstalled,
+                project_reinstalled=reinstalled,
+                elapsed=time.monotonic() - start,
+            )
+        _build(plan, installer, path, log)
+        _write_stamp(path, key, source_digest)
+    return BuiltEnv(
+        path=path,
+        python=env_python(path),
+        reused=False,
+        project_reinstalled=True,
+        elapsed=time.monotonic() - start,
+    )
+
+
+def installer_project(installer: Installer, plan: EnvPlan, path: Path) -> ExecuteRequest:
+    """The command installing the project into the env at ``path``."""
+    return installer.install_project(
+        env_python(path),
+        plan.project_dir,
+        name=plan.project_name,
+        editable=plan.editable,
+    )
+
+
+def _build(
+    plan: EnvPlan, installer: Installer, path: Path, log: Callable[[str], None]
+) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    log(f"creating env {path.name} ({plan.interpreter.label})")
+    _create(plan, installer, path)
+    pins_file = path / PINS
+    pins_file.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
+    log(f"installing {len(plan.pins)} packages with {installer.name}")
+    _run(installer.install_pins(env_python(path), pins_file), "install the pins")
+    log(f"installing {plan.project_name} from {plan.project_dir}")
+    _run(installer_project(installer, plan, path), "install the project")
+
+
+def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
+    from virtualenv import cli_run  # noqa: PLC0415 - slow import, only when building
+
+    args = [str(path), "--python", plan.interpreter.executable, "--no-periodic-update"]
+    if installer.name == "uv":
+        args.append("--no-seed")
+    else:
+        args += ["--no-setuptools", "--no-wheel"]
+    try:
+        cli_run(args, setup_logging=False)
+    except SystemExit as exc:
+        msg = f"virtualenv could not create {path} (exit {exc.code})"
+        raise EnvBuildError(msg) from None
+    except Exception as exc:  # virtualenv raises many kinds
+        msg = f"virtualenv could not create {path}: {exc}"
+        raise EnvBuildError(msg) from None
+
+
+def _run(request: ExecuteRequest, what: str) -> None:
+    env = child_environ(os.environ)
+    env.setdefault("UV_NO_PROGRESS", "1")
+    outcome = execute(dataclasses.replace(request, env=env))
+    if not outcome.ok:
+        lines = [ln for ln in outcome.stderr.splitlines() if ln.strip()][-12:]
+        detail = "\n".join(lines) or outcome.last_error_line()
+        raise EnvBuildError(f"could not {what}:\n{detail}")
+
+
+def _read_stamp(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((path / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not env_python(path).exists():
+        return None
+    return data
+
+
+def _write_stamp(path: Path, key: str, source: str) -> None:
+    data = {"key": key, "source": source, "written": time.time()}
+    temporary = path / f"{STAMP}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(data), encoding="utf-8")
+    temporary.replace(path / STAMP)
+
+
+def _source_digest(plan: EnvPlan) -> str:
+    # An editable install follows the source by itself; a built one is stale as
+    # soon as any source file changes.
+    if plan.editable:
+        return "editable"
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(plan.project_dir):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIPPED_DIRS
+            and not d.endswith(".egg-info")
+            and not (Path(root) / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            with contextlib.suppress(OSError):
+                stat = (Path(root) / name).stat()
+                entry = f"{root}/{name}:{stat.st_size}:{stat.st_mtime_ns}\n"
+                digest.update(entry.encode())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path, log: Callable[[str], None]) -> Iterator[None]:
+    from filelock import FileLock, Timeout  # noqa: PLC0415
+
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"waiting for another run using {lock_path.stem}")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+

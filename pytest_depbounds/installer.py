@@ -1,0 +1,232 @@
+"""Command lines of the engines that resolve and install: uv, or pip as a fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.process import ExecuteRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+Resolution = Literal["lowest-direct", "lowest", "highest"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IndexSettings:
+    """Where distributions come from: the user's settings, passed explicitly."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    offline: bool = False
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        index_url: str | None,
+        extra_index_urls: Sequence[str],
+        find_links: Sequence[str],
+        no_index: bool,
+        offline: bool,
+    ) -> IndexSettings:
+        """Merge our options over the ``PIP_*`` variables a user already set.
+
+        uv reads its own ``UV_*`` variables itself; pip's are translated here so
+        that a private index set up for pip also serves uv.
+
+        :returns: The settings for every resolver and installer call.
+        """
+        env_extra = tuple(environ.get("PIP_EXTRA_INDEX_URL", "").split())
+        env_links = tuple(environ.get("PIP_FIND_LINKS", "").split())
+        env_no_index = environ.get("PIP_NO_INDEX", "").lower() in {"1", "true", "yes"}
+        return cls(
+            index_url=index_url or environ.get("PIP_INDEX_URL") or None,
+            extra_index_urls=tuple(extra_index_urls) or env_extra,
+            find_links=tuple(find_links) or env_links,
+            no_index=no_index or env_no_index,
+            offline=offline,
+        )
+
+    def uv_args(self) -> list[str]:
+        """Arguments of ``uv pip compile``/``install`` for these settings."""
+        args: list[str] = []
+        if self.no_index:
+            args.append("--no-index")
+        elif self.index_url:
+            args += ["--index-url", self.index_url]
+        if not self.no_index:
+            for url in self.extra_index_urls:
+                args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        if self.offline:
+            args.append("--offline")
+        return args
+
+    def pip_args(self) -> list[str]:
+        """Arguments of ``pip install`` for these settings."""
+        args: list[str] = []
+        if self.no_index:
+            args.append("--no-index")
+        elif self.index_url:
+            args += ["--index-url", self.index_url]
+        if not self.no_index:
+            for url in self.extra_index_urls:
+                args += ["--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
+
+    def fingerprint(self) -> str:
+        """A digest that changes whenever the settings would change a resolution."""
+        fields = dataclasses.asdict(self)
+        fields.pop("offline")
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def find_uv() -> str | None:
+    """Locate the uv binary: the one of our ``uv`` dependency, else one on PATH.
+
+    :returns: Its path, or ``None`` when uv is not installed.
+    """
+    try:
+        from uv import find_uv_bin  # noqa: PLC0415 - optional at run time
+    except ImportError:
+        return shutil.which("uv")
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return shutil.which("uv")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Installer:
+    """Builds resolver and installer commands for one engine."""
+
+    name: Literal["uv", "pip"]
+    uv: str | None
+    index: IndexSettings
+
+    @classmethod
+    def select(cls, name: str | None, index: IndexSettings) -> Installer:
+        """Choose the engine: uv unless pip is asked for or uv is missing.
+
+        :param name: ``"uv"``, ``"pip"`` or ``None`` for the default.
+        :param index: Where distributions come from.
+        :returns: The installer.
+        :raises ConfigurationError: When uv is asked for but not installed.
+        """
+        uv = find_uv()
+        if name == "uv" and uv is None:
+            raise ConfigurationError(
+                "--depbounds-installer=uv, but no uv binary was found: "
+                "pip install uv, or use --depbounds-installer=pip"
+            )
+        if name == "pip" or uv is None:
+            return cls(name="pip", uv=None, index=index)
+        return cls(name="uv", uv=uv, index=index)
+
+    def compile(
+        self,
+        requirements_in: Path,
+        *,
+        python: str,
+        resolution: Resolution,
+        constraints: Sequence[Path] = (),
+        output: Path,
+    ) -> ExecuteRequest:
+        """Resolve a requirements file into exact pins for one interpreter.
+
+        :param requirements_in: The requirements to resolve.
+        :param python: The interpreter the pins are for.
+        :param resolution: uv's resolution strategy.
+        :param constraints: Files of pins the result must respect (pip ``-c``).
+        :param output: Where the pins are written: uv's requirements format for
+            uv, pip's JSON installation report for pip.
+        :returns: The command.
+        """
+        if self.uv is not None:
+            argv = [self.uv, "pip", "compile", str(requirements_in)]
+            argv += ["--python", python, "--resolution", resolution]
+            argv += ["--no-header", "--no-annotate", "--quiet", "-o", str(output)]
+            for constraint in constraints:
+                argv += ["--constraint", str(constraint)]
+            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+        argv = [sys.executable, "-m", "pip", "--python", python, "install"]
+        argv += ["--dry-run", "--ignore-installed", "--quiet", "--report", str(output)]
+        argv += ["--disable-pip-version-check", "-r", str(requirements_in)]
+        for constraint in constraints:
+            argv += ["--constraint", str(constraint)]
+        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+
+    def install_pins(self, env_python: Path, pins: Path) -> ExecuteRequest:
+        """Install a complete set of exact pins into an env, resolving nothing.
+
+        :param env_python: The env's interpreter.
+        :param pins: A file of ``name==version`` lines (a resolver's output).
+        :returns: The command.
+        """
+        if self.uv is not None:
+            argv = [self.uv, "pip", "install", "--python", str(env_python), "--quiet"]
+            argv += ["--no-deps", "-r", str(pins)]
+            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+        argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
+        argv += ["--disable-pip-version-check", "-r", str(pins)]
+        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+
+    def install_project(
+        self, env_python: Path, project_dir: Path, *, name: str, editable: bool
+    ) -> ExecuteRequest:
+        """Build the project from its source and install it without dependencies.
+
+        :param env_python: The env's interpreter.
+        :param project_dir: The folder holding its ``pyproject.toml``.
+        :param name: Its distribution name, reinstalled even if the version is equal.
+        :param editable: Install it editable.
+        :returns: The command.
+        """
+        target = ["-e", str(project_dir)] if editable else [str(project_dir)]
+        if self.uv is not None:
+            argv = [self.uv, "pip", "install", "--python", str(env_python), "--quiet"]
+            argv += ["--no-deps", "--reinstall-package", name, *target]
+            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+        argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
+        argv += ["--disable-pip-version-check", "--force-reinstall", *target]
+        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+
+
+def read_pins(output: Path, installer: Installer) -> dict[str, str]:
+    """Read the pins a :meth:`Installer.compile` call wrote.
+
+    :param output: The file it wrote.
+    :param installer: The engine that wrote it.
+    :returns: Distribution name → version.
+    """
+    from packaging.utils import canonicalize_name  # noqa: PLC0415
+
+    text = output.read_text(encoding="utf-8")
+    pins: dict[str, str] = {}
+    if installer.name == "pip":
+        for item in json.loads(text).get("install", []):
+            meta = item["metadata"]
+            pins[canonicalize_name(meta["name"])] = meta["version"]
+        return pins
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()  # noqa: PLW2901
+        if not line or line.startswith("-"):
+            continue
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[canonicalize_name(name.strip())] = version.split(";")[0].strip()
+    return pins

@@ -1,0 +1,196 @@
+"""The table of our command-line options and ini keys, shared by both sessions.
+
+Stdlib only: the inner session receives this table as JSON and registers every
+entry as an ignored option, so ``addopts = --depbounds`` or a ``depbounds_*`` ini
+key in the project's configuration never breaks the run inside an env.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+Kind = Literal["flag", "value", "list", "int", "float"]
+
+#: The bounds a bare ``--depbounds`` runs.
+ALL_BOUNDS = ("lower", "upper")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OptionSpec:
+    """One ``--depbounds-*`` flag and the ini key that shares its help text."""
+
+    flag: str
+    kind: Kind
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    has_ini: bool = True
+
+    @property
+    def dest(self) -> str:
+        """The argparse dest and ini key: ``--depbounds-find-links`` → ``depbounds_find_links``."""  # noqa: E501
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the flag consumes the next argument."""
+        return self.kind != "flag"
+
+
+BOUNDS_HELP = (
+    "Re-run the session at the lower and/or upper bound of the declared dependency "
+    "ranges: --depbounds, --depbounds=lower or --depbounds=upper"
+)
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        flag="--depbounds-extras",
+        kind="list",
+        metavar="EXTRA,...",
+        help="Extras of the project whose requirements are tested too",
+    ),
+    OptionSpec(
+        flag="--depbounds-groups",
+        kind="list",
+        metavar="GROUP,...",
+        help="PEP 735 dependency groups installed too (default: test, tests, testing)",
+    ),
+    OptionSpec(
+        flag="--depbounds-with",
+        kind="list",
+        metavar="PKG,...",
+        help="More test tooling to install, at its newest compatible version",
+    ),
+    OptionSpec(
+        flag="--depbounds-index-url",
+        kind="value",
+        metavar="URL",
+        help="Package index for resolution and installs (default: PIP_INDEX_URL)",
+    ),
+    OptionSpec(
+        flag="--depbounds-extra-index-url",
+        kind="list",
+        metavar="URL,...",
+        help="Extra package indexes (default: PIP_EXTRA_INDEX_URL)",
+    ),
+    OptionSpec(
+        flag="--depbounds-find-links",
+        kind="list",
+        metavar="DIR_OR_URL,...",
+        help="Directories or pages of distributions (default: PIP_FIND_LINKS)",
+    ),
+    OptionSpec(
+        flag="--depbounds-no-index",
+        kind="flag",
+        help="Use only --depbounds-find-links, never a package index",
+    ),
+    OptionSpec(
+        flag="--depbounds-python",
+        kind="value",
+        metavar="PATH_OR_VERSION",
+        help="Interpreter of the envs (default: the one running pytest)",
+    ),
+    OptionSpec(
+        flag="--depbounds-installer",
+        kind="value",
+        choices=("uv", "pip"),
+        help="Engine that resolves and installs: uv (default) or pip",
+    ),
+    OptionSpec(
+        flag="--depbounds-report",
+        kind="value",
+        metavar="PATH",
+        help="Write the per-bound results as JSON to this file",
+    ),
+    OptionSpec(
+        flag="--depbounds-cache-dir",
+        kind="value",
+        metavar="DIR",
+        help="Where envs and resolutions are kept (default: pytest's cache dir)",
+    ),
+    OptionSpec(
+        flag="--depbounds-rebuild",
+        kind="flag",
+        has_ini=False,
+        help="Rebuild the envs and resolve again even if nothing changed",
+    ),
+    OptionSpec(
+        flag="--depbounds-refresh",
+        kind="value",
+        metavar="SECONDS",
+        help="Re-resolve the upper bound when its pins are older than this "
+        "(default: 3600; 0 resolves on every run)",
+    ),
+    OptionSpec(
+        flag="--depbounds-offline",
+        kind="flag",
+        help="Use only cached resolutions and distributions, never the network",
+    ),
+    OptionSpec(
+        flag="--depbounds-timeout",
+        kind="float",
+        metavar="SECONDS",
+        help="Stop a bound's inner pytest session after this many seconds",
+    ),
+    OptionSpec(
+        flag="--depbounds-jobs",
+        kind="int",
+        metavar="N",
+        help="Bounds prepared and run at once (default: the number of bounds, "
+        "capped by the CPU count)",
+    ),
+    OptionSpec(
+        flag="--depbounds-editable",
+        kind="flag",
+        help="Install the project editable, so source edits need no reinstall",
+    ),
+)
+
+
+def takes_value(arg: str) -> bool | None:
+    """Say whether a command-line word is one of our flags and whether it takes a value.
+
+    :param arg: One word of the command line, e.g. ``--depbounds-python``.
+    :returns: ``None`` when the word is not ours, else whether the value follows.
+    """
+    name, has_equals, _ = arg.partition("=")
+    if name == "--depbounds":
+        return False
+    for spec in OPTIONS:
+        if spec.flag == name:
+            return spec.takes_value and not has_equals
+    return None
+
+
+def strip_our_args(args: list[str] | tuple[str, ...]) -> list[str]:
+    """Remove our flags and their values from a command line.
+
+    :param args: The command line as pytest received it.
+    :returns: The same words without any ``--depbounds*`` option.
+    """
+    kept: list[str] = []
+    skip_next = False
+    for index, arg in enumerate(args):
+        if skip_next:
+            skip_next = False
+            continue
+        consumes = takes_value(arg)
+        if arg == "--depbounds" and index + 1 < len(args):
+            # ``--depbounds lower`` is how argparse reads ``--depbounds=lower``.
+            consumes = looks_like_bounds(args[index + 1])
+        if consumes is None:
+            kept.append(arg)
+        else:
+            skip_next = consumes
+    return kept
+
+
+def looks_like_bounds(word: str) -> bool:
+    """Say whether a word is a value of ``--depbounds`` (``lower``, ``upper,lower``).
+
+    :param word: A command-line word.
+    :returns: True when every comma-separated part names a bound.
+    """
+    parts = [p.strip().lower() for p in word.split(",")]
+    return bool(word) and all(p in {*ALL_BOUNDS, "all", "both"} for p in parts)

@@ -1,0 +1,116 @@
+"""The ``pytest11`` entry point: options, and the session registered on ``--depbounds``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_depbounds.options import BOUNDS_HELP, OPTIONS, looks_like_bounds
+
+if TYPE_CHECKING:
+    from pytest_depbounds.options import OptionSpec
+
+_INI_TYPES = {"flag": "bool", "list": "args"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--depbounds`` and the ``--depbounds-*`` options and ini keys."""
+    group = parser.getgroup("depbounds", "dependency bounds")
+    group.addoption(
+        "--depbounds",
+        action="store",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="BOUNDS",
+        help=BOUNDS_HELP,
+    )
+    parser.addini(
+        "depbounds",
+        "The bounds a bare --depbounds runs (default: lower,upper)",
+        default="lower,upper",
+    )
+    for spec in OPTIONS:
+        _add(group, parser, spec)
+
+
+def _add(group: pytest.OptionGroup, parser: pytest.Parser, spec: OptionSpec) -> None:
+    if spec.kind == "flag":
+        group.addoption(spec.flag, action="store_true", default=False, help=spec.help)
+    else:
+        group.addoption(
+            spec.flag,
+            action="store",
+            default=None,
+            metavar=spec.metavar,
+            choices=spec.choices,
+            help=spec.help,
+        )
+    if spec.has_ini:
+        parser.addini(spec.dest, spec.help, type=_INI_TYPES.get(spec.kind, "string"))  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """On ``--depbounds``, keep the outer session away from the project's code.
+
+    The outer session only orchestrates: it loads no conftest (which may import
+    the project), and options that only a conftest defines are left to the inner
+    sessions, which receive the original command line.
+    """
+    if not any(a == "--depbounds" or a.startswith("--depbounds=") for a in args):
+        return
+    _merge_bounds_value(args)
+    early_config.known_args_namespace.noconftest = True
+    _, unknown = parser.parse_known_and_unknown_args(args)
+    for word in unknown:
+        if word.startswith("-") and word in args:
+            args.remove(word)
+
+
+def _merge_bounds_value(args: list[str]) -> None:
+    # argparse reads ``--depbounds tests/`` as the value ``tests/``: only a bounds
+    # word after the flag is its value.
+    for index, arg in enumerate(args):
+        if arg != "--depbounds":
+            continue
+        if index + 1 < len(args) and looks_like_bounds(args[index + 1]):
+            args[index : index + 2] = [f"--depbounds={args[index + 1]}"]
+        else:
+            args[index] = "--depbounds="
+        return
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the bounds session when ``--depbounds`` is given (not on workers)."""
+    value = config.getoption("depbounds")
+    if value is None or hasattr(config, "workerinput"):
+        return
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+
+    settings = read_settings(config, value or str(config.getini("depbounds")))
+    try:
+        declaration = read_declaration(
+            _project_dir(config), extras=settings.extras, groups=settings.groups
+        )
+    except DepboundsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(
+        BoundsSession(config, settings, declaration), "depbounds-session"
+    )
+
+
+def _project_dir(config: pytest.Config) -> Path:
+    if config.inipath is not None and config.inipath.name == "pyproject.toml":
+        return config.inipath.parent
+    for folder in (config.rootpath, *config.rootpath.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return Path(config.rootpath)

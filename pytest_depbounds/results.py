@@ -1,0 +1,143 @@
+"""Turn the inner session's JSON records into pytest reports and per-bound results."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+#: Outcome words, in the order the summary shows them.
+COUNTED = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TestOutcome:
+    """One test's result in one bound."""
+
+    nodeid: str
+    outcome: str
+    duration: float
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BoundResult:
+    """Everything the report says about one bound."""
+
+    bound: str
+    interpreter: str
+    pins: Mapping[str, str]
+    direct: tuple[str, ...]
+    resolution: str
+    env_path: str | None
+    env_reused: bool
+    env_seconds: float
+    run_seconds: float
+    counts: Mapping[str, int]
+    collected: int | None
+    exitstatus: int | None
+    error: str | None
+    crash: str | None
+    tests: tuple[TestOutcome, ...]
+
+    @property
+    def status(self) -> str:
+        """``passed``, ``failed``, ``crashed``, ``no tests`` or ``env failed``."""
+        if self.error is not None:
+            return "env failed"
+        if self.crash is not None:
+            return "crashed"
+        if self.counts.get("failed") or self.counts.get("errors"):
+            return "failed"
+        if not self.collected:
+            return "no tests"
+        return "passed"
+
+    @property
+    def ok(self) -> bool:
+        """Whether this bound passed."""
+        return self.status == "passed"
+
+
+def tag_nodeid(nodeid: str, bound: str) -> str:
+    """The node id a report carries in the outer session: the bound appended.
+
+    :param nodeid: The inner node id.
+    :param bound: ``lower`` or ``upper``.
+    :returns: e.g. ``tests/test_a.py::test_x@lower``.
+    """
+    return f"{nodeid}@{bound}"
+
+
+def rebuild_report(
+    config: pytest.Config, data: Mapping[str, Any], bound: str
+) -> pytest.TestReport | pytest.CollectReport:
+    """Rebuild a report the inner session serialised, tagged with its bound.
+
+    A report pytest cannot decode (an inner pytest of another version) keeps its
+    node id, outcome and text.
+
+    :param config: The outer config.
+    :param data: The serialised report.
+    :param bound: The bound it came from.
+    :returns: The report.
+    """
+    report: pytest.TestReport | pytest.CollectReport | None
+    try:
+        report = config.hook.pytest_report_from_serializable(config=config, data=data)
+    except Exception:  # noqa: BLE001 - any decoding failure falls back
+        report = None
+    if report is None:
+        nodeid = str(data.get("nodeid", "?"))
+        report = pytest.TestReport(
+            nodeid=nodeid,
+            location=(nodeid.split("::")[0], None, nodeid),
+            keywords={},
+            outcome=str(data.get("outcome", "failed")),  # type: ignore[arg-type]
+            longrepr=data.get("longrepr"),
+            when=str(data.get("when", "call")),  # type: ignore[arg-type]
+        )
+    report.nodeid = tag_nodeid(report.nodeid, bound)
+    return report
+
+
+class Tally:
+    """Counts outcomes the way pytest's terminal summary does."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(COUNTED, 0)
+        self.tests: dict[str, TestOutcome] = {}
+
+    def add(self, report: pytest.TestReport | pytest.CollectReport) -> None:
+        """Count one report."""
+        when = getattr(report, "when", "collect")
+        key = _category(report, when)
+        if key is None:
+            return
+        self.counts[key] += 1
+        nodeid = report.nodeid
+        duration = float(getattr(report, "duration", 0.0))
+        previous = self.tests.get(nodeid)
+        if previous is None or previous.outcome == "passed":
+            self.tests[nodeid] = TestOutcome(
+                nodeid=nodeid, outcome=key, duration=duration
+            )
+
+
+def _category(report: pytest.TestReport | pytest.CollectReport, when: str) -> str | None:
+    wasxfail = hasattr(report, "wasxfail")
+    if report.failed:
+        if when in {"setup", "teardown", "collect"}:
+            return "errors"
+        return "xpassed" if wasxfail else "failed"
+    if report.skipped:
+        if when == "collect":
+            return "skipped"
+        return "xfailed" if wasxfail else "skipped"
+    if when == "call":
+        return "xpassed" if wasxfail else "passed"
+    return None

@@ -1,0 +1,207 @@
+"""Run the user's pytest session inside a bound's env and stream its records back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_depbounds import _inner
+from pytest_depbounds.options import OPTIONS, strip_our_args
+from pytest_depbounds.process import child_environ, kill_group, tracked
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Mapping
+
+INNER_MODULE = "pytest_depbounds_inner"
+
+#: Lines of the inner session's output shown when it crashed.
+LOG_TAIL_LINES = 30
+
+_INI_TYPES = {"flag": "bool", "list": "args"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InnerRequest:
+    """One inner pytest session."""
+
+    bound: str
+    env_python: Path
+    args: tuple[str, ...]
+    cwd: Path
+    inner_dir: Path
+    results: Path
+    log: Path
+    cache_dir: Path
+    timeout: float | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    """How an inner session ended."""
+
+    returncode: int | None
+    exitstatus: int | None
+    timed_out: bool
+    interrupted: bool
+    elapsed: float
+    log: Path
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the session ended without reporting its own end."""
+        return self.exitstatus is None
+
+    def describe(self) -> str:
+        """One phrase saying how a crashed session ended."""
+        if self.timed_out:
+            return "timed out and was stopped"
+        if self.interrupted:
+            return "was interrupted"
+        if self.returncode is not None and self.returncode < 0:
+            return f"was killed by signal {-self.returncode}"
+        return f"crashed with exit code {self.returncode}"
+
+    def log_tail(self) -> str:
+        """The end of the session's own output."""
+        try:
+            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def install_inner_plugin(directory: Path) -> Path:
+    """Put the inner plugin alone in a folder meant for ``PYTHONPATH``.
+
+    :param directory: The private folder.
+    :returns: The folder.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    source = Path(_inner.__file__).read_text(encoding="utf-8")
+    target = directory / f"{INNER_MODULE}.py"
+    if not target.exists() or target.read_text(encoding="utf-8") != source:
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(source, encoding="utf-8")
+        temporary.replace(target)
+    return directory
+
+
+def inner_argv(request: InnerRequest) -> list[str]:
+    """The inner session's command line: the user's arguments, our plugin first."""
+    return [
+        str(request.env_python),
+        "-m",
+        "pytest",
+        "-p",
+        INNER_MODULE,
+        "-o",
+        f"cache_dir={request.cache_dir}",
+        *request.args,
+    ]
+
+
+def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, str]:
+    """The inner session's environment: the user's, with our plugin on the path."""
+    env = child_environ(base, python_path=str(request.inner_dir))
+    env[_inner.RESULTS_VAR] = str(request.results)
+    env[_inner.OPTIONS_VAR] = json.dumps(
+        [["--depbounds", False, None]]
+        + [
+            [o.flag, o.takes_value, _INI_TYPES.get(o.kind, "string") if o.has_ini else None]
+            for o in OPTIONS
+        ]
+    )
+    addopts = env.get("PYTEST_ADDOPTS")
+    if addopts:
+        env["PYTEST_ADDOPTS"] = shlex.join(strip_our_args(shlex.split(addopts)))
+    return env
+
+
+def run_inner(
+    request: InnerRequest,
+    on_record: Callable[[dict[str, Any]], None],
+    stop: threading.Event,
+) -> RunOutcome:
+    """Run the inner session, passing each record on as soon as it is written.
+
+    :param request: The session.
+    :param on_record: Called with each JSON record, in order.
+    :param stop: Set by the caller to stop the session (Ctrl-C).
+    :returns: How it ended.
+    """
+    request.results.parent.mkdir(parents=True, exist_ok=True)
+    request.results.write_text("", encoding="utf-8")
+    start = time.monotonic()
+    finish: list[int] = []
+    timed_out = interrupted = False
+
+    def record(item: dict[str, Any]) -> None:
+        if item.get("event") == "finish":
+            finish.append(int(item.get("exitstatus", 1)))
+        on_record(item)
+
+    with request.log.open("w", encoding="utf-8") as log, subprocess.Popen(
+        inner_argv(request),
+        cwd=request.cwd,
+        env=inner_environ(request, os.environ),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as proc, tracked(proc), request.results.open(encoding="utf-8") as results:
+        pending = ""
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                done = True
+            except subprocess.TimeoutExpired:
+                done = False
+            pending = _drain(results, pending, record)
+            if done:
+                break
+            if stop.is_set():
+                interrupted = True
+                kill_group(proc)
+            elif request.timeout and time.monotonic() - start > request.timeout:
+                timed_out = True
+                kill_group(proc)
+        pending = _drain(results, pending, record)
+    for line in pending.splitlines():
+        _parse(line, record)
+    return RunOutcome(
+        returncode=proc.returncode,
+        exitstatus=finish[-1] if finish else None,
+        timed_out=timed_out,
+        interrupted=interrupted,
+        elapsed=time.monotonic() - start,
+        log=request.log,
+    )
+
+
+def _drain(
+    results: Any, pending: str, on_record: Callable[[dict[str, Any]], None]
+) -> str:
+    pending += results.read()
+    *complete, pending = pending.split("\n")
+    for line in complete:
+        _parse(line, on_record)
+    return pending
+
+
+def _parse(line: str, on_record: Callable[[dict[str, Any]], None]) -> None:
+    if not line.strip():
+        return
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(record, dict):
+        return
+    on_record(record)

@@ -1,0 +1,378 @@
+"""The outer session: prepare each bound's env, run the session there, replay it.
+
+Registered instead of a normal run (as xdist's ``DSession``): the outer session
+never collects, so it never imports the project under test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_depbounds import report as reporting
+from pytest_depbounds.bounds import resolution_for
+from pytest_depbounds.envs import EnvPlan, ensure_env
+from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError
+from pytest_depbounds.installer import IndexSettings, Installer
+from pytest_depbounds.interpreters import find as find_interpreter
+from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.process import kill_all
+from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
+from pytest_depbounds.results import BoundResult, Tally, rebuild_report
+from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_depbounds.bounds import BoundName
+    from pytest_depbounds.declared import Declaration
+    from pytest_depbounds.envs import BuiltEnv
+    from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.resolution import Pins
+    from pytest_depbounds.runner import RunOutcome
+    from pytest_depbounds.settings import Settings
+
+Event = tuple[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Context:
+    interpreter: Interpreter
+    installer: Installer
+    cache_dir: Path
+    inner_dir: Path
+
+
+class BoundsSession:
+    """Runs the user's session once per requested bound and reports per bound."""
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, declaration: Declaration
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.declaration = declaration
+        self.results: list[BoundResult] = []
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        """Skip the outer collection: tests are collected inside each env."""
+        del session
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Prepare and run every bound, replaying their reports in bound order."""
+        try:
+            context = self._context()
+        except DepboundsError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
+        channels: dict[BoundName, queue.Queue[Event]] = {
+            bound: queue.Queue() for bound in self.settings.bounds
+        }
+        with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
+            for bound, channel in channels.items():
+                pool.submit(self._work, bound, channel, context)
+            try:
+                for bound, channel in channels.items():
+                    self.results.append(self._consume(session, bound, channel))
+            except BaseException:
+                self.stop.set()
+                kill_all()
+                raise
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Set the exit code from every bound, and write the JSON report."""
+        if self.results and session.exitstatus not in (
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+        ):
+            session.exitstatus = exit_code(self.results, int(session.exitstatus))
+        if self.settings.report is not None:
+            reporting.write_json(
+                self.settings.report,
+                self.results,
+                exitcode=int(session.exitstatus),
+                declaration=self.declaration,
+            )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Show the per-bound table after pytest's own summary."""
+        reporting.write_summary(terminalreporter, self.results)
+
+    # -- worker threads: no pytest hooks here, only events ----------------------
+
+    def _context(self) -> _Context:
+        interpreter = find_interpreter(self.settings.python)
+        index = IndexSettings.from_environ(
+            __import__("os").environ,
+            index_url=self.settings.index_url,
+            extra_index_urls=self.settings.extra_index_urls,
+            find_links=self.settings.find_links,
+            no_index=self.settings.no_index,
+            offline=self.settings.offline,
+        )
+        installer = Installer.select(self.settings.installer, index)
+        cache_dir = self.settings.cache_dir or _default_cache_dir(self.config)
+        try:
+            inner_dir = install_inner_plugin(cache_dir / "inner")
+        except OSError as exc:
+            msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror}"
+            raise DepboundsError(msg) from None
+        return _Context(
+            interpreter=interpreter,
+            installer=installer,
+            cache_dir=cache_dir,
+            inner_dir=inner_dir,
+        )
+
+    def _work(
+        self, bound: BoundName, channel: queue.Queue[Event], context: _Context
+    ) -> None:
+        def log(message: str) -> None:
+            channel.put(("log", message))
+
+        try:
+            pins = self._resolve(bound, context, log)
+            channel.put(("pins", pins))
+            env = self._env(bound, pins, context, log)
+            channel.put(("env", env))
+            if self.stop.is_set():
+                channel.put(("error", DepboundsError("interrupted")))
+                return
+            outcome = run_inner(
+                self._inner_request(bound, env, context),
+                lambda record: channel.put(("record", record)),
+                self.stop,
+            )
+            channel.put(("done", outcome))
+        except DepboundsError as exc:
+            channel.put(("error", exc))
+        except OSError as exc:
+            channel.put(("error", DepboundsError(f"{exc.filename}: {exc.strerror}")))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            channel.put(("bug", exc))
+
+    def _resolve(
+        self, bound: BoundName, context: _Context, log: Any
+    ) -> Pins:
+        declared_tooling = [str(r.requirement) for r in self.declaration.tooling]
+        request = ResolveRequest(
+            bound=bound,
+            resolution=resolution_for(bound),
+            interpreter=context.interpreter,
+            under_test=tuple(str(r.requirement) for r in self.declaration.under_test),
+            tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
+        )
+        return resolve(
+            request,
+            context.installer,
+            workdir=context.cache_dir / "resolutions",
+            max_age=None if bound == "lower" else self.settings.refresh,
+            rebuild=self.settings.rebuild,
+            log=log,
+        )
+
+    def _env(
+        self, bound: BoundName, pins: Pins, context: _Context, log: Any
+    ) -> BuiltEnv:
+        declaration = self.declaration
+        plan = EnvPlan(
+            bound=bound,
+            interpreter=context.interpreter,
+            pins=pins.lines,
+            installer=context.installer.name,
+            project_dir=declaration.project_dir,
+            project_name=declaration.project_name or declaration.project_dir.name,
+            build_inputs=declaration.build_inputs,
+            editable=self.settings.editable,
+        )
+        return ensure_env(
+            plan,
+            context.installer,
+            envs_dir=context.cache_dir / "envs",
+            rebuild=self.settings.rebuild,
+            log=log,
+        )
+
+    def _inner_request(
+        self, bound: BoundName, env: BuiltEnv, context: _Context
+    ) -> InnerRequest:
+        runs = context.cache_dir / "runs"
+        return InnerRequest(
+            bound=bound,
+            env_python=env.python,
+            args=tuple(strip_our_args(self.config.invocation_params.args)),
+            cwd=self.config.invocation_params.dir,
+            inner_dir=context.inner_dir,
+            results=runs / f"{bound}.jsonl",
+            log=runs / f"{bound}.log",
+            cache_dir=context.cache_dir / "inner-cache" / bound,
+            timeout=self.settings.timeout,
+        )
+
+    # -- main thread: progress, replay, results -------------------------------
+
+    def _consume(
+        self, session: pytest.Session, bound: BoundName, channel: queue.Queue[Event]
+    ) -> BoundResult:
+        view = reporting.BoundView(self.config, bound)
+        view.header(len(self.settings.bounds) > 1)
+        tally = Tally()
+        pins: Pins | None = None
+        env: BuiltEnv | None = None
+        collected: int | None = None
+        while True:
+            try:
+                kind, payload = channel.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if kind == "log":
+                view.line(payload)
+            elif kind == "pins":
+                pins = payload
+                view.pins(payload, self.declaration)
+            elif kind == "env":
+                env = payload
+                view.env(payload)
+            elif kind == "record":
+                collected = self._replay(session, bound, payload, tally, view, collected)
+            elif kind == "bug":
+                raise payload
+            else:
+                return self._finish(session, bound, kind, payload, tally, pins, env, collected, view)
+
+    def _replay(
+        self,
+        session: pytest.Session,
+        bound: BoundName,
+        record: dict[str, Any],
+        tally: Tally,
+        view: reporting.BoundView,
+        collected: int | None,
+    ) -> int | None:
+        event = record.get("event")
+        hook = self.config.hook
+        if event == "start":
+            view.line(
+                f"running pytest {record.get('pytest')} on "
+                f"{record.get('implementation')} {record.get('python')}"
+            )
+        elif event == "collected":
+            count = int(record.get("count", 0))
+            session.testscollected += count
+            view.collected(count)
+            return count
+        elif event in {"report", "collectreport"}:
+            report = rebuild_report(self.config, record["data"], bound)
+            tally.add(report)
+            if isinstance(report, pytest.CollectReport):
+                hook.pytest_collectreport(report=report)
+                return collected
+            if report.when == "setup":
+                hook.pytest_runtest_logstart(
+                    nodeid=report.nodeid, location=report.location
+                )
+            hook.pytest_runtest_logreport(report=report)
+            if report.when == "teardown":
+                hook.pytest_runtest_logfinish(
+                    nodeid=report.nodeid, location=report.location
+                )
+        return collected
+
+    def _finish(
+        self,
+        session: pytest.Session,
+        bound: BoundName,
+        kind: str,
+        payload: Any,
+        tally: Tally,
+        pins: Pins | None,
+        env: BuiltEnv | None,
+        collected: int | None,
+        view: reporting.BoundView,
+    ) -> BoundResult:
+        error = crash = None
+        outcome: RunOutcome | None = None
+        if kind == "error":
+            error = str(payload)
+            view.error(error)
+        else:
+            outcome = payload
+            if outcome.crashed:
+                crash = f"the inner pytest session {outcome.describe()}"
+                report = _crash_report(bound, crash, outcome.log_tail())
+                tally.add(report)
+                self.config.hook.pytest_runtest_logreport(report=report)
+        result = BoundResult(
+            bound=bound,
+            interpreter=self._interpreter_label(),
+            pins=dict(pins.versions) if pins else {},
+            direct=tuple(r.name for r in self.declaration.under_test),
+            resolution=resolution_for(bound),
+            env_path=str(env.path) if env else None,
+            env_reused=bool(env and env.reused),
+            env_seconds=env.elapsed if env else 0.0,
+            run_seconds=outcome.elapsed if outcome else 0.0,
+            counts=dict(tally.counts),
+            collected=collected,
+            exitstatus=outcome.exitstatus if outcome else None,
+            error=error,
+            crash=crash,
+            tests=tuple(tally.tests.values()),
+        )
+        view.done(result)
+        return result
+
+    def _interpreter_label(self) -> str:
+        try:
+            return find_interpreter(self.settings.python).label
+        except DepboundsError:
+            return self.settings.python or "?"
+
+
+def exit_code(results: list[BoundResult], pytest_code: int) -> int:
+    """The run's exit code from every bound's result.
+
+    :param results: One result per bound run.
+    :param pytest_code: What pytest computed from the replayed reports.
+    :returns: 6 when an env could not be built, 1 when tests failed, 5 when a
+        bound collected no test, else 0.
+    """
+    if any(r.error is not None for r in results):
+        return EXIT_ENV_FAILED
+    if any(r.status in {"failed", "crashed"} for r in results):
+        return int(pytest.ExitCode.TESTS_FAILED)
+    if any(r.status == "no tests" for r in results):
+        return int(pytest.ExitCode.NO_TESTS_COLLECTED)
+    return 0 if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED else pytest_code
+
+
+def _crash_report(bound: str, message: str, tail: str) -> pytest.TestReport:
+    nodeid = f"depbounds::inner-session@{bound}"
+    longrepr = f"{message}; the end of its output:\n{tail}" if tail else message
+    return pytest.TestReport(
+        nodeid=nodeid,
+        location=("depbounds", None, f"{bound} inner session"),
+        keywords={},
+        outcome="failed",
+        longrepr=longrepr,
+        when="call",
+    )
+
+
+def _default_cache_dir(config: pytest.Config) -> Path:
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return cache.mkdir("depbounds")
+    return config.rootpath / ".depbounds-cache"
