@@ -86,11 +86,13 @@ def pytest_runtest_logreport(report: TestReport) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: Session, exitstatus: int) -> None:
     """Record that the session ended normally, with its exit status."""
+    del session
     _emit({"event": "finish", "exitstatus": int(exitstatus)})
 
 
 def pytest_unconfigure(config: Config) -> None:
     """Close the results file."""
+    del config
     global _stream  # noqa: PLW0603
     if _stream is not None:
         _stream.close()

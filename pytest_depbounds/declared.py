@@ -14,7 +14,7 @@ from pytest_depbounds.errors import ConfigurationError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 try:
     from packaging.dependency_groups import resolve_dependency_groups
@@ -184,7 +184,9 @@ class _PyprojectReader:
             ):
                 # ``myproj[a,b]`` inside an extra of myproj means "also a and b".
                 if item.name == self.project_name:
-                    pending.extend(canonicalize_name(e) for e in item.requirement.extras)
+                    pending.extend(
+                        canonicalize_name(e) for e in item.requirement.extras
+                    )
                 else:
                     found.append(item)
         return found

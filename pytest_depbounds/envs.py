@@ -31,6 +31,14 @@ _SKIPPED_DIRS = frozenset(
 )
 
 
+#: Files that can change what the project's build installs. Test runs write
+#: reports, logs and caches beside the source: those must not force a reinstall.
+_SOURCE_SUFFIXES = (
+    *(".py", ".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp", ".rs"),
+    *(".toml", ".cfg", ".ini", ".in", ".typed"),
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EnvPlan:
     """What a bound env must hold."""
@@ -128,7 +136,9 @@ def ensure_env(
     )
 
 
-def installer_project(installer: Installer, plan: EnvPlan, path: Path) -> ExecuteRequest:
+def installer_project(
+    installer: Installer, plan: EnvPlan, path: Path
+) -> ExecuteRequest:
     """The command installing the project into the env at ``path``."""
     return installer.install_project(
         env_python(path),
@@ -166,7 +176,7 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
     except SystemExit as exc:
         msg = f"virtualenv could not create {path} (exit {exc.code})"
         raise EnvBuildError(msg) from None
-    except Exception as exc:  # virtualenv raises many kinds
+    except Exception as exc:  # noqa: BLE001 - virtualenv raises many kinds
         msg = f"virtualenv could not create {path}: {exc}"
         raise EnvBuildError(msg) from None
 
@@ -214,7 +224,7 @@ def _source_digest(plan: EnvPlan) -> str:
             and not (Path(root) / d / "pyvenv.cfg").exists()
         )
         for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
+            if not name.endswith(_SOURCE_SUFFIXES):
                 continue
             with contextlib.suppress(OSError):
                 stat = (Path(root) / name).stat()
@@ -237,4 +247,3 @@ def _locked(lock_path: Path, log: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         lock.release()
-

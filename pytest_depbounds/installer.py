@@ -7,7 +7,6 @@ import hashlib
 import json
 import shutil
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pytest_depbounds.errors import ConfigurationError
@@ -15,6 +14,7 @@ from pytest_depbounds.process import ExecuteRequest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 Resolution = Literal["lowest-direct", "lowest", "highest"]
 

@@ -1,4 +1,4 @@
-"""The ``pytest11`` entry point: options, and the session registered on ``--depbounds``."""
+"""The ``pytest11`` entry point: our options, and the session ``--depbounds`` adds."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -25,7 +25,7 @@ BLOCKED_ENV_VARS = frozenset(
 
 # Children still running, so that Ctrl-C in the main thread can stop those that
 # worker threads started.
-_running: set[subprocess.Popen[str]] = set()
+_running: set[subprocess.Popen[Any]] = set()
 _running_lock = threading.Lock()
 
 
@@ -91,18 +91,21 @@ def execute(request: ExecuteRequest) -> Outcome:
     :returns: Its outcome; never raises for a non-zero exit.
     """
     start = time.monotonic()
-    with subprocess.Popen(
-        request.argv,
-        cwd=request.cwd,
-        env=request.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        start_new_session=True,
-    ) as proc, tracked(proc):
+    with (
+        subprocess.Popen(
+            request.argv,
+            cwd=request.cwd,
+            env=request.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        ) as proc,
+        tracked(proc),
+    ):
         try:
             stdout, stderr = proc.communicate(timeout=request.timeout)
         except subprocess.TimeoutExpired:
@@ -130,7 +133,7 @@ def execute(request: ExecuteRequest) -> Outcome:
 
 
 @contextlib.contextmanager
-def tracked(proc: subprocess.Popen[str]) -> Iterator[None]:
+def tracked(proc: subprocess.Popen[Any]) -> Iterator[None]:
     """Register a running child so :func:`kill_all` can stop it.
 
     :param proc: The child.
@@ -152,7 +155,7 @@ def kill_all() -> None:
         kill_group(proc)
 
 
-def kill_group(proc: subprocess.Popen[str]) -> None:
+def kill_group(proc: subprocess.Popen[Any]) -> None:
     """Stop a child started with ``start_new_session`` and everything it started.
 
     :param proc: The child.

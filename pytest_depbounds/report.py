@@ -40,13 +40,20 @@ class BoundView:
     def __init__(self, config: pytest.Config, bound: str) -> None:
         self.bound = bound
         self.terminal: Any = config.pluginmanager.get_plugin("terminalreporter")
-        self.verbosity = config.get_verbosity() if hasattr(config, "get_verbosity") else config.option.verbose
+        self.verbosity = (
+            config.get_verbosity()
+            if hasattr(config, "get_verbosity")
+            else config.option.verbose
+        )
 
-    def header(self, several: bool) -> None:
-        """Start the bound's section."""
-        del several
-        if self.terminal is not None:
-            self.terminal.write_sep("-", f"depbounds: {self.bound} bound")
+    def header(self) -> None:
+        """Start the bound's section on a line of its own."""
+        if self.terminal is None:
+            return
+        writer = getattr(self.terminal, "_tw", None)
+        if writer is not None and writer.width_of_current_line:
+            self.terminal.write_line("")
+        self.terminal.write_sep("-", f"depbounds: {self.bound} bound")
 
     def line(self, message: str) -> None:
         """One progress line (hidden under ``-q``)."""
@@ -96,10 +103,14 @@ class BoundView:
         if result.crash is not None:
             self.error(result.crash)
         if result.error is None:
-            self.line(f"{result.status}: {_counts(result)} in {result.run_seconds:.2f} s")
+            self.line(
+                f"{result.status}: {_counts(result)} in {result.run_seconds:.2f} s"
+            )
 
 
-def write_summary(terminal: Any, results: Sequence[BoundResult]) -> None:
+def write_summary(
+    terminal: pytest.TerminalReporter | None, results: Sequence[BoundResult]
+) -> None:
     """The per-bound table shown at the end of the run.
 
     :param terminal: pytest's terminal reporter.
@@ -212,7 +223,11 @@ def _bound_json(result: BoundResult) -> dict[str, Any]:
         "error": result.error,
         "crash": result.crash,
         "tests": [
-            {"nodeid": t.nodeid, "outcome": t.outcome, "duration": round(t.duration, 4)}
+            {
+                "nodeid": t.nodeid.removesuffix(f"@{result.bound}"),
+                "outcome": t.outcome,
+                "duration": round(t.duration, 4),
+            }
             for t in result.tests
         ],
     }

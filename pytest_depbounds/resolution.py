@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -74,8 +75,9 @@ class Pins:
 def tooling_requirements(
     declared_tooling: Sequence[str], extra: Sequence[str]
 ) -> tuple[str, ...]:
-    """The test tooling of a bound env: declared, added with ``--depbounds-with``,
-    and pytest when it is not declared.
+    """The test tooling of a bound env.
+
+    Declared tooling, what ``--depbounds-with`` adds, and pytest when undeclared.
 
     :param declared_tooling: Tooling requirements the project declares.
     :param extra: Requirements from ``--depbounds-with``.
@@ -119,15 +121,15 @@ def resolve(
     log(f"resolving ({request.resolution}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
-    main = _compile(
-        installer, stem, "deps", request.under_test, request, request.resolution, ()
-    )
-    constraints = ()
-    if main:
-        constraints_file = stem.with_suffix(".deps.txt")
-        constraints = (constraints_file,)
+    main = _compile(installer, stem, "deps", request, resolution=request.resolution)
+    constraints = (stem.with_suffix(".deps.txt"),) if main else ()
     tooling = _compile(
-        installer, stem, "tooling", request.tooling, request, "highest", constraints
+        installer,
+        stem,
+        "tooling",
+        request,
+        resolution="highest",
+        constraints=constraints,
     )
     merged = dict(main)
     tooling_only = frozenset(n for n in tooling if n not in main)
@@ -147,11 +149,12 @@ def _compile(
     installer: Installer,
     stem: Path,
     part: str,
-    requirements: Sequence[str],
     request: ResolveRequest,
+    *,
     resolution: Resolution,
-    constraints: Sequence[Path],
+    constraints: Sequence[Path] = (),
 ) -> dict[str, str]:
+    requirements = request.under_test if part == "deps" else request.tooling
     if not requirements:
         return {}
     source = stem.with_suffix(f".{part}.in")
@@ -195,7 +198,8 @@ def _name(requirement: str) -> str:
     try:
         return canonicalize_name(Requirement(requirement).name)
     except InvalidRequirement:
-        return canonicalize_name(requirement.split("=")[0].split("@")[0].strip())
+        head = re.split(r"[=@<>!~;\[ ]", requirement, maxsplit=1)[0]
+        return canonicalize_name(head.strip())
 
 
 def _version_of(line: str) -> str:

@@ -95,13 +95,17 @@ def rebuild_report(
         nodeid = str(data.get("nodeid", "?"))
         report = pytest.TestReport(
             nodeid=nodeid,
-            location=(nodeid.split("::")[0], None, nodeid),
+            location=(nodeid.split("::", maxsplit=1)[0], None, nodeid),
             keywords={},
             outcome=str(data.get("outcome", "failed")),  # type: ignore[arg-type]
             longrepr=data.get("longrepr"),
             when=str(data.get("when", "call")),  # type: ignore[arg-type]
         )
     report.nodeid = tag_nodeid(report.nodeid, bound)
+    location = getattr(report, "location", None)
+    if isinstance(report, pytest.TestReport) and location is not None:
+        # The failure header shows location[2]: name the bound there too.
+        report.location = (location[0], location[1], tag_nodeid(location[2], bound))
     return report
 
 
@@ -128,7 +132,9 @@ class Tally:
             )
 
 
-def _category(report: pytest.TestReport | pytest.CollectReport, when: str) -> str | None:
+def _category(
+    report: pytest.TestReport | pytest.CollectReport, when: str
+) -> str | None:
     wasxfail = hasattr(report, "wasxfail")
     if report.failed:
         if when in {"setup", "teardown", "collect"}:

@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pytest_depbounds import _inner
 from pytest_depbounds.options import OPTIONS, strip_our_args
@@ -114,7 +114,11 @@ def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, s
     env[_inner.OPTIONS_VAR] = json.dumps(
         [["--depbounds", False, None]]
         + [
-            [o.flag, o.takes_value, _INI_TYPES.get(o.kind, "string") if o.has_ini else None]
+            [
+                o.flag,
+                o.takes_value,
+                _INI_TYPES.get(o.kind, "string") if o.has_ini else None,
+            ]
             for o in OPTIONS
         ]
     )
@@ -147,15 +151,20 @@ def run_inner(
             finish.append(int(item.get("exitstatus", 1)))
         on_record(item)
 
-    with request.log.open("w", encoding="utf-8") as log, subprocess.Popen(
-        inner_argv(request),
-        cwd=request.cwd,
-        env=inner_environ(request, os.environ),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    ) as proc, tracked(proc), request.results.open(encoding="utf-8") as results:
+    with (
+        request.log.open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            inner_argv(request),
+            cwd=request.cwd,
+            env=inner_environ(request, os.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ) as proc,
+        tracked(proc),
+        request.results.open(encoding="utf-8") as results,
+    ):
         pending = ""
         while True:
             try:
@@ -186,7 +195,7 @@ def run_inner(
 
 
 def _drain(
-    results: Any, pending: str, on_record: Callable[[dict[str, Any]], None]
+    results: IO[str], pending: str, on_record: Callable[[dict[str, Any]], None]
 ) -> str:
     pending += results.read()
     *complete, pending = pending.split("\n")

@@ -7,11 +7,13 @@ never collects, so it never imports the project under test.
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.settings import Settings
 
 Event = tuple[str, Any]
+Log = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,7 +109,9 @@ class BoundsSession:
                 declaration=self.declaration,
             )
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter
+    ) -> None:
         """Show the per-bound table after pytest's own summary."""
         reporting.write_summary(terminalreporter, self.results)
 
@@ -115,7 +120,7 @@ class BoundsSession:
     def _context(self) -> _Context:
         interpreter = find_interpreter(self.settings.python)
         index = IndexSettings.from_environ(
-            __import__("os").environ,
+            os.environ,
             index_url=self.settings.index_url,
             extra_index_urls=self.settings.extra_index_urls,
             find_links=self.settings.find_links,
@@ -163,9 +168,7 @@ class BoundsSession:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
 
-    def _resolve(
-        self, bound: BoundName, context: _Context, log: Any
-    ) -> Pins:
+    def _resolve(self, bound: BoundName, context: _Context, log: Log) -> Pins:
         declared_tooling = [str(r.requirement) for r in self.declaration.tooling]
         request = ResolveRequest(
             bound=bound,
@@ -184,7 +187,7 @@ class BoundsSession:
         )
 
     def _env(
-        self, bound: BoundName, pins: Pins, context: _Context, log: Any
+        self, bound: BoundName, pins: Pins, context: _Context, log: Log
     ) -> BuiltEnv:
         declaration = self.declaration
         plan = EnvPlan(
@@ -226,59 +229,48 @@ class BoundsSession:
     def _consume(
         self, session: pytest.Session, bound: BoundName, channel: queue.Queue[Event]
     ) -> BoundResult:
-        view = reporting.BoundView(self.config, bound)
-        view.header(len(self.settings.bounds) > 1)
-        tally = Tally()
-        pins: Pins | None = None
-        env: BuiltEnv | None = None
-        collected: int | None = None
+        state = _BoundState(bound=bound, view=reporting.BoundView(self.config, bound))
+        state.view.header()
         while True:
             try:
                 kind, payload = channel.get(timeout=0.1)
             except queue.Empty:
                 continue
             if kind == "log":
-                view.line(payload)
+                state.view.line(payload)
             elif kind == "pins":
-                pins = payload
-                view.pins(payload, self.declaration)
+                state.pins = payload
+                state.view.pins(payload, self.declaration)
             elif kind == "env":
-                env = payload
-                view.env(payload)
+                state.env = payload
+                state.view.env(payload)
             elif kind == "record":
-                collected = self._replay(session, bound, payload, tally, view, collected)
+                self._replay(session, state, payload)
             elif kind == "bug":
                 raise payload
             else:
-                return self._finish(session, bound, kind, payload, tally, pins, env, collected, view)
+                return self._finish(state, kind, payload)
 
     def _replay(
-        self,
-        session: pytest.Session,
-        bound: BoundName,
-        record: dict[str, Any],
-        tally: Tally,
-        view: reporting.BoundView,
-        collected: int | None,
-    ) -> int | None:
+        self, session: pytest.Session, state: _BoundState, record: dict[str, Any]
+    ) -> None:
         event = record.get("event")
         hook = self.config.hook
         if event == "start":
-            view.line(
+            state.view.line(
                 f"running pytest {record.get('pytest')} on "
                 f"{record.get('implementation')} {record.get('python')}"
             )
         elif event == "collected":
-            count = int(record.get("count", 0))
-            session.testscollected += count
-            view.collected(count)
-            return count
+            state.collected = int(record.get("count", 0))
+            session.testscollected += state.collected
+            state.view.collected(state.collected)
         elif event in {"report", "collectreport"}:
-            report = rebuild_report(self.config, record["data"], bound)
-            tally.add(report)
+            report = rebuild_report(self.config, record["data"], state.bound)
+            state.tally.add(report)
             if isinstance(report, pytest.CollectReport):
                 hook.pytest_collectreport(report=report)
-                return collected
+                return
             if report.when == "setup":
                 hook.pytest_runtest_logstart(
                     nodeid=report.nodeid, location=report.location
@@ -288,50 +280,39 @@ class BoundsSession:
                 hook.pytest_runtest_logfinish(
                     nodeid=report.nodeid, location=report.location
                 )
-        return collected
 
-    def _finish(
-        self,
-        session: pytest.Session,
-        bound: BoundName,
-        kind: str,
-        payload: Any,
-        tally: Tally,
-        pins: Pins | None,
-        env: BuiltEnv | None,
-        collected: int | None,
-        view: reporting.BoundView,
-    ) -> BoundResult:
+    def _finish(self, state: _BoundState, kind: str, payload: object) -> BoundResult:
         error = crash = None
         outcome: RunOutcome | None = None
         if kind == "error":
             error = str(payload)
-            view.error(error)
+            state.view.error(error)
         else:
-            outcome = payload
+            outcome = cast("RunOutcome", payload)
             if outcome.crashed:
                 crash = f"the inner pytest session {outcome.describe()}"
-                report = _crash_report(bound, crash, outcome.log_tail())
-                tally.add(report)
+                report = _crash_report(state.bound, crash, outcome.log_tail())
+                state.tally.add(report)
                 self.config.hook.pytest_runtest_logreport(report=report)
+        pins, env = state.pins, state.env
         result = BoundResult(
-            bound=bound,
+            bound=state.bound,
             interpreter=self._interpreter_label(),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(bound),
+            resolution=resolution_for(state.bound),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
             env_seconds=env.elapsed if env else 0.0,
             run_seconds=outcome.elapsed if outcome else 0.0,
-            counts=dict(tally.counts),
-            collected=collected,
+            counts=dict(state.tally.counts),
+            collected=state.collected,
             exitstatus=outcome.exitstatus if outcome else None,
             error=error,
             crash=crash,
-            tests=tuple(tally.tests.values()),
+            tests=tuple(state.tally.tests.values()),
         )
-        view.done(result)
+        state.view.done(result)
         return result
 
     def _interpreter_label(self) -> str:
@@ -339,6 +320,18 @@ class BoundsSession:
             return find_interpreter(self.settings.python).label
         except DepboundsError:
             return self.settings.python or "?"
+
+
+@dataclasses.dataclass(kw_only=True)
+class _BoundState:
+    """What the main thread knows of a bound while it replays it."""
+
+    bound: BoundName
+    view: reporting.BoundView
+    tally: Tally = dataclasses.field(default_factory=Tally)
+    pins: Pins | None = None
+    env: BuiltEnv | None = None
+    collected: int | None = None
 
 
 def exit_code(results: list[BoundResult], pytest_code: int) -> int:
@@ -372,7 +365,7 @@ def _crash_report(bound: str, message: str, tail: str) -> pytest.TestReport:
 
 
 def _default_cache_dir(config: pytest.Config) -> Path:
-    cache = getattr(config, "cache", None)
+    cache: pytest.Cache | None = getattr(config, "cache", None)
     if cache is not None:
         return cache.mkdir("depbounds")
     return config.rootpath / ".depbounds-cache"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.bounds import parse_bounds
 from pytest_depbounds.options import OPTIONS, OptionSpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pytest
 
     from pytest_depbounds.bounds import BoundName
@@ -95,7 +96,9 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         report=path(values["depbounds_report"]),
         cache_dir=path(values["depbounds_cache_dir"]),
         rebuild=bool(values["depbounds_rebuild"]),
-        refresh=number("depbounds-refresh", values["depbounds_refresh"], DEFAULT_REFRESH)
+        refresh=number(
+            "depbounds-refresh", values["depbounds_refresh"], DEFAULT_REFRESH
+        )
         or 0.0,
         offline=bool(values["depbounds_offline"]),
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,

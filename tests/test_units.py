@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
+from pytest_depbounds.declared import is_tooling, read_declaration
+from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.options import strip_our_args
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("lower", ("lower",)),
+        ("upper", ("upper",)),
+        ("upper,lower", ("lower", "upper")),
+        ("all", ("lower", "upper")),
+        (" Lower , UPPER ", ("lower", "upper")),
+    ],
+)
+def test_parse_bounds(value: str, expected: tuple[str, ...]) -> None:
+    assert parse_bounds(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "middle", "lower,nope"])
+def test_parse_bounds_rejects(value: str) -> None:
+    with pytest.raises(ValueError, match="unknown bound"):
+        parse_bounds(value)
+
+
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--depbounds", "-x"], ["-x"]),
+        (["--depbounds", "lower", "tests"], ["tests"]),
+        (["--depbounds=upper", "-k", "foo"], ["-k", "foo"]),
+        (["--depbounds-python", "3.10", "tests/a.py"], ["tests/a.py"]),
+        (["--depbounds-python=3.10", "-q"], ["-q"]),
+        (["--depbounds-rebuild", "-v"], ["-v"]),
+        (["--depbounds", "tests"], ["tests"]),
+    ],
+)
+def test_strip_our_args(args: list[str], kept: list[str]) -> None:
+    assert strip_our_args(args) == kept
+
+
+def test_index_settings_read_pip_variables() -> None:
+    settings = IndexSettings.from_environ(
+        {
+            "PIP_INDEX_URL": "https://example.invalid/simple",
+            "PIP_EXTRA_INDEX_URL": "https://a.invalid/simple https://b.invalid/simple",
+            "PIP_FIND_LINKS": "/wheels",
+        },
+        index_url=None,
+        extra_index_urls=(),
+        find_links=(),
+        no_index=False,
+        offline=False,
+    )
+    assert settings.uv_args() == [
+        "--index-url",
+        "https://example.invalid/simple",
+        "--extra-index-url",
+        "https://a.invalid/simple",
+        "--extra-index-url",
+        "https://b.invalid/simple",
+        "--find-links",
+        "/wheels",
+    ]
+
+
+def test_options_win_over_pip_variables() -> None:
+    settings = IndexSettings.from_environ(
+        {"PIP_INDEX_URL": "https://env.invalid/simple", "PIP_NO_INDEX": "0"},
+        index_url="https://option.invalid/simple",
+        extra_index_urls=(),
+        find_links=("/here",),
+        no_index=True,
+        offline=True,
+    )
+    assert settings.uv_args() == ["--no-index", "--find-links", "/here", "--offline"]
+
+
+@pytest.mark.parametrize(
+    ("name", "tooling"),
+    [
+        ("pytest", True),
+        ("pytest_cov", True),
+        ("Coverage", True),
+        ("requests", False),
+        ("pytestish", False),
+    ],
+)
+def test_is_tooling(name: str, tooling: bool) -> None:
+    assert is_tooling(name) is tooling
+
+
+def _pyproject(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_declaration_reads_dependencies_extras_and_groups(tmp_path: Path) -> None:
+    project = _pyproject(
+        tmp_path,
+        """
+[project]
+name = "MyProj"
+version = "1"
+dependencies = ["fakelib>=1.0", "green-io>=0.15; python_version>='3'"]
+
+[project.optional-dependencies]
+fast = ["speedy>=2"]
+all = ["myproj[fast]", "extra-thing>=1"]
+
+[dependency-groups]
+lint = ["ruff"]
+test = ["pytest>=7", {include-group = "lint"}, "stablelib>=1.0"]
+""",
+    )
+    declaration = read_declaration(project, extras=["all"], groups=None)
+    names = [r.name for r in declaration.requirements]
+    assert names == [
+        "fakelib",
+        "green-io",
+        "extra-thing",
+        "speedy",
+        "pytest",
+        "ruff",
+        "stablelib",
+    ]
+    assert [r.name for r in declaration.tooling] == ["pytest"]
+    assert declaration.requirements[0].location == "pyproject.toml:5"
+    assert declaration.requirements[2].origin == "extra all"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[project\n", "invalid TOML"),
+        (
+            '[project]\nname = "p"\ndependencies = ["foo >= = 1"]\n',
+            "pyproject.toml:3: invalid requirement 'foo >= = 1'",
+        ),
+        ('[project]\nname = "p"\ndynamic = ["dependencies"]\n', "dynamic"),
+        ('[project]\nname = "p"\ndependencies = "foo"\n', "must be a list"),
+    ],
+)
+def test_declaration_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[")):
+        read_declaration(_pyproject(tmp_path, text), extras=(), groups=None)
+
+
+def test_unknown_extra_and_group_name_the_known_ones(tmp_path: Path) -> None:
+    project = _pyproject(
+        tmp_path,
+        '[project]\nname = "p"\n[project.optional-dependencies]\nfast = []\n'
+        "[dependency-groups]\ndocs = []\n",
+    )
+    with pytest.raises(ConfigurationError, match="unknown extra 'slow'.*fast"):
+        read_declaration(project, extras=["slow"], groups=None)
+    with pytest.raises(
+        ConfigurationError, match="unknown dependency group 'test'.*docs"
+    ):
+        read_declaration(project, extras=(), groups=["test"])
+
+
+def test_missing_pyproject(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no pyproject.toml"):
+        read_declaration(tmp_path, extras=(), groups=None)
+
+
+versions = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 5)).map(
+        lambda t: Version(f"{t[0]}.{t[1]}")
+    ),
+    unique=True,
+)
+specifiers = st.sampled_from(
+    [">=1.0", ">1.2", "<3", ">=0.5,<2.1", "!=1.1", "~=1.2", "==2.*", ">=4", ""]
+)
+
+
+@given(versions, specifiers)
+def test_bound_choice_stays_inside_the_specifier(
+    candidates: list[Version], spec: str
+) -> None:
+    specifier = SpecifierSet(spec)
+    admitted = list(specifier.filter(candidates))
+    low = lowest_allowed(specifier, candidates)
+    high = highest_allowed(specifier, candidates)
+    if not admitted:
+        assert low is None
+        assert high is None
+        return
+    assert low == min(admitted)
+    assert high == max(admitted)
+    assert low in specifier
+    assert high in specifier
