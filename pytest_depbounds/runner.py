@@ -94,11 +94,17 @@ def install_inner_plugin(directory: Path) -> Path:
 
 
 def inner_argv(request: InnerRequest) -> list[str]:
-    """The inner session's command line: the user's arguments, our plugin first."""
+    """The inner session's command line: the user's arguments, our plugin first.
+
+    The env's ``pytest`` script is run rather than ``python -m pytest``, which
+    would put the working folder first on ``sys.path`` and test the project's
+    source tree instead of the installed project.
+    """
+    script = request.env_python.parent / "pytest"
+    entry = [str(script)] if script.is_file() and os.name != "nt" else ["-m", "pytest"]
     return [
         str(request.env_python),
-        "-m",
-        "pytest",
+        *entry,
         "-p",
         INNER_MODULE,
         "-o",

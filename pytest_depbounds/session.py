@@ -78,6 +78,10 @@ class BoundsSession:
             context = self._context()
         except DepboundsError as exc:
             pytest.exit(str(exc), returncode=exc.exit_code)
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None and hasattr(terminal, "_show_progress_info"):
+            # Percentages cannot be right while later bounds are still collecting.
+            terminal._show_progress_info = False  # noqa: SLF001
         channels: dict[BoundName, queue.Queue[Event]] = {
             bound: queue.Queue() for bound in self.settings.bounds
         }
