@@ -170,6 +170,20 @@ class Installer:
             argv += ["--constraint", str(constraint)]
         return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
 
+    def list_versions(self, name: str, *, python: str) -> ExecuteRequest:
+        """List the versions of a distribution installable on an interpreter (pip).
+
+        pip has no lowest-direct strategy: our code picks the direct floors from
+        this list, and pip's resolver completes the set.
+
+        :param name: The distribution.
+        :param python: The interpreter the versions must install on.
+        :returns: The command; its output names the versions on one line.
+        """
+        argv = [sys.executable, "-m", "pip", "--python", python, "index", "versions"]
+        argv += [name, "--disable-pip-version-check"]
+        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+
     def install_pins(self, env_python: Path, pins: Path) -> ExecuteRequest:
         """Install a complete set of exact pins into an env, resolving nothing.
 
@@ -230,3 +244,16 @@ def read_pins(output: Path, installer: Installer) -> dict[str, str]:
         if sep:
             pins[canonicalize_name(name.strip())] = version.split(";")[0].strip()
     return pins
+
+
+def parse_versions(output: str) -> list[str]:
+    """Read the versions ``pip index versions`` printed.
+
+    :param output: Its standard output.
+    :returns: The versions, as printed.
+    """
+    for line in output.splitlines():
+        head, sep, tail = line.partition("Available versions:")
+        if sep and not head.strip():
+            return [v.strip() for v in tail.split(",") if v.strip()]
+    return []

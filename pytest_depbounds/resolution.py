@@ -155,10 +155,12 @@ def _compile(
     constraints: Sequence[Path] = (),
 ) -> dict[str, str]:
     requirements = request.under_test if part == "deps" else request.tooling
+    if installer.name == "pip" and resolution != "highest" and requirements:
+        requirements = _pip_floors(installer, request, requirements)
     if not requirements:
         return {}
     source = stem.with_suffix(f".{part}.in")
-    output = stem.with_suffix(f".{part}.txt")
+    output = stem.with_suffix(f".{part}.out")
     source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
     command = installer.compile(
         source,
@@ -169,8 +171,8 @@ def _compile(
     )
     outcome = execute(dataclasses.replace(command, env=_resolver_environ()))
     if not outcome.ok:
-        lines = [line.rstrip() for line in outcome.stderr.splitlines() if line.strip()]
-        detail = "\n".join(lines[-_ERROR_LINES:]) or outcome.last_error_line()
+        errors = [line.rstrip() for line in outcome.stderr.splitlines() if line.strip()]
+        detail = "\n".join(errors[-_ERROR_LINES:]) or outcome.last_error_line()
         what = "the dependencies" if part == "deps" else "the test tooling"
         raise ResolutionError(
             f"{request.bound} bound: {installer.name} could not resolve {what} "
@@ -180,8 +182,60 @@ def _compile(
 
     if installer.name == "pip":
         versions = read_pins(output, installer)
-        return {name: f"{name}=={version}" for name, version in versions.items()}
-    return _lines_by_name(output.read_text(encoding="utf-8"))
+        lines = {name: f"{name}=={version}" for name, version in versions.items()}
+    else:
+        lines = _lines_by_name(output.read_text(encoding="utf-8"))
+    # The tooling resolution is constrained by these pins, as a requirements file.
+    pins_text = "".join(f"{line}\n" for line in lines.values())
+    stem.with_suffix(f".{part}.txt").write_text(pins_text, encoding="utf-8")
+    return lines
+
+
+def _pip_floors(
+    installer: Installer, request: ResolveRequest, requirements: Sequence[str]
+) -> tuple[str, ...]:
+    """Pin each direct requirement to its floor, for pip which cannot do that."""
+    from packaging.version import Version  # noqa: PLC0415
+
+    from pytest_depbounds.bounds import lowest_allowed  # noqa: PLC0415
+    from pytest_depbounds.installer import parse_versions  # noqa: PLC0415
+
+    pinned: list[str] = []
+    for raw in requirements:
+        requirement = Requirement(raw)
+        if requirement.url:
+            pinned.append(raw)
+            continue
+        command = installer.list_versions(
+            requirement.name, python=request.interpreter.executable
+        )
+        outcome = execute(dataclasses.replace(command, env=_resolver_environ()))
+        candidates = [
+            Version(text) for text in parse_versions(outcome.stdout) if _valid(text)
+        ]
+        floor = lowest_allowed(requirement.specifier, candidates)
+        if floor is None:
+            raise ResolutionError(
+                f"{request.bound} bound: no released version of {requirement.name} "
+                f"satisfies {raw!r} on {request.interpreter.label}"
+                + (f": {outcome.last_error_line()}" if not outcome.ok else "")
+            )
+        extras = (
+            f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        )
+        marker = f" ; {requirement.marker}" if requirement.marker else ""
+        pinned.append(f"{requirement.name}{extras}=={floor}{marker}")
+    return tuple(pinned)
+
+
+def _valid(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _lines_by_name(text: str) -> dict[str, str]:

@@ -209,3 +209,20 @@ def test_an_unresolvable_range_fails_with_one_message(
     )
     assert result.ret == 6
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_pip_fallback_finds_the_same_bounds(pytester: pytest.Pytester) -> None:
+    _project(pytester, ["fakelib>=1.0,!=1.0"])
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-installer=pip", "--depbounds-jobs=2"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] pins: fakelib==1.4*",
+            "[[]lower[]] installing * packages with pip",
+            "[[]upper[]] pins: fakelib==2.0*",
+            "lower*passed*",
+            "upper*passed*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.OK
