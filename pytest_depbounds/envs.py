@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from pytest_depbounds.process import ExecuteRequest
 
 STAMP = "depbounds-stamp.json"
+
+#: Envs kept per bound; older ones (by last use) are removed after a build.
+KEEP_PER_BOUND = 3
 PINS = "depbounds-pins.txt"
 
 #: Folders never part of the project's source digest.
@@ -53,17 +56,17 @@ class EnvPlan:
     editable: bool
 
     def key(self) -> str:
-        """Digest of everything that, changed, needs a new env."""
+        """Digest of everything that, changed, needs a new env.
+
+        The project's own files are not part of it: a change there (its
+        ``pyproject.toml`` included) only reinstalls the project.
+        """
         payload = {
             "bound": self.bound,
             "python": [self.interpreter.executable, self.interpreter.version],
             "pins": sorted(self.pins),
             "installer": self.installer,
             "editable": self.editable,
-            "build": {
-                p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in self.build_inputs
-            },
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -127,6 +130,8 @@ def ensure_env(
             )
         _build(plan, installer, path, log)
         _write_stamp(path, key, source_digest)
+    for removed in prune(envs_dir, keep=KEEP_PER_BOUND, bound=plan.bound):
+        log(f"removed old env {removed.path.name}")
     return BuiltEnv(
         path=path,
         python=env_python(path),
@@ -211,9 +216,11 @@ def _write_stamp(path: Path, key: str, source: str) -> None:
 def _source_digest(plan: EnvPlan) -> str:
     # An editable install follows the source by itself; a built one is stale as
     # soon as any source file changes.
-    if plan.editable:
-        return "editable"
     digest = hashlib.sha256()
+    if plan.editable:
+        for path in plan.build_inputs:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
     for root, dirs, files in os.walk(plan.project_dir):
         dirs[:] = sorted(
             d
@@ -247,3 +254,86 @@ def _locked(lock_path: Path, log: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnvInfo:
+    """An env found in the cache."""
+
+    path: Path
+    bound: str
+    complete: bool
+    last_used: float
+    size: int
+
+
+def list_envs(envs_dir: Path) -> list[EnvInfo]:
+    """The envs of a cache dir, most recently used first.
+
+    :param envs_dir: The ``envs`` folder of a depbounds cache dir.
+    :returns: One entry per env folder.
+    """
+    if not envs_dir.is_dir():
+        return []
+    found = []
+    for path in envs_dir.iterdir():
+        if not path.is_dir():
+            continue
+        stamp = path / STAMP
+        complete = _read_stamp(path) is not None
+        try:
+            last_used = (stamp if complete else path).stat().st_mtime
+        except OSError:
+            continue
+        found.append(
+            EnvInfo(
+                path=path,
+                bound=path.name.rsplit("-", 1)[0],
+                complete=complete,
+                last_used=last_used,
+                size=_size(path),
+            )
+        )
+    return sorted(found, key=lambda e: e.last_used, reverse=True)
+
+
+def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInfo]:
+    """Remove all but the ``keep`` most recently used envs of each bound.
+
+    Incomplete envs are always removed; an env another run holds is left alone.
+
+    :param envs_dir: The ``envs`` folder of a depbounds cache dir.
+    :param keep: Envs kept per bound.
+    :param bound: Only prune this bound's envs.
+    :returns: The envs removed.
+    """
+    from filelock import FileLock, Timeout  # noqa: PLC0415
+
+    removed: list[EnvInfo] = []
+    seen: dict[str, int] = {}
+    for env in list_envs(envs_dir):
+        if bound is not None and env.bound != bound:
+            continue
+        seen[env.bound] = seen.get(env.bound, 0) + env.complete
+        if env.complete and seen[env.bound] <= keep:
+            continue
+        lock = FileLock(str(envs_dir / f"{env.path.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            shutil.rmtree(env.path, ignore_errors=True)
+        finally:
+            lock.release()
+        removed.append(env)
+    return removed
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).lstat().st_size
+    return total
