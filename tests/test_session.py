@@ -226,3 +226,20 @@ def test_the_pip_fallback_finds_the_same_bounds(pytester: pytest.Pytester) -> No
         ]
     )
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_hanging_inner_session_is_stopped(pytester: pytest.Pytester) -> None:
+    _project(
+        pytester,
+        ["stablelib>=1.0"],
+        package={"myproj/__init__.py": ""},
+        tests={
+            "test_hang.py": "import time\n\ndef test_hangs():\n    time.sleep(60)\n"
+        },
+    )
+    result = pytester.runpytest_subprocess("--depbounds=lower", "--depbounds-timeout=3")
+    result.stdout.fnmatch_lines(
+        ["*the inner pytest session timed out and was stopped*", "lower*crashed*"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.duration < 30
