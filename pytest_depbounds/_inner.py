@@ -4,26 +4,56 @@ Stdlib and pytest only: it runs under whatever pytest the env holds, possibly an
 old one, and pytest-depbounds itself is never installed there (its own
 dependencies would skew the pins). The outer session puts this file alone on
 ``PYTHONPATH`` and loads it with ``-p pytest_depbounds_inner``.
+
+A failed report also carries the raw facts of its exception (``FACTS_KEY``):
+the outer session, which can read the env's metadata, turns them into findings.
+They ride on the report itself so that xdist workers forward them too.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import keyword
+import linecache
 import os
 import platform
+import re
 import sys
+import sysconfig
+import types
 from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from _pytest.config import Config
     from _pytest.config.argparsing import Parser
     from _pytest.main import Session
+    from _pytest.nodes import Collector, Item
     from _pytest.reports import CollectReport, TestReport
+    from _pytest.runner import CallInfo
 
 RESULTS_VAR = "DEPBOUNDS_RESULTS"
 OPTIONS_VAR = "DEPBOUNDS_OPTIONS"
+#: The report attribute (and serialised key) holding a failure's facts.
+FACTS_KEY = "depbounds_facts"
+
+#: Bounds on what one failure writes: the innermost frames matter.
+_MAX_CHAIN = 8
+_MAX_FRAMES = 40
+_MAX_NAMES = 16
+_MAX_TEXT = 2000
+_FUNCTIONS = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+)
+_DOTTED = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 _stream: IO[str] | None = None
 # Reports do not carry their config; serialising them needs its hooks.
@@ -65,6 +95,31 @@ def pytest_configure(config: Config) -> None:
             "executable": sys.executable,
         }
     )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: Item, call: CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Attach the facts of a failed phase's exception to its report."""
+    del item
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None:
+        _attach_facts(report, call.excinfo.value)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: Collector) -> Generator[None, Any, None]:
+    """Attach the facts of a collection error to its report."""
+    del collector
+    outcome = yield
+    report = outcome.get_result()
+    # pytest keeps the CallInfo on the report until collect_one_node pops it.
+    call = getattr(report, "call", None)
+    excinfo = getattr(call, "excinfo", None)
+    if report.failed and excinfo is not None:
+        _attach_facts(report, excinfo.value)
 
 
 def pytest_collection_finish(session: Session) -> None:
@@ -111,6 +166,7 @@ def _emit_report(report: CollectReport | TestReport, event: str) -> None:
             "outcome": report.outcome,
             "when": getattr(report, "when", "collect"),
             "longrepr": str(report.longrepr) if report.longrepr else None,
+            FACTS_KEY: getattr(report, FACTS_KEY, None),
         }
     _emit({"event": event, "data": data})
 
@@ -120,3 +176,147 @@ def _emit(record: dict[str, Any]) -> None:
         return
     _stream.write(json.dumps(record, default=str) + "\n")
     _stream.flush()
+
+
+# -- facts: what the exception says, for the outer session to attribute ---------
+
+
+def _attach_facts(report: TestReport | CollectReport, exc: BaseException) -> None:
+    try:
+        chain = [_exception_facts(e) for e in _chain(exc)]
+    except Exception as error:  # noqa: BLE001 - never fail a run over its facts
+        chain = [{"type": "facts-error", "message": repr(error), "frames": []}]
+    setattr(report, FACTS_KEY, {"chain": chain})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, then its cause or context, as the traceback shows them."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < _MAX_CHAIN:
+        found.append(current)
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return found
+
+
+def _exception_facts(exc: BaseException) -> dict[str, Any]:
+    kind = type(exc)
+    facts: dict[str, Any] = {
+        "type": f"{kind.__module__}.{kind.__qualname__}",
+        "message": _text(exc),
+        # A warning turned into an error by the warning filters: its category.
+        "warning": kind.__name__ if isinstance(exc, Warning) else None,
+    }
+    if isinstance(exc, ImportError):
+        facts["name"], facts["path"] = exc.name, exc.path
+    elif isinstance(exc, SyntaxError):
+        facts["path"], facts["lineno"] = exc.filename, exc.lineno
+    elif isinstance(exc, AttributeError):
+        facts["name"] = getattr(exc, "name", None)
+        if sys.version_info >= (3, 10) and facts["name"] is not None:
+            facts["obj"] = _describe(exc.obj)
+    facts["frames"] = _frames(exc.__traceback__)
+    return facts
+
+
+def _frames(tb: types.TracebackType | None) -> list[dict[str, Any]]:
+    entries = []
+    while tb is not None:
+        # pytest's own frames and the import machinery's say nothing of a cause.
+        name = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if not name.startswith(("_pytest.", "pluggy.", "importlib._bootstrap")):
+            entries.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    entries = entries[-_MAX_FRAMES:]
+    # Objects on a line say which library a failing expression used: look at
+    # the innermost line, and at the innermost one outside every install dir.
+    installed = {sysconfig.get_paths()[k] for k in ("purelib", "platlib", "stdlib")}
+    outside = [
+        i
+        for i, (frame, _) in enumerate(entries)
+        if not frame.f_code.co_filename.startswith((*installed, "<"))
+    ]
+    resolved = {len(entries) - 1, *outside[-1:]}
+    frames = []
+    for index, (frame, lineno) in enumerate(entries):
+        code = frame.f_code
+        line = linecache.getline(code.co_filename, lineno).strip()
+        facts: dict[str, Any] = {
+            "file": os.path.abspath(code.co_filename)  # noqa: PTH100
+            if not code.co_filename.startswith("<")
+            else code.co_filename,
+            "lineno": lineno,
+            "function": code.co_name,
+            "qualname": getattr(code, "co_qualname", code.co_name),
+            "module": str(frame.f_globals.get("__name__", "")),
+            "line": line[:_MAX_TEXT],
+        }
+        if index in resolved:
+            facts["names"] = _names(line, frame)
+        frames.append(facts)
+    return frames
+
+
+def _names(line: str, frame: types.FrameType) -> list[dict[str, Any]]:
+    """What the dotted names on a line are bound to, read without side effects."""
+    names = []
+    for expr in dict.fromkeys(_DOTTED.findall(line)):
+        head, *rest = expr.split(".")
+        if keyword.iskeyword(head):
+            continue
+        scope = frame.f_locals if head in frame.f_locals else frame.f_globals
+        if head not in scope:
+            continue
+        obj, done = scope[head], [head]
+        missing = None
+        for part in rest:
+            try:
+                obj = inspect.getattr_static(obj, part)
+            except AttributeError:
+                missing = part
+                break
+            if isinstance(obj, (staticmethod, classmethod)):
+                obj = obj.__func__
+            elif isinstance(obj, property):
+                obj = obj.fget
+            done.append(part)
+        described = _describe(obj)
+        described["expr"] = ".".join(done)
+        if missing is not None:
+            described["missing"] = missing
+        names.append(described)
+        if len(names) >= _MAX_NAMES:
+            break
+    return names
+
+
+def _describe(obj: object) -> dict[str, Any]:
+    """Where an object comes from: its module, qualified name and module file."""
+    try:
+        if isinstance(obj, types.ModuleType):
+            kind, module, qualname = "module", obj.__name__, ""
+        elif isinstance(obj, type):
+            kind, module, qualname = "class", obj.__module__, obj.__qualname__
+        elif isinstance(obj, _FUNCTIONS):
+            kind = "function"
+            module = str(getattr(obj, "__module__", None) or "")
+            qualname = str(getattr(obj, "__qualname__", ""))
+        else:
+            kind = "instance"
+            module, qualname = type(obj).__module__, type(obj).__qualname__
+        file = getattr(sys.modules.get(module), "__file__", None)
+    except Exception:  # noqa: BLE001 - proxies and broken objects say nothing
+        return {"kind": "unknown"}
+    return {"kind": kind, "module": module, "qualname": qualname, "file": file}
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:_MAX_TEXT]
+    except Exception:  # noqa: BLE001 - a broken __str__
+        return f"<unprintable {type(exc).__name__}>"
