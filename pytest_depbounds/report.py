@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import pytest
 
+    from pytest_depbounds.attribution import Culprit
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.resolution import Pins
@@ -135,6 +136,25 @@ def write_summary(
             terminal.write_line(f"       {result.interpreter}: {pins}")
         else:
             terminal.write_line(f"       {result.interpreter}")
+    _write_findings(terminal, results)
+
+
+def _write_findings(
+    terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
+) -> None:
+    """Each bound's culprits, grouped: what to fix rather than which tests failed."""
+    if not any(r.findings or r.unattributed for r in results):
+        return
+    terminal.write_line("findings:")
+    for result in results:
+        for culprit in result.findings:
+            terminal.write_line(f"[{result.bound}] {culprit.summary}", yellow=True)
+        if result.unattributed:
+            count = len(result.unattributed)
+            terminal.write_line(
+                f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
+                "not attributed to a dependency"
+            )
 
 
 def exit_meaning(code: int) -> str:
@@ -230,4 +250,23 @@ def _bound_json(result: BoundResult) -> dict[str, Any]:
             }
             for t in result.tests
         ],
+        "findings": [_culprit_json(c) for c in result.findings],
+        "unattributed": list(result.unattributed),
+    }
+
+
+def _culprit_json(culprit: Culprit) -> dict[str, Any]:
+    finding = culprit.finding
+    return {
+        "kind": finding.kind,
+        "dist": finding.dist,
+        "version": finding.version,
+        "symbol": finding.symbol,
+        "usage": list(culprit.usages),
+        "relation": finding.relation,
+        "chain": list(finding.chain),
+        "detail": finding.detail,
+        "message": finding.describe(culprit.usages),
+        "tests": list(culprit.tests),
+        "collection_errors": list(culprit.collectors),
     }

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_depbounds._inner import FACTS_KEY
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from pytest_depbounds.attribution import Culprit
 
 
 #: Outcome words, in the order the summary shows them.
@@ -43,6 +47,10 @@ class BoundResult:
     error: str | None
     crash: str | None
     tests: tuple[TestOutcome, ...]
+    #: What the failures were attributed to, one entry per culprit.
+    findings: tuple[Culprit, ...] = ()
+    #: Inner node ids of failures no finding explains.
+    unattributed: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -71,6 +79,21 @@ def tag_nodeid(nodeid: str, bound: str) -> str:
     :returns: e.g. ``tests/test_a.py::test_x@lower``.
     """
     return f"{nodeid}@{bound}"
+
+
+def split_facts(
+    data: Mapping[str, Any],
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """Take a failure's facts out of a serialised report.
+
+    :param data: The serialised report.
+    :returns: The report without its facts, and the facts if it had any.
+    """
+    if FACTS_KEY not in data:
+        return data, None
+    facts = data[FACTS_KEY]
+    rest = {k: v for k, v in data.items() if k != FACTS_KEY}
+    return rest, facts if isinstance(facts, dict) else None
 
 
 def rebuild_report(

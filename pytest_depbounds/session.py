@@ -18,6 +18,12 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from pytest_depbounds import report as reporting
+from pytest_depbounds.attribution import (
+    Attributor,
+    SiteIndex,
+    attribute_failures,
+    site_packages,
+)
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError
@@ -26,10 +32,11 @@ from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
-from pytest_depbounds.results import BoundResult, Tally, rebuild_report
+from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
@@ -62,6 +69,7 @@ class BoundsSession:
         self.settings = settings
         self.declaration = declaration
         self.results: list[BoundResult] = []
+        self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.started = time.monotonic()
 
@@ -95,6 +103,7 @@ class BoundsSession:
                 self.stop.set()
                 kill_all()
                 raise
+        self._attribute()
         return True
 
     @pytest.hookimpl(tryfirst=True)
@@ -234,6 +243,7 @@ class BoundsSession:
         self, session: pytest.Session, bound: BoundName, channel: queue.Queue[Event]
     ) -> BoundResult:
         state = _BoundState(bound=bound, view=reporting.BoundView(self.config, bound))
+        self.states[bound] = state
         state.view.header()
         while True:
             try:
@@ -261,6 +271,7 @@ class BoundsSession:
         event = record.get("event")
         hook = self.config.hook
         if event == "start":
+            state.runtime = record
             state.view.line(
                 f"running pytest {record.get('pytest')} on "
                 f"{record.get('implementation')} {record.get('python')}"
@@ -270,7 +281,11 @@ class BoundsSession:
             session.testscollected += state.collected
             state.view.collected(state.collected)
         elif event in {"report", "collectreport"}:
-            report = rebuild_report(self.config, record["data"], state.bound)
+            data, facts = split_facts(record["data"])
+            if facts is not None:
+                when = "collect" if event == "collectreport" else data.get("when")
+                state.failures.append((str(data.get("nodeid")), str(when), facts))
+            report = rebuild_report(self.config, data, state.bound)
             state.tally.add(report)
             if isinstance(report, pytest.CollectReport):
                 hook.pytest_collectreport(report=report)
@@ -319,6 +334,32 @@ class BoundsSession:
         state.view.done(result)
         return result
 
+    def _attribute(self) -> None:
+        """Name the dependency behind each failure, once every bound's env exists."""
+        if not any(state.failures for state in self.states.values()):
+            return
+        sites = {
+            bound: SiteIndex(site_packages(state.env.path))
+            for bound, state in self.states.items()
+            if state.env is not None
+        }
+        for index, result in enumerate(self.results):
+            state = self.states[result.bound]
+            if not state.failures or state.env is None:
+                continue
+            attributor = Attributor(
+                sites[result.bound],
+                self.declaration,
+                env_path=state.env.path,
+                implementation=str(state.runtime.get("implementation", "")),
+                python=str(state.runtime.get("python", "")),
+                others=[site for bound, site in sites.items() if bound != result.bound],
+            )
+            findings, unattributed = attribute_failures(attributor, state.failures)
+            self.results[index] = dataclasses.replace(
+                result, findings=findings, unattributed=unattributed
+            )
+
     def _interpreter_label(self) -> str:
         try:
             return find_interpreter(self.settings.python).label
@@ -336,6 +377,12 @@ class _BoundState:
     pins: Pins | None = None
     env: BuiltEnv | None = None
     collected: int | None = None
+    #: The inner session's ``start`` record: its pytest and interpreter.
+    runtime: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: ``(nodeid, when, facts)`` of each failed phase or collection.
+    failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
+        default_factory=list
+    )
 
 
 def exit_code(results: list[BoundResult], pytest_code: int) -> int:
