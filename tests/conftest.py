@@ -26,6 +26,29 @@ FAKELIB_V2 = """
 def new_api():
     return "new"
 """
+KWLIB_V1 = """
+def connect(host):
+    return host
+"""
+KWLIB_V12 = """
+def connect(host, timeout=None):
+    return host
+"""
+PARSELIB_V1 = """
+def parse(text):
+    return _strict(text)
+
+
+def _strict(text):
+    raise ValueError(f"cannot parse {text!r}")
+"""
+TOPLIB = """
+import baselib
+
+
+def run():
+    return baselib.feature()
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +117,53 @@ def fake_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_wheel(folder, "green-io", "3.0", {"greenio/__init__.py": ""})
     write_wheel(folder, "stablelib", "1.0", {"stablelib/__init__.py": "VALUE = 1\n"})
     write_wheel(folder, "stablelib", "1.1", {"stablelib/__init__.py": "VALUE = 1\n"})
+    _attribution_wheels(folder)
     return folder
+
+
+def _attribution_wheels(folder: Path) -> None:
+    """Libraries whose lowest versions fail in one way each (tests/test_attribution)."""
+    # A keyword added in 1.2.
+    write_wheel(folder, "kwlib", "1.0", {"kwlib/__init__.py": KWLIB_V1})
+    write_wheel(folder, "kwlib", "1.2", {"kwlib/__init__.py": KWLIB_V12})
+    # 1.0 raises inside its own files on input 2.0 accepts.
+    write_wheel(folder, "parselib", "1.0", {"parselib/__init__.py": PARSELIB_V1})
+    write_wheel(
+        folder,
+        "parselib",
+        "2.0",
+        {"parselib/__init__.py": "def parse(text):\n    return text\n"},
+    )
+    # toplib calls baselib.feature, which baselib 3.0 removed: lowest-direct keeps
+    # transitive dependencies at their highest, so toplib's floor meets 3.0.
+    for version in ("1.0", "1.1"):
+        write_wheel(
+            folder,
+            "toplib",
+            version,
+            {"toplib/__init__.py": TOPLIB},
+            requires=["baselib>=1.0"],
+        )
+    write_wheel(
+        folder,
+        "baselib",
+        "1.0",
+        {"baselib/__init__.py": "def feature():\n    return 1\n"},
+    )
+    write_wheel(folder, "baselib", "3.0", {"baselib/__init__.py": "VERSION = 3\n"})
+    # 1.0 does not import on Python >= 3.10 (collections.Mapping moved to .abc).
+    write_wheel(
+        folder,
+        "brokenlib",
+        "1.0",
+        {"brokenlib/__init__.py": "from collections import Mapping\n"},
+    )
+    write_wheel(
+        folder,
+        "brokenlib",
+        "1.1",
+        {"brokenlib/__init__.py": "from collections.abc import Mapping\n"},
+    )
 
 
 @pytest.fixture
