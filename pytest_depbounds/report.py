@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from pytest_depbounds import __version__
@@ -60,7 +61,8 @@ class BoundView:
         """One progress line (hidden under ``-q``)."""
         if self.terminal is not None and self.verbosity >= 0:
             self.terminal.ensure_newline()
-            self.terminal.write_line(f"[{self.bound}] {message}")
+            for text in _wrap(self.terminal, f"[{self.bound}] {message}"):
+                self.terminal.write_line(text)
 
     def pins(self, pins: Pins, declaration: Declaration) -> None:
         """Show the versions pinned for the requirements under test."""
@@ -133,7 +135,8 @@ def write_summary(
         )
         pins = differing.get(result.bound)
         if pins:
-            terminal.write_line(f"       {result.interpreter}: {pins}")
+            for text in _wrap(terminal, f"       {result.interpreter}: {pins}"):
+                terminal.write_line(text)
         else:
             terminal.write_line(f"       {result.interpreter}")
     _write_findings(terminal, results)
@@ -148,7 +151,8 @@ def _write_findings(
     terminal.write_line("findings:")
     for result in results:
         for culprit in result.findings:
-            terminal.write_line(f"[{result.bound}] {culprit.summary}", yellow=True)
+            for text in _wrap(terminal, f"[{result.bound}] {culprit.summary}"):
+                terminal.write_line(text, yellow=True)
         if result.unattributed:
             count = len(result.unattributed)
             terminal.write_line(
@@ -162,10 +166,26 @@ def exit_meaning(code: int) -> str:
     return EXIT_MEANINGS.get(code, "unknown")
 
 
+def _singular(word: str, count: int) -> str:
+    return word.removesuffix("s") if count == 1 and word == "errors" else word
+
+
+def _wrap(terminal: pytest.TerminalReporter, text: str) -> list[str]:
+    """Split a line at spaces to fit the terminal, continuing indented."""
+    width = max(getattr(terminal, "_screen_width", 80), 40)
+    return textwrap.wrap(
+        text,
+        width=width,
+        subsequent_indent=" " * 9,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [text]
+
+
 def _counts(result: BoundResult) -> str:
     if result.error is not None:
         return "not run"
-    parts = [f"{n} {k}" for k, n in result.counts.items() if n]
+    parts = [f"{n} {_singular(k, n)}" for k, n in result.counts.items() if n]
     return ", ".join(parts) or "no tests ran"
 
 
