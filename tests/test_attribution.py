@@ -96,6 +96,12 @@ SITE_WHEELS: dict[str, tuple[str, dict[str, str], list[str]]] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One finding per line, whatever the width of the terminal running the tests."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One site-packages folder holding every library of ``SITE_WHEELS``."""
