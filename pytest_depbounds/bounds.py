@@ -35,19 +35,6 @@ def parse_bounds(value: str) -> tuple[BoundName, ...]:
     return tuple(b for b in ("lower", "upper") if b in words)
 
 
-def is_bounds_value(word: str) -> bool:
-    """Say whether a command-line word is a value of ``--depbounds``.
-
-    :param word: The word after ``--depbounds``.
-    :returns: True for ``lower``, ``upper``, ``lower,upper``, ``all`` and ``both``.
-    """
-    try:
-        parse_bounds(word)
-    except ValueError:
-        return False
-    return True
-
-
 def resolution_for(bound: BoundName) -> Resolution:
     """The resolver strategy of a bound.
 

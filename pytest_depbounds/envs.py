@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.errors import EnvBuildError
-from pytest_depbounds.process import child_environ, execute
+from pytest_depbounds.process import execute
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -23,10 +24,10 @@ if TYPE_CHECKING:
     from pytest_depbounds.process import ExecuteRequest
 
 STAMP = "depbounds-stamp.json"
+PINS = "depbounds-pins.txt"
 
 #: Envs kept per bound; older ones (by last use) are removed after a build.
 KEEP_PER_BOUND = 3
-PINS = "depbounds-pins.txt"
 
 #: Folders never part of the project's source digest.
 _SKIPPED_DIRS = frozenset(
@@ -187,13 +188,9 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
 
 
 def _run(request: ExecuteRequest, what: str) -> None:
-    env = child_environ(os.environ)
-    env.setdefault("UV_NO_PROGRESS", "1")
-    outcome = execute(dataclasses.replace(request, env=env))
+    outcome = execute(request)
     if not outcome.ok:
-        lines = [ln for ln in outcome.stderr.splitlines() if ln.strip()][-12:]
-        detail = "\n".join(lines) or outcome.last_error_line()
-        raise EnvBuildError(f"could not {what}:\n{detail}")
+        raise EnvBuildError(f"could not {what}:\n{outcome.error_tail()}")
 
 
 def _read_stamp(path: Path) -> dict[str, object] | None:
@@ -214,8 +211,8 @@ def _write_stamp(path: Path, key: str, source: str) -> None:
 
 
 def _source_digest(plan: EnvPlan) -> str:
-    # An editable install follows the source by itself; a built one is stale as
-    # soon as any source file changes.
+    # An editable install follows the source by itself and is stale only when
+    # its build inputs change; a built one, as soon as any source file changes.
     digest = hashlib.sha256()
     if plan.editable:
         for path in plan.build_inputs:
@@ -264,7 +261,16 @@ class EnvInfo:
     bound: str
     complete: bool
     last_used: float
-    size: int
+
+    @functools.cached_property
+    def size(self) -> int:
+        """Bytes on disk; walking an env is slow, so only when asked."""
+        total = 0
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += (Path(root) / name).lstat().st_size
+        return total
 
 
 def list_envs(envs_dir: Path) -> list[EnvInfo]:
@@ -291,7 +297,6 @@ def list_envs(envs_dir: Path) -> list[EnvInfo]:
                 bound=path.name.rsplit("-", 1)[0],
                 complete=complete,
                 last_used=last_used,
-                size=_size(path),
             )
         )
     return sorted(found, key=lambda e: e.last_used, reverse=True)
@@ -323,17 +328,9 @@ def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInf
         except Timeout:
             continue
         try:
+            env.size  # noqa: B018 - measured before it is gone, for the report
             shutil.rmtree(env.path, ignore_errors=True)
         finally:
             lock.release()
         removed.append(env)
     return removed
-
-
-def _size(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += (Path(root) / name).lstat().st_size
-    return total

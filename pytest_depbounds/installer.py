@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import sys
 from typing import TYPE_CHECKING, Literal
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from pytest_depbounds.errors import ConfigurationError
-from pytest_depbounds.process import ExecuteRequest
+from pytest_depbounds.process import ExecuteRequest, child_environ
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -137,6 +142,16 @@ class Installer:
             return cls(name="pip", uv=None, index=index)
         return cls(name="uv", uv=uv, index=index)
 
+    def _uv_request(self, argv: list[str]) -> ExecuteRequest:
+        return ExecuteRequest(
+            argv=(*argv, *self.index.uv_args()), env=_installer_environ()
+        )
+
+    def _pip_request(self, argv: list[str]) -> ExecuteRequest:
+        return ExecuteRequest(
+            argv=(*argv, *self.index.pip_args()), env=_installer_environ()
+        )
+
     def compile(
         self,
         requirements_in: Path,
@@ -162,13 +177,13 @@ class Installer:
             argv += ["--no-header", "--no-annotate", "--quiet", "-o", str(output)]
             for constraint in constraints:
                 argv += ["--constraint", str(constraint)]
-            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+            return self._uv_request(argv)
         argv = [sys.executable, "-m", "pip", "--python", python, "install"]
         argv += ["--dry-run", "--ignore-installed", "--quiet", "--report", str(output)]
         argv += ["--disable-pip-version-check", "-r", str(requirements_in)]
         for constraint in constraints:
             argv += ["--constraint", str(constraint)]
-        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+        return self._pip_request(argv)
 
     def list_versions(self, name: str, *, python: str) -> ExecuteRequest:
         """List the versions of a distribution installable on an interpreter (pip).
@@ -182,7 +197,7 @@ class Installer:
         """
         argv = [sys.executable, "-m", "pip", "--python", python, "index", "versions"]
         argv += [name, "--disable-pip-version-check"]
-        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+        return self._pip_request(argv)
 
     def install_pins(self, env_python: Path, pins: Path) -> ExecuteRequest:
         """Install a complete set of exact pins into an env, resolving nothing.
@@ -194,10 +209,10 @@ class Installer:
         if self.uv is not None:
             argv = [self.uv, "pip", "install", "--python", str(env_python), "--quiet"]
             argv += ["--no-deps", "-r", str(pins)]
-            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+            return self._uv_request(argv)
         argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
         argv += ["--disable-pip-version-check", "-r", str(pins)]
-        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+        return self._pip_request(argv)
 
     def install_project(
         self, env_python: Path, project_dir: Path, *, name: str, editable: bool
@@ -214,46 +229,43 @@ class Installer:
         if self.uv is not None:
             argv = [self.uv, "pip", "install", "--python", str(env_python), "--quiet"]
             argv += ["--no-deps", "--reinstall-package", name, *target]
-            return ExecuteRequest(argv=(*argv, *self.index.uv_args()))
+            return self._uv_request(argv)
         argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
         argv += ["--disable-pip-version-check", "--force-reinstall", *target]
-        return ExecuteRequest(argv=(*argv, *self.index.pip_args()))
+        return self._pip_request(argv)
 
 
-def read_pins(output: Path, installer: Installer) -> dict[str, str]:
-    """Read the pins a :meth:`Installer.compile` call wrote.
+def read_pip_report(output: Path) -> dict[str, str]:
+    """Read the pins of the installation report ``pip install --report`` wrote.
 
-    :param output: The file it wrote.
-    :param installer: The engine that wrote it.
+    :param output: The report file.
     :returns: Distribution name → version.
     """
-    from packaging.utils import canonicalize_name  # noqa: PLC0415
-
-    text = output.read_text(encoding="utf-8")
-    pins: dict[str, str] = {}
-    if installer.name == "pip":
-        for item in json.loads(text).get("install", []):
-            meta = item["metadata"]
-            pins[canonicalize_name(meta["name"])] = meta["version"]
-        return pins
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()  # noqa: PLW2901
-        if not line or line.startswith("-"):
-            continue
-        name, sep, version = line.partition("==")
-        if sep:
-            pins[canonicalize_name(name.strip())] = version.split(";")[0].strip()
-    return pins
+    report = json.loads(output.read_text(encoding="utf-8"))
+    return {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in report.get("install", [])
+    }
 
 
-def parse_versions(output: str) -> list[str]:
-    """Read the versions ``pip index versions`` printed.
+def _installer_environ() -> dict[str, str]:
+    env = child_environ(os.environ)
+    env.setdefault("UV_NO_PROGRESS", "1")
+    return env
+
+
+def parse_versions(output: str) -> list[Version]:
+    """Read the versions ``pip index versions`` printed, skipping invalid ones.
 
     :param output: Its standard output.
-    :returns: The versions, as printed.
+    :returns: The versions.
     """
     for line in output.splitlines():
         head, sep, tail = line.partition("Available versions:")
         if sep and not head.strip():
-            return [v.strip() for v in tail.split(",") if v.strip()]
+            found = []
+            for text in tail.split(","):
+                with contextlib.suppress(InvalidVersion):
+                    found.append(Version(text.strip()))
+            return found
     return []

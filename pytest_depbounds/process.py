@@ -55,6 +55,11 @@ class Outcome:
         """Whether the command exited with 0."""
         return self.returncode == 0 and not self.timed_out
 
+    def error_tail(self, limit: int = 12) -> str:
+        """The last lines of its error output, or the line that best says why."""
+        lines = [line.rstrip() for line in self.stderr.splitlines() if line.strip()]
+        return "\n".join(lines[-limit:]) or self.last_error_line()
+
     def last_error_line(self) -> str:
         """The line of its output that best says why it failed."""
         for stream in (self.stderr, self.stdout):

@@ -69,14 +69,11 @@ class BoundView:
         direct = {r.name for r in declaration.under_test}
         shown = [f"{n}=={v}" for n, v in sorted(pins.versions.items()) if n in direct]
         others = len(pins.under_test()) - len(shown)
-        tooling = ", ".join(
-            f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if n == "pytest"
-        )
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
-        if tooling:
-            text += f"; tooling: {tooling}"
+        if "pytest" in pins.tooling:
+            text += f"; tooling: pytest {pins.versions['pytest']}"
         cached = ", cached resolution" if pins.reused else ""
         self.line(f"pins{cached}: {text}")
 
@@ -84,8 +81,6 @@ class BoundView:
         """Say whether the env was reused or built."""
         if env.reused:
             self.line(f"env reused: {env.path.name}")
-        elif env.project_reinstalled and env.elapsed < 0:
-            self.line("project reinstalled")
         else:
             self.line(f"env ready in {env.elapsed:.1f} s: {env.path.name}")
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from pytest_depbounds.bounds import lowest_allowed
 from pytest_depbounds.errors import ResolutionError
+from pytest_depbounds.installer import parse_versions, read_pip_report
 from pytest_depbounds.process import execute
 
 if TYPE_CHECKING:
@@ -169,19 +171,16 @@ def _compile(
         constraints=constraints,
         output=output,
     )
-    outcome = execute(dataclasses.replace(command, env=_resolver_environ()))
+    outcome = execute(command)
     if not outcome.ok:
-        errors = [line.rstrip() for line in outcome.stderr.splitlines() if line.strip()]
-        detail = "\n".join(errors[-_ERROR_LINES:]) or outcome.last_error_line()
+        detail = outcome.error_tail(_ERROR_LINES)
         what = "the dependencies" if part == "deps" else "the test tooling"
         raise ResolutionError(
             f"{request.bound} bound: {installer.name} could not resolve {what} "
             f"({', '.join(requirements)}) for {request.interpreter.label}:\n{detail}"
         )
-    from pytest_depbounds.installer import read_pins  # noqa: PLC0415
-
     if installer.name == "pip":
-        versions = read_pins(output, installer)
+        versions = read_pip_report(output)
         lines = {name: f"{name}=={version}" for name, version in versions.items()}
     else:
         lines = _lines_by_name(output.read_text(encoding="utf-8"))
@@ -195,11 +194,6 @@ def _pip_floors(
     installer: Installer, request: ResolveRequest, requirements: Sequence[str]
 ) -> tuple[str, ...]:
     """Pin each direct requirement to its floor, for pip which cannot do that."""
-    from packaging.version import Version  # noqa: PLC0415
-
-    from pytest_depbounds.bounds import lowest_allowed  # noqa: PLC0415
-    from pytest_depbounds.installer import parse_versions  # noqa: PLC0415
-
     pinned: list[str] = []
     for raw in requirements:
         requirement = Requirement(raw)
@@ -209,11 +203,8 @@ def _pip_floors(
         command = installer.list_versions(
             requirement.name, python=request.interpreter.executable
         )
-        outcome = execute(dataclasses.replace(command, env=_resolver_environ()))
-        candidates = [
-            Version(text) for text in parse_versions(outcome.stdout) if _valid(text)
-        ]
-        floor = lowest_allowed(requirement.specifier, candidates)
+        outcome = execute(command)
+        floor = lowest_allowed(requirement.specifier, parse_versions(outcome.stdout))
         if floor is None:
             raise ResolutionError(
                 f"{request.bound} bound: no released version of {requirement.name} "
@@ -226,16 +217,6 @@ def _pip_floors(
         marker = f" ; {requirement.marker}" if requirement.marker else ""
         pinned.append(f"{requirement.name}{extras}=={floor}{marker}")
     return tuple(pinned)
-
-
-def _valid(text: str) -> bool:
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
-    try:
-        Version(text)
-    except InvalidVersion:
-        return False
-    return True
 
 
 def _lines_by_name(text: str) -> dict[str, str]:
@@ -261,14 +242,6 @@ def _version_of(line: str) -> str:
     if requirement.url:
         return f"@ {requirement.url}"
     return next((s.version for s in requirement.specifier), "")
-
-
-def _resolver_environ() -> dict[str, str]:
-    from pytest_depbounds.process import child_environ  # noqa: PLC0415
-
-    env = child_environ(os.environ)
-    env.setdefault("UV_NO_PROGRESS", "1")
-    return env
 
 
 def _load(path: Path) -> Pins | None:

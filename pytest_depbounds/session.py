@@ -10,7 +10,6 @@ import dataclasses
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
@@ -71,7 +70,7 @@ class BoundsSession:
         self.results: list[BoundResult] = []
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
-        self.started = time.monotonic()
+        self.interpreter_label = "?"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -86,6 +85,7 @@ class BoundsSession:
             context = self._context()
         except DepboundsError as exc:
             pytest.exit(str(exc), returncode=exc.exit_code)
+        self.interpreter_label = context.interpreter.label
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and hasattr(terminal, "_show_progress_info"):
             # Percentages cannot be right while later bounds are still collecting.
@@ -316,7 +316,7 @@ class BoundsSession:
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
-            interpreter=self._interpreter_label(),
+            interpreter=self.interpreter_label,
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
             resolution=resolution_for(state.bound),
@@ -359,12 +359,6 @@ class BoundsSession:
             self.results[index] = dataclasses.replace(
                 result, findings=findings, unattributed=unattributed
             )
-
-    def _interpreter_label(self) -> str:
-        try:
-            return find_interpreter(self.settings.python).label
-        except DepboundsError:
-            return self.settings.python or "?"
 
 
 @dataclasses.dataclass(kw_only=True)
