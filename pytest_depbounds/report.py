@@ -141,10 +141,15 @@ def _write_findings(
     terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
 ) -> None:
     """Each bound's culprits, grouped: what to fix rather than which tests failed."""
-    if not any(r.findings or r.unattributed for r in results):
+    if not any(r.findings or r.unattributed or r.notes for r in results):
         return
     terminal.write_line("findings:")
     for result in results:
+        for note in result.notes:
+            text = note.message + (f"; write {note.fix}" if note.fix else "")
+            markup = {"red": True} if note.fails else {"yellow": True}
+            for line in _wrap(terminal, f"[{result.bound}] {text}"):
+                terminal.write_line(line, **markup)
         for culprit in result.findings:
             for text in _wrap(terminal, f"[{result.bound}] {culprit.summary}"):
                 terminal.write_line(text, yellow=True)
@@ -267,6 +272,7 @@ def _bound_json(result: BoundResult) -> dict[str, Any]:
         ],
         "findings": [_culprit_json(c) for c in result.findings],
         "unattributed": list(result.unattributed),
+        "notes": [note.as_json() for note in result.notes],
     }
 
 

@@ -22,6 +22,7 @@ from pytest_depbounds.bounds import lowest_allowed
 from pytest_depbounds.errors import ResolutionError
 from pytest_depbounds.installer import parse_versions, read_pip_report
 from pytest_depbounds.process import execute
+from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +69,8 @@ class Pins:
     tooling: frozenset[str]
     resolved_at: float
     reused: bool = False
+    #: What computing the pins found: floors that moved or do not install.
+    notes: tuple[Note, ...] = ()
 
     def under_test(self) -> dict[str, str]:
         """Pins of everything but the test tooling and what only it needs."""
@@ -252,6 +255,7 @@ def _load(path: Path) -> Pins | None:
             versions=dict(data["versions"]),
             tooling=frozenset(data["tooling"]),
             resolved_at=float(data["resolved_at"]),
+            notes=tuple(Note(**note) for note in data.get("notes", ())),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -263,6 +267,7 @@ def _store(path: Path, pins: Pins) -> None:
         "versions": dict(pins.versions),
         "tooling": sorted(pins.tooling),
         "resolved_at": pins.resolved_at,
+        "notes": [note.as_json() for note in pins.notes],
     }
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")

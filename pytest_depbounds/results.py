@@ -29,6 +29,34 @@ class TestOutcome:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Note:
+    """A finding about a bound itself rather than about a failing test.
+
+    Produced while computing pins (a floor that does not install, floors that
+    moved, a constraint that contradicts a range), by the deprecation radar, by
+    bisection and by the static scan. Only a note with ``fails`` set changes the
+    exit code (the ``--depbounds-strict-*`` options).
+    """
+
+    #: e.g. ``floor-not-installable``, ``floor-moved``, ``deprecated-use``.
+    kind: str
+    #: The distribution it is about, PEP 503 name; ``None`` when about none.
+    dist: str | None
+    #: One line a user reads, without the fix.
+    message: str
+    #: ``file:line`` of the declaration or the usage it is about.
+    location: str | None = None
+    #: The requirement to write instead, e.g. ``fakelib>=1.4``.
+    fix: str | None = None
+    #: Whether this note fails the run.
+    fails: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        """The note as the JSON report holds it."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BoundResult:
     """Everything the report says about one bound."""
 
@@ -51,6 +79,8 @@ class BoundResult:
     findings: tuple[Culprit, ...] = ()
     #: Inner node ids of failures no finding explains.
     unattributed: tuple[str, ...] = ()
+    #: Findings about the bound itself (pins, deprecations, bisection, scan).
+    notes: tuple[Note, ...] = ()
 
     @property
     def status(self) -> str:
@@ -60,6 +90,8 @@ class BoundResult:
         if self.crash is not None:
             return "crashed"
         if self.counts.get("failed") or self.counts.get("errors"):
+            return "failed"
+        if any(note.fails for note in self.notes):
             return "failed"
         if not self.collected:
             return "no tests"

@@ -330,6 +330,7 @@ class BoundsSession:
             error=error,
             crash=crash,
             tests=tuple(state.tally.tests.values()),
+            notes=pins.notes if pins else (),
         )
         state.view.done(result)
         return result
