@@ -59,6 +59,9 @@ class Declaration:
     project_name: NormalizedName | None
     requirements: tuple[DeclaredRequirement, ...]
     build_inputs: tuple[Path, ...]
+    #: Constraints the project's files declare (``-c`` in a requirements file):
+    #: they limit versions, they do not ask for an install.
+    constraints: tuple[DeclaredRequirement, ...] = ()
 
     @property
     def under_test(self) -> tuple[DeclaredRequirement, ...]:
