@@ -117,7 +117,7 @@ def read_requirements_file(
         with its ``file:line``.
     """
     reader = _Reader(base, os.environ if environ is None else environ)
-    source = str(path) if _SCHEME_RE.match(str(path)) else os.path.abspath(path)  # noqa: PTH100
+    source = _join(os.path.abspath("requirements.txt"), str(path))  # noqa: PTH100
     reader.read(source, constraint=constraint, included_from=None)
     return RequirementsFile(
         requirements=tuple(line for line in reader.lines if not line.constraint),
@@ -278,13 +278,13 @@ class _Reader:
         self, source: str, location: str, raw: str, *, editable: bool
     ) -> RequirementLine:
         fields = {"raw": raw, "location": location, "constraint": False}
-        if not editable and not _looks_like_path(raw):
+        if not editable and not _looks_like_path(raw, Path(source).parent):
             try:
                 requirement = Requirement(raw)
             except InvalidRequirement as exc:
                 if not _looks_like_url(raw):
                     raise ConfigurationError(
-                        f"{location}: invalid requirement: {raw!r}: {exc}"
+                        f"{location}: invalid requirement: {raw!r}: {_first_line(exc)}"
                     ) from None
             else:
                 return RequirementLine(
@@ -298,7 +298,7 @@ class _Reader:
             parsed_marker = Marker(marker) if marker else None
         except InvalidMarker as exc:
             raise ConfigurationError(
-                f"{location}: invalid environment marker: {raw!r}: {exc}"
+                f"{location}: invalid environment marker: {raw!r}: {_first_line(exc)}"
             ) from None
         url, extras, local = self.reference(source, location, reference)
         name = _name_of(url, local)
@@ -311,7 +311,7 @@ class _Reader:
                 named = Requirement(text)
             except InvalidRequirement as exc:
                 raise ConfigurationError(
-                    f"{location}: invalid requirement: {raw!r}: {exc}"
+                    f"{location}: invalid requirement: {raw!r}: {_first_line(exc)}"
                 ) from None
         return RequirementLine(
             requirement=named,
@@ -343,6 +343,11 @@ class _Reader:
                 f"path, and {path} does not exist"
             )
         return path.as_uri(), extras, path
+
+
+def _first_line(exc: Exception) -> str:
+    # packaging's messages draw the line and a caret below it: keep one line.
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _logical_lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
@@ -396,6 +401,8 @@ def _break_args_options(line: str) -> tuple[str, str]:
 
 
 def _join(source: str, included: str) -> str:
+    if included.lower().startswith("file:"):
+        return os.path.abspath(_url_to_path(included))  # noqa: PTH100
     if _SCHEME_RE.match(included):
         return included
     if source.lower().startswith(("http:", "https:")):
@@ -418,18 +425,15 @@ def _looks_like_url(text: str) -> bool:
     return bool(plus) and vcs.lower() in _VCS and bool(_URL_RE.match(rest))
 
 
-def _looks_like_path(text: str) -> bool:
-    # pip: a path separator, a leading dot, or an archive's name (``foo-1.0.tar.gz``
-    # is also a valid project name).
-    if "@" in text.split(";", 1)[0] or _looks_like_url(text):
-        return False
+def _looks_like_path(text: str, folder: Path) -> bool:
+    # pip: a path separator or a leading dot, or the name of an archive that
+    # exists (``foo-1.0.tar.gz`` is also a valid project name).
     head = text.split(";", 1)[0].strip()
-    return (
-        "/" in head
-        or os.sep in head
-        or head.startswith(".")
-        or head.lower().endswith(_ARCHIVES)
-    )
+    if "@" in head or _looks_like_url(text):
+        return False
+    if "/" in head or os.sep in head or head.startswith("."):
+        return True
+    return head.lower().endswith(_ARCHIVES) and (folder / head).is_file()
 
 
 def _split_marker(raw: str, *, editable: bool) -> tuple[str, str]:
