@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import packaging
+from packaging.markers import default_environment
 
 from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.process import ExecuteRequest, child_environ, execute
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+#: Run by another interpreter with our packaging on its path: its marker values.
+_MARKERS_SCRIPT = (
+    "import json, sys; sys.path.insert(0, sys.argv[1]); "
+    "from packaging.markers import default_environment; "
+    "print(json.dumps(default_environment()))"
+)
+#: Seconds an interpreter may take to print its marker values.
+_MARKERS_TIMEOUT = 60
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -23,6 +42,16 @@ class Interpreter:
     def label(self) -> str:
         """How reports name it, e.g. ``CPython 3.11.7``."""
         return f"{self.implementation} {self.version}"
+
+    def marker_environment(self) -> dict[str, str]:
+        """The PEP 508 marker values of this interpreter (not of the one running us).
+
+        Computed once per interpreter by running it with our ``packaging`` on its
+        path; the running interpreter answers in-process.
+
+        :returns: ``python_version``, ``sys_platform`` and the other marker names.
+        """
+        return dict(_marker_environment(self.executable, self.version))
 
 
 def current() -> Interpreter:
@@ -74,3 +103,40 @@ def _pyenv_candidates(spec: str) -> list[str]:
         if version.name == wanted or version.name.startswith(f"{wanted}.")
     ]
     return [path for path in found if Path(path).exists()]
+
+
+@functools.cache
+def _marker_environment(executable: str, version: str) -> Mapping[str, str]:
+    running = getattr(sys, "_base_executable", None) or sys.executable
+    if os.path.realpath(executable) in {
+        os.path.realpath(running),
+        os.path.realpath(sys.executable),
+    }:
+        return _outer_environment()
+    # -I: neither the user's site nor PYTHONPATH may shadow our packaging.
+    library = str(Path(packaging.__file__).parent.parent)
+    outcome = execute(
+        ExecuteRequest(
+            argv=(executable, "-I", "-c", _MARKERS_SCRIPT, library),
+            env=child_environ(os.environ),
+            timeout=_MARKERS_TIMEOUT,
+        )
+    )
+    try:
+        found = json.loads(outcome.stdout) if outcome.ok else None
+    except ValueError:
+        found = None
+    if isinstance(found, dict):
+        return {str(k): str(v) for k, v in found.items()}
+    # An interpreter too old for our packaging: its version at least is known.
+    short = ".".join(version.split(".")[:2])
+    return {
+        **_outer_environment(),
+        "python_version": short,
+        "python_full_version": version,
+        "implementation_version": version,
+    }
+
+
+def _outer_environment() -> dict[str, str]:
+    return {str(k): str(v) for k, v in default_environment().items()}

@@ -57,6 +57,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         help="PEP 735 dependency groups installed too (default: test, tests, testing)",
     ),
     OptionSpec(
+        flag="--depbounds-requirements",
+        kind="list",
+        metavar="FILE,...",
+        help="Requirements files whose requirements (-r) and constraints (-c) are "
+        "declared too, e.g. requirements.txt,test-requirements.txt",
+    ),
+    OptionSpec(
         flag="--depbounds-with",
         kind="list",
         metavar="PKG,...",

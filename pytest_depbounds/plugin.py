@@ -98,7 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = read_settings(config, value or str(config.getini("depbounds")))
     try:
         declaration = read_declaration(
-            _project_dir(config), extras=settings.extras, groups=settings.groups
+            _project_dir(config),
+            extras=settings.extras,
+            groups=settings.groups,
+            requirements_files=settings.requirements,
         )
     except DepboundsError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -108,9 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _project_dir(config: pytest.Config) -> Path:
+    from pytest_depbounds.declared import BUILD_INPUTS  # noqa: PLC0415
+
     if config.inipath is not None and config.inipath.name == "pyproject.toml":
         return config.inipath.parent
     for folder in (config.rootpath, *config.rootpath.parents):
-        if (folder / "pyproject.toml").is_file():
+        # setup.cfg/setup.py: legacy projects (OpenStack) may have no pyproject.
+        if any((folder / name).is_file() for name in BUILD_INPUTS):
             return folder
     return Path(config.rootpath)

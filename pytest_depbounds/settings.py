@@ -43,6 +43,8 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    #: Requirements files (``--depbounds-requirements``), absolute.
+    requirements: tuple[Path, ...] = ()
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -104,6 +106,9 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        requirements=tuple(
+            (base / word).resolve() for word in _words(values["depbounds_requirements"])
+        ),
     )
 
 
