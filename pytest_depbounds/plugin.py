@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from pytest_depbounds.options import (
     OPTIONS,
     asks_for_xdist,
     looks_like_bounds,
+    takes_value,
 )
 
 if TYPE_CHECKING:
@@ -74,12 +76,30 @@ def pytest_load_initial_conftests(
     if not any(a == "--depbounds" or a.startswith("--depbounds=") for a in args):
         return
     _merge_bounds_value(args)
+    _check_path_values(early_config, args)
     early_config.stash[_XDIST_REQUESTED] = asks_for_xdist(args)
     early_config.known_args_namespace.noconftest = True
     _, unknown = parser.parse_known_and_unknown_args(args)
     for word in unknown:
         if word.startswith("-") and word in args:
             args.remove(word)
+
+
+def _check_path_values(early_config: pytest.Config, args: list[str]) -> None:
+    # pytest picks its rootdir from the paths on the command line before any
+    # plugin loads, so the value of ``--depbounds-cache-dir DIR`` counts as a
+    # path to test there; with ``=`` it does not.
+    invocation = early_config.invocation_params.dir
+    for flag, value in itertools.pairwise(args):
+        if takes_value(flag) and not value.startswith("-"):
+            path = (invocation / value).resolve()
+            if path.exists() and invocation not in (path, *path.parents):
+                msg = (
+                    f"write {flag}={value} (with '='): pytest chooses its rootdir "
+                    "from the paths on the command line before plugins load, and "
+                    f"{value}, outside {invocation}, would move it"
+                )
+                raise pytest.UsageError(msg)
 
 
 def _merge_bounds_value(args: list[str]) -> None:
