@@ -9,6 +9,7 @@ then the requirements files the user names (``-r``/``-c`` followed, see
 from __future__ import annotations
 
 import configparser
+import contextlib
 import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,8 @@ class Declaration:
     constraints: tuple[DeclaredRequirement, ...] = ()
     #: Index options of the requirements files.
     index: IndexOptions = IndexOptions()
+    #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
+    requires_python: str | None = None
 
     @property
     def under_test(self) -> tuple[DeclaredRequirement, ...]:
@@ -195,6 +198,7 @@ def read_declaration(
         build_inputs=build_inputs,
         constraints=files.constraints,
         index=files.index,
+        requires_python=_requires_python(data.get("project"), project_dir),
     )
 
 
@@ -408,6 +412,17 @@ def _select_extras(
             else:
                 found.append(item)
     return found
+
+
+def _requires_python(project: object, project_dir: Path) -> str | None:
+    """``requires-python`` of ``[project]``, else setup.cfg's ``python_requires``."""
+    value = project.get("requires-python") if isinstance(project, dict) else None
+    if value is None and (project_dir / "setup.cfg").is_file():
+        parser = configparser.RawConfigParser()
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            parser.read(project_dir / "setup.cfg", encoding="utf-8")
+        value = parser.get("options", "python_requires", fallback=None)
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 class _PyprojectReader:
