@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.reqfiles import read_requirements_file
+from pytest_depbounds.results import Note
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,6 +143,54 @@ class Declaration:
     def direct_references(self) -> tuple[DeclaredRequirement, ...]:
         """Requirements on a URL, VCS checkout or local path: kept as they are."""
         return tuple(r for r in self.requirements if r.is_direct)
+
+    def applicable(self, environment: Mapping[str, str]) -> Declaration:
+        """The declaration as it stands on one interpreter: false markers left out.
+
+        :param environment: The interpreter's marker environment.
+        :returns: A declaration holding only the requirements that apply there.
+        """
+        return dataclasses.replace(
+            self,
+            requirements=tuple(r for r in self.requirements if r.applies(environment)),
+            constraints=tuple(r for r in self.constraints if r.applies(environment)),
+        )
+
+    def notes(
+        self, environment: Mapping[str, str], interpreter: str
+    ) -> tuple[Note, ...]:
+        """What a bound on one interpreter says about the declaration itself.
+
+        :param environment: The interpreter's marker environment.
+        :param interpreter: How findings name it, e.g. ``CPython 3.11``.
+        :returns: A ``left-out`` note per requirement whose marker is false
+            there, and a ``kept-as-is`` note per direct reference that applies.
+        """
+        found: list[Note] = []
+        for item in self.requirements:
+            if not item.applies(environment):
+                found.append(
+                    Note(
+                        kind="left-out",
+                        dist=item.name,
+                        message=f"{item.name} is left out: its marker "
+                        f"'{item.requirement.marker}' is false on {interpreter}",
+                        location=item.location,
+                    )
+                )
+            elif item.is_direct:
+                how = ", not editable" if item.editable else ""
+                found.append(
+                    Note(
+                        kind="kept-as-is",
+                        dist=item.name,
+                        message=f"{item.name} is installed as it is from "
+                        f"{item.requirement.url}{how}: a direct reference has no "
+                        "range to test",
+                        location=item.location,
+                    )
+                )
+        return tuple(found)
 
 
 def is_tooling(name: str) -> bool:
@@ -492,7 +541,7 @@ class _SetupCfgReader:
             return self.from_files(value.strip().removeprefix("file:"), origin)
         # setuptools' ``_parse_list_semicolon``: one item a line, or on one line
         # items separated by ``;`` (so a marker needs a line of its own).
-        one_line = "\n" not in value.strip()
+        one_line = "\n" not in value
         items = value.split(";") if one_line else value.splitlines()
         found = []
         for item in (i.strip() for i in items):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.resolution import Pins
-    from pytest_depbounds.results import BoundResult
+    from pytest_depbounds.results import BoundResult, Note
 
 #: Version of the JSON report's schema; bumped on any incompatible change.
 REPORT_VERSION = 1
@@ -65,14 +65,29 @@ class BoundView:
             for text in _wrap(self.terminal, f"[{self.bound}] {message}"):
                 self.terminal.write_line(text)
 
-    def pins(self, pins: Pins, declaration: Declaration) -> None:
-        """Show the versions pinned for the requirements under test."""
+    def pins(
+        self, pins: Pins, declaration: Declaration, notes: Sequence[Note] = ()
+    ) -> None:
+        """Show the versions pinned for the requirements under test.
+
+        :param pins: The bound's pins.
+        :param declaration: What the project declares.
+        :param notes: Notes on the declaration: what markers left out is said.
+        """
         direct = {r.name for r in declaration.under_test}
-        shown = [f"{n}=={v}" for n, v in sorted(pins.versions.items()) if n in direct]
+        shown = [
+            # A direct reference's "version" is ``@ url``.
+            f"{n} {v}" if v.startswith("@") else f"{n}=={v}"
+            for n, v in sorted(pins.versions.items())
+            if n in direct
+        ]
         others = len(pins.under_test()) - len(shown)
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
+        left_out = [n.dist or "" for n in notes if n.kind == "left-out"]
+        if left_out:
+            text += f"; left out by marker: {', '.join(left_out)}"
         tooling = [
             f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if is_tooling(n)
         ]

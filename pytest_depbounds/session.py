@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import ConstraintsFile, Pins
+    from pytest_depbounds.results import Note
     from pytest_depbounds.runner import RunOutcome
     from pytest_depbounds.settings import Settings
 
@@ -90,6 +91,10 @@ class BoundsSession:
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.interpreter_labels: dict[str, str] = {}
+        #: Notes on the declaration in each bound: left out by marker, kept as is.
+        self.source_notes: dict[str, tuple[Note, ...]] = {}
+        #: The marker environment of each bound's interpreter.
+        self.markers: dict[str, dict[str, str]] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -171,6 +176,8 @@ class BoundsSession:
             no_index=self.settings.no_index,
             offline=self.settings.offline,
         )
+        # Index options of --depbounds-requirements files, where the user set none.
+        index = self.declaration.index.fill(index)
         installer = Installer.select(self.settings.installer, index)
         if (
             installer.name == "pip"
@@ -228,6 +235,11 @@ class BoundsSession:
             channel.put(("log", message))
 
         try:
+            interpreter = context.interpreters[bound]
+            self.markers[bound] = interpreter.marker_environment()
+            self.source_notes[bound] = self.declaration.notes(
+                self.markers[bound], interpreter.label
+            )
             pins = self._resolve(bound, context, log)
             channel.put(("pins", pins))
             env = self._env_stepping_up(bound, pins, context, log, channel)
@@ -254,7 +266,9 @@ class BoundsSession:
         context: _Context,
         exclusions: tuple[tuple[str, str, str], ...] = (),
     ) -> ResolveRequest:
-        declaration = self.declaration
+        # Requirements whose marker is false on the bound's interpreter are left out.
+        markers = context.interpreters[bound].marker_environment()
+        declaration = self.declaration.applicable(markers)
         declared_tooling = [str(r.requirement) for r in declaration.tooling]
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
@@ -393,7 +407,9 @@ class BoundsSession:
                 state.view.line(payload)
             elif kind == "pins":
                 state.pins = payload
-                state.view.pins(payload, self.declaration)
+                state.view.pins(
+                    payload, self.declaration, self.source_notes.get(bound, ())
+                )
             elif kind == "env":
                 state.env = payload
                 state.view.env(payload)
@@ -470,7 +486,10 @@ class BoundsSession:
             error=error,
             crash=crash,
             tests=tuple(state.tally.tests.values()),
-            notes=pins.notes if pins else (),
+            notes=(
+                *self.source_notes.get(state.bound, ()),
+                *(pins.notes if pins else ()),
+            ),
         )
         state.view.done(result)
         return result
@@ -488,13 +507,15 @@ class BoundsSession:
             state = self.states[result.bound]
             if not state.failures or state.env is None:
                 continue
+            markers = self.markers.get(result.bound)
             attributor = Attributor(
                 sites[result.bound],
-                self.declaration,
+                self.declaration.applicable(markers or {}),
                 env_path=state.env.path,
                 implementation=str(state.runtime.get("implementation", "")),
                 python=str(state.runtime.get("python", "")),
                 others=[site for bound, site in sites.items() if bound != result.bound],
+                markers=markers,
             )
             findings, unattributed = attribute_failures(attributor, state.failures)
             self.results[index] = dataclasses.replace(
