@@ -117,7 +117,9 @@ def ensure_env(
     with _locked(envs_dir / f"{path.name}.lock", log):
         stamp = None if rebuild else _read_stamp(path)
         if stamp is not None and stamp.get("key") == key:
-            reinstalled = stamp.get("source") != source_digest
+            reinstalled = stamp.get("source") != source_digest and bool(
+                plan.build_inputs
+            )
             if reinstalled:
                 log("project changed: reinstalling it only")
                 (path / STAMP).unlink()
@@ -166,6 +168,10 @@ def _build(
     pins_file.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     log(f"installing {len(plan.pins)} packages with {installer.name}")
     _run(installer.install_pins(env_python(path), pins_file), "install the pins")
+    if not plan.build_inputs:
+        # Only requirements files (an application): its tests import its source.
+        log(f"{plan.project_dir.name} has no pyproject.toml, setup.cfg or setup.py")
+        return
     log(f"installing {plan.project_name} from {plan.project_dir}")
     _run(installer_project(installer, plan, path), "install the project")
 

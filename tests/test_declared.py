@@ -385,3 +385,34 @@ def test_openstack_layout_at_both_bounds(
         assert ("left-out", "stablelib", "requirements.txt:3") in kinds
     declared = {d["requirement"]: d["location"] for d in report["project"]["declared"]}
     assert declared["kwlib<2,>=1.0"] == "test-requirements.txt:2"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
+def test_an_application_with_only_a_requirements_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    _write(pytester.path, "pytest.ini", "[pytest]\npythonpath = .\n")
+    _write(pytester.path, "requirements.txt", "fakelib>=1.0\n")
+    _write(
+        pytester.path,
+        "app.py",
+        "import fakelib\n\ndef go():\n    return fakelib.new_api()\n",
+    )
+    _write(
+        pytester.path,
+        "tests/test_app.py",
+        "import app\n\ndef test_go():\n    assert app.go() == 'new'\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-requirements=requirements.txt"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] pins: fakelib==1.0*",
+            "*has no pyproject.toml, setup.cfg or setup.py",
+            "FAILED tests/test_app.py::test_go@lower - AttributeError*new_api*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
