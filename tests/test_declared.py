@@ -416,3 +416,24 @@ def test_an_application_with_only_a_requirements_file(
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_requirements_option_and_ini_key_are_relative_to_the_ini_file(
+    pytester: pytest.Pytester,
+) -> None:
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+
+    sub = pytester.mkdir("sub")
+    pytester.makeini(
+        "[pytest]\ndepbounds_requirements = requirements.txt reqs/test.txt\n"
+    )
+    config = pytester.parseconfig(sub)
+    assert read_settings(config, "lower").requirements == (
+        pytester.path / "requirements.txt",
+        pytester.path / "reqs" / "test.txt",
+    )
+    config = pytester.parseconfig(sub, "--depbounds-requirements=a.txt,b.txt")
+    assert read_settings(config, "lower").requirements == (
+        pytester.path / "a.txt",
+        pytester.path / "b.txt",
+    )
