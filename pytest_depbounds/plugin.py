@@ -144,6 +144,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
+    from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
+
+    config.pluginmanager.register(
+        JunitSplitter(config, settings.bounds), "depbounds-junit"
+    )
 
 
 def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from packaging.utils import canonicalize_name
 
+from pytest_depbounds import github
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -95,6 +96,8 @@ class BoundsSession:
         self.source_notes: dict[str, tuple[Note, ...]] = {}
         #: The marker environment of each bound's interpreter.
         self.markers: dict[str, dict[str, str]] = {}
+        #: The run's exit code, once ``pytest_sessionfinish`` computed it.
+        self.exitcode: int | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -141,6 +144,7 @@ class BoundsSession:
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
+        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
             reporting.write_json(
                 self.settings.report,
@@ -148,12 +152,20 @@ class BoundsSession:
                 exitcode=int(session.exitstatus),
                 declaration=self.declaration,
             )
+        github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
         """Show the per-bound table after pytest's own summary."""
-        reporting.write_summary(terminalreporter, self.results)
+        reporting.write_summary(terminalreporter, self.results, exitcode=self.exitcode)
+        if github.enabled(os.environ):
+            for line in github.annotation_lines(
+                self.results,
+                project_dir=self.declaration.project_dir,
+                workspace=github.workspace(os.environ),
+            ):
+                terminalreporter.write_line(line)
 
     # -- worker threads: no pytest hooks here, only events ----------------------
 
@@ -404,7 +416,7 @@ class BoundsSession:
             except queue.Empty:
                 continue
             if kind == "log":
-                state.view.line(payload)
+                state.view.step(payload)
             elif kind == "pins":
                 state.pins = payload
                 state.view.pins(
@@ -461,6 +473,9 @@ class BoundsSession:
         if kind == "error":
             error = str(payload)
             state.view.error(error)
+            self.config.hook.pytest_runtest_logreport(
+                report=reporting.env_failure_report(state.bound, error)
+            )
         else:
             outcome = cast("RunOutcome", payload)
             if outcome.crashed:
