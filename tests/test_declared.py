@@ -437,3 +437,17 @@ def test_requirements_option_and_ini_key_are_relative_to_the_ini_file(
         pytester.path / "a.txt",
         pytester.path / "b.txt",
     )
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.12"])
+def test_marker_environment_of_another_interpreter(version: str) -> None:
+    from pytest_depbounds.interpreters import find  # noqa: PLC0415
+
+    try:
+        interpreter = find(version)
+    except ConfigurationError:
+        pytest.skip(f"no Python {version} here")
+    markers = interpreter.marker_environment()
+    assert markers["python_version"] == version
+    assert markers["python_full_version"] == interpreter.version
+    assert markers["sys_platform"] == default_environment()["sys_platform"]

@@ -190,6 +190,7 @@ def test_direct_references(tmp_path: Path) -> None:
         --editable ./libs/nameless
         ./dist/{wheel.name}
         named @ https://example.org/named-1.0.tar.gz
+        sibling @ libs/sib
         https://example.org/files/other-2.0.tar.gz
         git+https://github.com/example/repo@v1.0#egg=repo
         git+https://github.com/example/unnamed@v1.0
@@ -216,6 +217,7 @@ def test_direct_references(tmp_path: Path) -> None:
         (None, nameless.as_uri(), True),
         (f"wheely @ {whl}", whl, False),
         (f"named @ {named}", named, False),
+        (f"sibling @ {sib}", sib, False),
         (f"other @ {other}", other, False),
         (f"repo @ {repo}", repo, False),
         (None, unnamed, False),
