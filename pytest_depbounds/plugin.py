@@ -14,6 +14,8 @@ from pytest_depbounds.options import (
     OPTIONS,
     asks_for_xdist,
     looks_like_bounds,
+    looks_like_requirements_file,
+    takes_several_files,
     takes_value,
 )
 
@@ -77,6 +79,7 @@ def pytest_load_initial_conftests(
         return
     _merge_bounds_value(args)
     _check_path_values(early_config, args)
+    _merge_file_lists(args)
     early_config.stash[_XDIST_REQUESTED] = asks_for_xdist(args)
     early_config.known_args_namespace.noconftest = True
     _, unknown = parser.parse_known_and_unknown_args(args)
@@ -113,6 +116,26 @@ def _merge_bounds_value(args: list[str]) -> None:
         else:
             args[index] = "--depbounds="
         return
+
+
+def _merge_file_lists(args: list[str]) -> None:
+    # ``--depbounds-requirements a.txt b.txt``: argparse would take ``b.txt`` for
+    # a path to test; the files after the first are values too.
+    index = 0
+    while index < len(args):
+        if not takes_several_files(args[index]):
+            index += 1
+            continue
+        name, has_equals, value = args[index].partition("=")
+        values, end = ([value] if has_equals else []), index + 1
+        if not has_equals and end < len(args):
+            values.append(args[end])
+            end += 1
+        while end < len(args) and looks_like_requirements_file(args[end]):
+            values.append(args[end])
+            end += 1
+        args[index:end] = [f"{name}={','.join(values)}"]
+        index += 1
 
 
 def pytest_configure(config: pytest.Config) -> None:

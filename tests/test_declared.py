@@ -352,8 +352,11 @@ def test_openstack_layout_at_both_bounds(
     )
     result = pytester.runpytest_subprocess(
         "--depbounds",
+        # The spelling: several files after one flag.
         "--depbounds-requirements",
-        "requirements.txt,test-requirements.txt",
+        "requirements.txt",
+        "test-requirements.txt",
+        "tests",
         "--depbounds-report=r.json",
     )
     siblib = (root / "libs" / "siblib").as_uri()
@@ -451,3 +454,23 @@ def test_marker_environment_of_another_interpreter(version: str) -> None:
     assert markers["python_version"] == version
     assert markers["python_full_version"] == interpreter.version
     assert markers["sys_platform"] == default_environment()["sys_platform"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--depbounds-requirements", "a.txt", "b.in", "tests", "-x"], ["tests", "-x"]),
+        (["--depbounds-requirements=a.txt", "b.txt", "-k", "x"], ["-k", "x"]),
+        (["--depbounds-python", "3.11", "notes.txt"], ["notes.txt"]),
+        (
+            ["--depbounds-requirements", "a.txt", "--doctest-glob", "*.txt"],
+            ["--doctest-glob", "*.txt"],
+        ),
+    ],
+)
+def test_several_requirements_files_after_one_flag(
+    args: list[str], kept: list[str]
+) -> None:
+    from pytest_depbounds.options import strip_our_args  # noqa: PLC0415
+
+    assert strip_our_args(args) == kept
