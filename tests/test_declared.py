@@ -474,3 +474,18 @@ def test_several_requirements_files_after_one_flag(
     from pytest_depbounds.options import strip_our_args  # noqa: PLC0415
 
     assert strip_our_args(args) == kept
+
+
+def test_an_invalid_requirements_line_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml('[project]\nname = "p"\nversion = "1"\n')
+    _write(pytester.path, "requirements.txt", "# deps\nfakelib >= = 1\n")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-requirements", "requirements.txt"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: requirements.txt:2: invalid requirement: 'fakelib >= = 1'*"]
+    )
+    assert "Traceback" not in result.stderr.str()
