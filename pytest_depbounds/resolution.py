@@ -33,7 +33,7 @@ from pytest_depbounds.bounds import (
     unusable_reason,
 )
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
-from pytest_depbounds.installer import parse_build_failure, read_pip_report
+from pytest_depbounds.installer import parse_build_failure, read_pip_lines
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.process import execute
 from pytest_depbounds.results import Note
@@ -672,8 +672,7 @@ def _compile(
     if not outcome.ok:
         return outcome, {}
     if installer.name == "pip":
-        versions = read_pip_report(output)
-        lines = {name: f"{name}=={version}" for name, version in versions.items()}
+        lines = read_pip_lines(output)
     else:
         lines = _lines_by_name(output.read_text(encoding="utf-8"))
     # The tooling resolution is constrained by these pins, as a requirements file.

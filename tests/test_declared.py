@@ -489,3 +489,38 @@ def test_an_invalid_requirements_line_is_a_usage_error(
         ["ERROR: requirements.txt:2: invalid requirement: 'fakelib >= = 1'*"]
     )
     assert "Traceback" not in result.stderr.str()
+
+
+def test_pip_keeps_a_direct_reference_in_its_pins(
+    tmp_path: Path, fake_index: Path
+) -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from pytest_depbounds.installer import read_pip_lines  # noqa: PLC0415
+
+    sib = write_project(tmp_path / "siblib", "siblib").as_uri()
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(fake_index),
+            "--report",
+            str(report),
+            f"siblib @ {sib}",
+            "fakelib==1.0",
+        ],
+        check=True,
+    )
+    assert read_pip_lines(report) == {
+        "siblib": f"siblib @ {sib}",
+        "fakelib": "fakelib==1.0",
+    }
