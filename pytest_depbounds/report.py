@@ -260,11 +260,11 @@ def _write_findings(
     terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
 ) -> None:
     """Each bound's culprits, grouped: what to fix rather than which tests failed."""
-    if not any(r.findings or r.unattributed or r.notes for r in results):
+    if not any(r.findings or r.unattributed or _shown(r.notes) for r in results):
         return
     terminal.write_line("findings:")
     for result in results:
-        for note in result.notes:
+        for note in _shown(result.notes):
             text = note.message + (f"; write {note.fix}" if note.fix else "")
             markup = {"red": True} if note.fails else {"yellow": True}
             for line in _wrap(terminal, f"[{result.bound}] {text}"):
@@ -282,6 +282,11 @@ def _write_findings(
                 f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
                 "not attributed to a dependency"
             )
+
+
+def _shown(notes: Sequence[Note]) -> list[Note]:
+    # What markers left out is said on the pins line (and in the JSON report).
+    return [note for note in notes if note.kind != "left-out"]
 
 
 def culprit_fix(culprit: Culprit) -> str | None:

@@ -377,6 +377,18 @@ def test_openstack_layout_at_both_bounds(
             "upper*passed*1 passed*",
         ]
     )
+    result.stdout.fnmatch_lines(
+        [
+            "findings:",
+            (
+                f"[[]lower[]] siblib is installed as it is from {siblib}: a direct "
+                "reference has no range to test"
+            ),
+            f"[[]upper[]] siblib is installed as it is from {siblib}*",
+        ]
+    )
+    # Said on the pins lines, not repeated among the findings.
+    result.stdout.no_fnmatch_line("*stablelib is left out*")
     assert result.ret == pytest.ExitCode.OK
     report = json.loads((root / "r.json").read_text())
     lower, upper = report["bounds"]
