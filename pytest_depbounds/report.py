@@ -8,6 +8,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from pytest_depbounds import __version__
+from pytest_depbounds.redact import redact_data
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
@@ -239,7 +240,8 @@ def write_json(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(redact_data(data), indent=2)
+    temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
 
 

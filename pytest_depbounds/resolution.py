@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 #: Tooling always installed in a bound env, unless the project declares it itself.
 DEFAULT_TOOLING = ("pytest",)
 
-#: Lines of resolver output kept in an error message.
-_ERROR_LINES = 12
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ResolveRequest:
@@ -176,11 +173,12 @@ def _compile(
     )
     outcome = execute(command)
     if not outcome.ok:
-        detail = outcome.error_tail(_ERROR_LINES)
+        detail = outcome.failure(stem.with_suffix(f".{part}.log"))
         what = "the dependencies" if part == "deps" else "the test tooling"
         raise ResolutionError(
             f"{request.bound} bound: {installer.name} could not resolve {what} "
-            f"({', '.join(requirements)}) for {request.interpreter.label}:\n{detail}"
+            f"({', '.join(requirements)}) for {request.interpreter.label} "
+            f"from {installer.index.describe()}: {detail}"
         )
     if installer.name == "pip":
         versions = read_pip_report(output)
