@@ -122,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -137,7 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
             _project_dir(config), extras=settings.extras, groups=settings.groups
         )
     except DepboundsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(redact(str(exc))) from None
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
