@@ -276,18 +276,17 @@ def _shared_ranges(
         return found
 
     left, right = by_name(first), by_name(second)
-    shared = [n for n in left if n in right]
-    # Dists uv names first: they are the edge; the others only share a name.
-    shared.sort(key=lambda n: n not in named)
+    # The dists uv names are the edge; without any, those both sides declare.
+    edge = [n for n in {**left, **right} if n in named]
+    shown = edge or [n for n in left if n in right]
     return tuple(
         (
             name,
             tuple(
                 f"{project.name} {entry.requirement} ({entry.location})"
                 for project, side in ((first, left), (second, right))
-                for entry in side[name]
+                for entry in side.get(name, ())
             ),
         )
-        for name in shared
-        if name in named or not named
+        for name in shown
     )
