@@ -26,6 +26,7 @@ from pytest_depbounds.attribution import (
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError
+from pytest_depbounds.freeze import freeze_bound
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.options import strip_our_args
@@ -165,6 +166,17 @@ class BoundsSession:
             channel.put(("pins", pins))
             env = self._env(bound, pins, context, log)
             channel.put(("env", env))
+            if self.settings.freeze_dir is not None:
+                frozen = freeze_bound(
+                    self.settings.freeze_dir,
+                    bound=bound,
+                    env_path=env.path,
+                    pins=pins,
+                    project=self.declaration.project_name,
+                    interpreter=context.interpreter,
+                    include_all=self.settings.freeze_all,
+                )
+                log(f"froze the env into {frozen}")
             if self.stop.is_set():
                 channel.put(("error", DepboundsError("interrupted")))
                 return

@@ -43,6 +43,9 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    #: ``--depbounds-freeze``: where each bound's env is written as constraints.
+    freeze_dir: Path | None = None
+    freeze_all: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -104,6 +107,8 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        freeze_dir=path(values["depbounds_freeze"]),
+        freeze_all=bool(values["depbounds_freeze_all"]),
     )
 
 
