@@ -137,7 +137,7 @@ def ensure_env(
         path=path,
         python=env_python(path),
         reused=False,
-        project_reinstalled=True,
+        project_reinstalled=False,
         elapsed=time.monotonic() - start,
     )
 

@@ -222,3 +222,24 @@ def looks_like_bounds(word: str) -> bool:
     """
     parts = [p.strip().lower() for p in word.split(",")]
     return bool(word) and all(p in {*ALL_BOUNDS, "all", "both"} for p in parts)
+
+
+def asks_for_xdist(args: list[str] | tuple[str, ...]) -> bool:
+    """Say whether a command line asks pytest-xdist to distribute the tests.
+
+    :param args: The command line, ``addopts`` included.
+    :returns: True on ``-n N``, ``-nN``, ``--numprocesses`` or ``--dist`` other
+        than ``no``.
+    """
+    for index, arg in enumerate(args):
+        if arg in {"-n", "--numprocesses", "--dist"}:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        elif arg.startswith(("--numprocesses=", "--dist=")):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            continue
+        if value not in {"0", "no"}:
+            return True
+    return False

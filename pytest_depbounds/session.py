@@ -334,6 +334,7 @@ class BoundsSession:
             resolution=resolution_for(state.bound),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
+            project_reinstalled=bool(env and env.project_reinstalled),
             env_seconds=env.elapsed if env else 0.0,
             run_seconds=outcome.elapsed if outcome else 0.0,
             counts=dict(state.tally.counts),
