@@ -28,6 +28,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+    import pytest
     from packaging.specifiers import Specifier, SpecifierSet
 
     from pytest_depbounds.installer import IndexSettings
@@ -811,3 +812,48 @@ def format_text(result: CheckResult) -> str:
         else f"{result.checked} requirements checked: no violations"
     )
     return "\n".join(lines) + "\n"
+
+
+def check_from_pytest(config: pytest.Config, project_dir: Path) -> int:
+    """Run the check for ``pytest --depbounds-check`` and print its report.
+
+    The constraints and requirements files come from the plugin's own options
+    when given (``--depbounds-lower-constraints``, ``--depbounds-upper-constraints``,
+    ``--depbounds-requirements``), else from ``[tool.depbounds.check]``.
+
+    :param config: The pytest config.
+    :param project_dir: The project folder.
+    :returns: 0 clean, 1 violations, 2 usage error.
+    """
+    base = config.invocation_params.dir
+
+    def option(name: str) -> list[Path]:
+        value = config.getoption(name, None)
+        words = value if isinstance(value, (list, tuple)) else [value]
+        found = []
+        for word in words:
+            for item in re.split(r"[,\s]+", str(word or "")):
+                if not item:
+                    continue
+                if "://" in item:
+                    flag = name.replace("_", "-")
+                    msg = f"--{flag}={item}: the check reads local files only"
+                    raise ConfigurationError(msg)
+                found.append(base / item)
+        return found
+
+    try:
+        lower = option("depbounds_lower_constraints")
+        upper = option("depbounds_upper_constraints")
+        check_config = read_config(
+            project_dir,
+            requirements=option("depbounds_requirements"),
+            lower_constraints=lower[0] if lower else None,
+            upper_constraints=upper[0] if upper else None,
+        )
+        result = run_check(check_config)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"depbounds check: {exc}\n")
+        return 2
+    sys.stdout.write(format_text(result))
+    return 1 if result.violations else 0

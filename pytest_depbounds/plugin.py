@@ -115,6 +115,16 @@ def _merge_bounds_value(args: list[str]) -> None:
         return
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--depbounds-check``: run ``depbounds check`` and exit without tests."""
+    if not config.getoption("depbounds_check", default=False):
+        return None
+    from pytest_depbounds.check import check_from_pytest  # noqa: PLC0415
+
+    return check_from_pytest(config, _project_dir(config))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the bounds session when ``--depbounds`` is given (not on workers)."""
     value = config.getoption("depbounds")

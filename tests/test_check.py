@@ -335,3 +335,20 @@ def test_floors_that_do_not_install_together(
         "all versions of needy depend on fakelib>=1.4 and you require fakelib==1.0"
         in line
     )
+
+
+def test_pytest_depbounds_check_checks_and_runs_no_test(
+    pytester: pytest.Pytester,
+) -> None:
+    openstack_project(pytester.path)
+    result = pytester.runpytest("--depbounds-check")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["4 requirements checked: no violations"])
+    _edit(pytester.path / "lower-constraints.txt", "fakelib==1.0", "fakelib==1.4")
+    result = pytester.runpytest("--depbounds-check")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["lower-constraints.txt:1: A13 fakelib==1.4 is not the declared floor 1.0 *"]
+    )
+    assert "test_value" not in result.stdout.str()
+    assert "passed" not in result.stdout.str()
