@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import textwrap
 from importlib import metadata
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from packaging.version import Version
 
+import pytest_depbounds
 from pytest_depbounds.verify import Expected, find_drift
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from tests.test_check import openstack_project
 
 PACKAGING = metadata.version("packaging")
 
@@ -169,3 +171,87 @@ def test_verify_does_not_combine_with_depbounds(
     result = pytester.runpytest("--depbounds-verify=lower", "--depbounds")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*does not combine with --depbounds*"])
+
+
+DOCS = Path(__file__).parent.parent / "docs" / "constraints.md"
+
+
+def _tox_snippet() -> str:
+    """The tox env documented in docs/constraints.md, as written there."""
+    after = DOCS.read_text().split("<!-- tox-snippet", 1)[1]
+    return after.split("```ini\n", 1)[1].split("```", 1)[0]
+
+
+def _plugin_dir(folder: Path) -> Path:
+    """pytest-depbounds as an installed plugin would be seen: package + entry point.
+
+    The tox env takes it from ``PYTHONPATH``: installing it from source would need
+    its build backend and dependencies from a real index.
+    """
+    shutil.copytree(
+        Path(pytest_depbounds.__file__).parent,
+        folder / "pytest_depbounds",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    info = folder / "pytest_depbounds-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pytest-depbounds\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[pytest11]\ndepbounds = pytest_depbounds.plugin\n"
+    )
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
+def test_the_documented_tox_env_verifies_in_place(tmp_path: Path) -> None:
+    project = openstack_project(tmp_path / "osproj")
+    # The declaration verify compares with (pbr would read requirements.txt).
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            "dependencies = []",
+            'dependencies = ["fakelib>=1.0", "green-io>=0.15.0,!=0.15.1", '
+            '"stablelib>=1.0,<2.0"]',
+        )
+    )
+    plugin = _plugin_dir(tmp_path / "plugin")
+    (project / "tox.ini").write_text(
+        "[tox]\nenv_list = lower\n\n"
+        # Test-only: the in-tree backend builds wheels only; the plugin comes
+        # from PYTHONPATH (the docs install it from test-requirements.txt).
+        f"[testenv]\npackage = wheel\nset_env =\n    PYTHONPATH = {plugin}\n\n"
+        + _tox_snippet()
+    )
+
+    def tox() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tox", "-e", "lower"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    result = tox()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "depbounds: verifying the lower bound in place: 3 versions against "
+        "declared floors, no drift" in result.stdout
+    )
+    assert "1 passed" in result.stdout
+    # A constraints file that drifted from the declared floors fails the env.
+    (project / "lower-constraints.txt").write_text(
+        "fakelib==1.0\ngreen-io==0.15.0\nstablelib==1.1\n"
+    )
+    result = tox()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "drift: stablelib 1.1 installed, lower bound is 1.0 (declared floor, "
+        "pyproject.toml:10): installed by tox without constrain_package_deps = "
+        "true, or without -c lower-constraints.txt in deps?" in result.stdout
+    )
+    assert "1 passed" in result.stdout
