@@ -333,3 +333,18 @@ def test_parallel_bounds_keep_their_output_apart(pytester: pytest.Pytester) -> N
     assert not any(x.startswith("[upper]") for x in lines[:upper_start])
     assert not any(x.startswith("[lower]") for x in lines[upper_start:summary])
     assert any(x.startswith("[upper]") for x in lines[upper_start:summary])
+
+
+def test_bytecode_is_kept_in_the_cache_not_beside_the_project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    _project(pytester, ["fakelib>=1.4"])
+    result = pytester.runpytest_subprocess("--depbounds=lower", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.OK
+    assert not list((pytester.path / "tests").rglob("*.pyc"))
+    assert not list((pytester.path / "myproj").rglob("*.pyc"))
+    cached = list((pytester.path / ".pytest_cache").rglob("pycache/**/*.pyc"))
+    assert any("test_go" in p.name for p in cached)
+    assert any(p.name.startswith("fakelib") or "fakelib" in p.parts for p in cached)
