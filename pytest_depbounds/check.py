@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.reqfiles import read_requirements_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     import pytest
+    from packaging.requirements import Requirement
     from packaging.specifiers import Specifier, SpecifierSet
 
     from pytest_depbounds.installer import IndexSettings
@@ -285,55 +286,25 @@ def _rule_id(word: str) -> str:
 # -- reading ------------------------------------------------------------------------
 
 
-def requirement_lines(path: Path) -> Iterator[tuple[Requirement, str]]:
-    """The requirements of a pip requirements or constraints file, with ``file:line``.
+def requirement_lines(
+    path: Path, *, with_constraints: bool = False
+) -> Iterator[tuple[Requirement, str]]:
+    """The requirements of a pip requirements file, with ``file:line``.
 
-    Follows ``-r`` and ``-c`` includes; skips options, URLs and editables.
+    Follows ``-r`` (and ``-c``) includes; skips options and direct references.
 
     :param path: The file.
-    :returns: ``(requirement, "file:line")`` in file order.
+    :param with_constraints: Also yield what its ``-c`` includes pin (for a
+        constraints file; in a requirements file they are no requirements).
+    :returns: ``(requirement, "file:line")``, locations relative to the working
+        folder.
     :raises ConfigurationError: On a missing file or an invalid requirement.
     """
-    # Until reqfiles.read_requirements_file (engineer sources) lands on main.
-    yield from _requirement_lines(path, seen=set())
-
-
-def _requirement_lines(
-    path: Path, *, seen: set[Path]
-) -> Iterator[tuple[Requirement, str]]:
-    resolved = path.resolve()
-    if resolved in seen:
-        return
-    seen.add(resolved)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: {exc.strerror}") from None
-    shown = display(path)
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line, pending = (pending + line).strip(), ""
-        if not line:
-            continue
-        include = re.match(r"^(-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)", line)
-        if include:
-            yield from _requirement_lines(path.parent / include.group(2), seen=seen)
-            continue
-        if line.startswith("-"):
-            continue
-        line = re.split(r"\s--hash[=\s]", line, maxsplit=1)[0]
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
-            msg = f"{shown}:{start}: invalid requirement {line!r}: {exc}"
-            raise ConfigurationError(msg) from None
-        yield requirement, f"{shown}:{start}"
+    parsed = read_requirements_file(path, base=Path.cwd())
+    lines = parsed.requirements + (parsed.constraints if with_constraints else ())
+    for line in lines:
+        if line.requirement is not None and not line.is_direct:
+            yield line.requirement, line.location
 
 
 def read_pins(path: Path) -> dict[NormalizedName, Pin]:
@@ -344,7 +315,7 @@ def read_pins(path: Path) -> dict[NormalizedName, Pin]:
     :raises ConfigurationError: On an unreadable file or a line that is no pin.
     """
     pins: dict[NormalizedName, Pin] = {}
-    for requirement, location in requirement_lines(path):
+    for requirement, location in requirement_lines(path, with_constraints=True):
         if requirement.marker is not None and not requirement.marker.evaluate(
             {"extra": ""}
         ):

@@ -136,6 +136,19 @@ def test_freeze_writes_each_bound_env_and_checks_clean(
         "fakelib": "1.0",
         "toplib": "1.0",
     }
+    # Round trip: the frozen files, given as the bounds' pins, give the same envs.
+    again = pytester.runpytest_subprocess(
+        "--depbounds",
+        "--depbounds-lower-constraints=constraints/lower-constraints.txt",
+        "--depbounds-upper-constraints=constraints/upper-constraints.txt",
+        "--depbounds-report=r2.json",
+    )
+    assert again.ret == 0, again.stdout.str()
+    second = json.loads((pytester.path / "r2.json").read_text())
+    for first_bound, second_bound in zip(
+        report["bounds"], second["bounds"], strict=True
+    ):
+        assert second_bound["pins"] == first_bound["pins"]
     # The frozen lower constraints are exactly the declared floors (A11-A13).
     code = main(
         [
