@@ -35,6 +35,7 @@ from pytest_depbounds.errors import (
     DepboundsError,
     EnvBuildError,
 )
+from pytest_depbounds.freeze import freeze_bound
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find_for as find_interpreter
@@ -297,6 +298,17 @@ class BoundsSession:
                     bound, pins, context, log, channel=channel, held=held
                 )
                 channel.put(("env", env))
+                if self.settings.freeze_dir is not None:
+                    frozen = freeze_bound(
+                        self.settings.freeze_dir,
+                        bound=bound,
+                        env_path=env.path,
+                        pins=pins,
+                        project=self.declaration.project_name,
+                        interpreter=context.interpreters[bound],
+                        include_all=self.settings.freeze_all,
+                    )
+                    log(f"froze the env into {frozen}")
                 if self.stop.is_set():
                     channel.put(("interrupted", None))
                     return

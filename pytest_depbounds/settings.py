@@ -52,6 +52,9 @@ class Settings:
     lower_constraints: Path | None = None
     #: ``--depbounds-upper-constraints``: a resolved path or an http(s) URL.
     upper_constraints: str | None = None
+    #: ``--depbounds-freeze``: where each bound's env is written as constraints.
+    freeze_dir: Path | None = None
+    freeze_all: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -122,6 +125,8 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         strict_lower=bool(values["depbounds_strict_lower"]),
         lower_constraints=path(values["depbounds_lower_constraints"]),
         upper_constraints=_path_or_url(values["depbounds_upper_constraints"], path),
+        freeze_dir=path(values["depbounds_freeze"]),
+        freeze_all=bool(values["depbounds_freeze_all"]),
     )
 
 
