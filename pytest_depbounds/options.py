@@ -141,6 +141,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "capped by the CPU count)",
     ),
     OptionSpec(
+        flag="--depbounds-strict-deprecations",
+        kind="flag",
+        help="Fail a bound whose tests use a deprecated dependency API",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",

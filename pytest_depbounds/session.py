@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from pytest_depbounds import radar
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -30,6 +31,7 @@ from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import kill_all
+from pytest_depbounds.radar import WarningLog
 from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
@@ -104,6 +106,7 @@ class BoundsSession:
                 kill_all()
                 raise
         self._attribute()
+        self._radar()
         return True
 
     @pytest.hookimpl(tryfirst=True)
@@ -280,6 +283,8 @@ class BoundsSession:
             state.collected = int(record.get("count", 0))
             session.testscollected += state.collected
             state.view.collected(state.collected)
+        elif event == "warning":
+            state.warnings.add(record)
         elif event in {"report", "collectreport"}:
             data, facts = split_facts(record["data"])
             if facts is not None:
@@ -361,6 +366,25 @@ class BoundsSession:
                 result, findings=findings, unattributed=unattributed
             )
 
+    # -- deprecation radar (radar.py) ------------------------------------------
+
+    def _radar(self) -> None:
+        """Add each bound's deprecated dependency uses to its notes."""
+        for index, result in enumerate(self.results):
+            state = self.states[result.bound]
+            if not state.warnings or state.env is None:
+                continue
+            attributor = Attributor(
+                SiteIndex(site_packages(state.env.path)),
+                self.declaration,
+                env_path=state.env.path,
+            )
+            found = radar.deprecations(state.warnings, attributor)
+            notes = radar.notes(found, strict=self.settings.strict_deprecations)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
 
 @dataclasses.dataclass(kw_only=True)
 class _BoundState:
@@ -374,6 +398,8 @@ class _BoundState:
     collected: int | None = None
     #: The inner session's ``start`` record: its pytest and interpreter.
     runtime: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The deprecation radar's records.
+    warnings: WarningLog = dataclasses.field(default_factory=WarningLog)
     #: ``(nodeid, when, facts)`` of each failed phase or collection.
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list

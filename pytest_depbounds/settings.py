@@ -43,6 +43,8 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    #: Deprecation radar: a project's use of a deprecated API fails its bound.
+    strict_deprecations: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -104,6 +106,7 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        strict_deprecations=bool(values["depbounds_strict_deprecations"]),
     )
 
 
