@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_depbounds import scan
 from pytest_depbounds.envs import list_envs, prune
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ DEFAULT_CACHE_DIR = Path(".pytest_cache") / "d" / "depbounds"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``depbounds cache list|prune``.
+    """Run ``depbounds cache list|prune`` or ``depbounds scan``.
 
     :param argv: Arguments without the program name (default: ``sys.argv``).
     :returns: The exit code.
@@ -42,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 help="Envs kept per bound, most recently used first (default: 1; "
                 "0 removes all)",
             )
+    scan.add_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "scan":
+        return scan.run_command(args)
     envs_dir = args.cache_dir / "envs"
     if args.action == "list":
         return _list(envs_dir)

@@ -146,6 +146,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         help="Fail a bound whose tests use a deprecated dependency API",
     ),
     OptionSpec(
+        flag="--depbounds-scan-first",
+        kind="flag",
+        help="Check statically, before building envs, that the symbols and keywords "
+        "the project uses exist at each dependency's floor and newest version",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-scan",
+        kind="flag",
+        help="Fail a bound when the static scan finds a use missing at it",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",

@@ -35,6 +35,7 @@ from pytest_depbounds.radar import WarningLog
 from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+from pytest_depbounds.scan import Scanner, listing_for
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import Pins
     from pytest_depbounds.runner import RunOutcome
+    from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
 
 Event = tuple[str, Any]
@@ -73,6 +75,7 @@ class BoundsSession:
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.interpreter_label = "?"
+        self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -88,6 +91,8 @@ class BoundsSession:
         except DepboundsError as exc:
             pytest.exit(str(exc), returncode=exc.exit_code)
         self.interpreter_label = context.interpreter.label
+        if self.settings.scan_first:
+            self._scan(context)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and hasattr(terminal, "_show_progress_info"):
             # Percentages cannot be right while later bounds are still collecting.
@@ -107,6 +112,7 @@ class BoundsSession:
                 raise
         self._attribute()
         self._radar()
+        self._add_scan_notes()
         return True
 
     @pytest.hookimpl(tryfirst=True)
@@ -364,6 +370,31 @@ class BoundsSession:
             findings, unattributed = attribute_failures(attributor, state.failures)
             self.results[index] = dataclasses.replace(
                 result, findings=findings, unattributed=unattributed
+            )
+
+    # -- static scan (scan.py) ---------------------------------------------------
+
+    def _scan(self, context: _Context) -> None:
+        """Run the static scan before any env is built and show what it found."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        scanner = Scanner(listing_for(context.installer.index), context.cache_dir)
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except DepboundsError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
+        if terminal is not None:
+            terminal.write_sep("-", "depbounds: static scan")
+            for line in self.scan_result.lines():
+                terminal.write_line(line)
+
+    def _add_scan_notes(self) -> None:
+        if self.scan_result is None:
+            return
+        strict = self.settings.strict_scan
+        for index, result in enumerate(self.results):
+            notes = self.scan_result.notes(result.bound, strict=strict)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
             )
 
     # -- deprecation radar (radar.py) ------------------------------------------

@@ -45,6 +45,9 @@ class Settings:
     editable: bool
     #: Deprecation radar: a project's use of a deprecated API fails its bound.
     strict_deprecations: bool = False
+    #: Static scan before the envs are built, and whether its findings fail.
+    scan_first: bool = False
+    strict_scan: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -107,6 +110,8 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
         strict_deprecations=bool(values["depbounds_strict_deprecations"]),
+        scan_first=bool(values["depbounds_scan_first"]),
+        strict_scan=bool(values["depbounds_strict_scan"]),
     )
 
 
