@@ -330,9 +330,11 @@ class Lookup:
     """Whether a dotted use exists in an API."""
 
     state: Literal["present", "missing", "unknown"]
-    #: For ``missing``: the first part that does not exist (``libfoo.new_api``);
-    #: for ``unknown``: why it cannot be told.
+    #: For ``missing``: the first part that does not exist (``libfoo.new_api``),
+    #: or the callable; for ``unknown``: why it cannot be told.
     detail: str = ""
+    #: For ``missing``: the keyword the callable does not accept, if that is it.
+    keyword: str | None = None
 
 
 def load_api(wheel: Path, dist: str, version: str) -> Api:
@@ -588,7 +590,7 @@ def accepts(api: Api, symbol: str, keyword: str) -> Lookup:
             name == keyword and kind in {"positional or keyword", "keyword-only"}
         ):
             return Lookup(state="present")
-    return Lookup(state="missing", detail=f"{path}({keyword}=)")
+    return Lookup(state="missing", detail=symbol, keyword=keyword)
 
 
 def _resolve(api: Api, path: str) -> tuple[str, Mapping[str, Any]] | Lookup:
@@ -929,7 +931,7 @@ class Scanner:
             for bound, version in edges:
                 found = _check_use(dist.api(version), use)
                 if found.state == "missing":
-                    key = (owner, bound, use.symbol, use.keyword)
+                    key = (owner, bound, found.detail, found.keyword)
                     missing.setdefault(key, []).append(use.site)
                 elif found.state == "unknown":
                     reasons.setdefault(found.detail, []).append(use.site)
