@@ -65,6 +65,8 @@ _DOTTED = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _stream: IO[str] | None = None
 # Reports do not carry their config; serialising them needs its hooks.
 _configs: list[Config] = []
+#: Whether an xdist worker's collection was counted (each worker collects all).
+_xdist_collected: list[int] = []
 
 
 def pytest_addoption(parser: Parser) -> None:
@@ -149,6 +151,15 @@ def pytest_collection_finish(session: Session) -> None:
     _emit({"event": "collected", "count": len(session.items)})
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing: count the first worker's items."""
+    del node
+    if not _xdist_collected:
+        _xdist_collected.append(len(ids))
+        _emit({"event": "collected", "count": len(ids)})
+
+
 def pytest_collectreport(report: CollectReport) -> None:
     """Forward collection errors and skips; passing collections are implied."""
     if not report.passed:
@@ -190,6 +201,8 @@ def _emit_report(report: CollectReport | TestReport, event: str) -> None:
             "longrepr": str(report.longrepr) if report.longrepr else None,
             FACTS_KEY: getattr(report, FACTS_KEY, None),
         }
+    # xdist's controller adds its worker object, which means nothing outside it.
+    data.pop("node", None)
     _emit({"event": event, "data": data})
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.errors import EnvBuildError
+from pytest_depbounds.installer import parse_build_failure
 from pytest_depbounds.process import execute
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def ensure_env(
         path=path,
         python=env_python(path),
         reused=False,
-        project_reinstalled=True,
+        project_reinstalled=False,
         elapsed=time.monotonic() - start,
     )
 
@@ -190,7 +191,13 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
 def _run(request: ExecuteRequest, what: str) -> None:
     outcome = execute(request)
     if not outcome.ok:
-        raise EnvBuildError(f"could not {what}:\n{outcome.error_tail()}")
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        if failure is not None:
+            name, version, why = failure
+            what = f"{what}: {name}=={version} does not build ({why})"
+        raise EnvBuildError(
+            f"could not {what}:\n{outcome.error_tail()}", failure=failure
+        )
 
 
 def _read_stamp(path: Path) -> dict[str, object] | None:

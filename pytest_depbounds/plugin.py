@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_depbounds.options import BOUNDS_HELP, OPTIONS, looks_like_bounds
+from pytest_depbounds.options import (
+    BOUNDS_HELP,
+    OPTIONS,
+    asks_for_xdist,
+    looks_like_bounds,
+    takes_value,
+)
 
 if TYPE_CHECKING:
     from pytest_depbounds.options import OptionSpec
 
 _INI_TYPES = {"flag": "bool", "list": "args"}
+
+#: Whether the command line (``addopts`` included) asks xdist to distribute.
+_XDIST_REQUESTED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,11 +76,30 @@ def pytest_load_initial_conftests(
     if not any(a == "--depbounds" or a.startswith("--depbounds=") for a in args):
         return
     _merge_bounds_value(args)
+    _check_path_values(early_config, args)
+    early_config.stash[_XDIST_REQUESTED] = asks_for_xdist(args)
     early_config.known_args_namespace.noconftest = True
     _, unknown = parser.parse_known_and_unknown_args(args)
     for word in unknown:
         if word.startswith("-") and word in args:
             args.remove(word)
+
+
+def _check_path_values(early_config: pytest.Config, args: list[str]) -> None:
+    # pytest picks its rootdir from the paths on the command line before any
+    # plugin loads, so the value of ``--depbounds-cache-dir DIR`` counts as a
+    # path to test there; with ``=`` it does not.
+    invocation = early_config.invocation_params.dir
+    for flag, value in itertools.pairwise(args):
+        if takes_value(flag) and not value.startswith("-"):
+            path = (invocation / value).resolve()
+            if path.exists() and invocation not in (path, *path.parents):
+                msg = (
+                    f"write {flag}={value} (with '='): pytest chooses its rootdir "
+                    "from the paths on the command line before plugins load, and "
+                    f"{value}, outside {invocation}, would move it"
+                )
+                raise pytest.UsageError(msg)
 
 
 def _merge_bounds_value(args: list[str]) -> None:
@@ -95,7 +125,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
+    _keep_xdist_for_the_inner_sessions(config)
     settings = read_settings(config, value or str(config.getini("depbounds")))
+    if config.stash.get(_XDIST_REQUESTED, False):
+        # ``-n 2`` runs inside each env: pytest-xdist must be installed there.
+        settings = dataclasses.replace(
+            settings, with_tooling=(*settings.with_tooling, "pytest-xdist")
+        )
     try:
         declaration = read_declaration(
             _project_dir(config), extras=settings.extras, groups=settings.groups
@@ -105,6 +141,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
+
+
+def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:
+    # ``-n 2`` is for the tests inside each env (they get the original command
+    # line); xdist's own session must not start in the outer one, which runs no
+    # test. Its pytest_configure is trylast: it reads these after us.
+    if getattr(config.option, "dist", "no") != "no":
+        config.option.dist = "no"
+        config.option.tx = []
+        config.option.numprocesses = None
 
 
 def _project_dir(config: pytest.Config) -> Path:

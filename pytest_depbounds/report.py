@@ -8,6 +8,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from pytest_depbounds import __version__
+from pytest_depbounds.declared import is_tooling
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
@@ -72,8 +73,11 @@ class BoundView:
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
-        if "pytest" in pins.tooling:
-            text += f"; tooling: pytest {pins.versions['pytest']}"
+        tooling = [
+            f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if is_tooling(n)
+        ]
+        if tooling:
+            text += f"; tooling: {', '.join(tooling)}"
         cached = ", cached resolution" if pins.reused else ""
         self.line(f"pins{cached}: {text}")
 
@@ -120,6 +124,8 @@ def write_summary(
     differing = _differing_pins(results)
     for result in results:
         env = "reused" if result.env_reused else "built"
+        if result.project_reinstalled:
+            env = "updated"
         if result.error is not None:
             env = "failed"
         markup = {"green": True} if result.ok else {"red": True}
@@ -254,6 +260,7 @@ def _bound_json(result: BoundResult) -> dict[str, Any]:
         "env": {
             "path": result.env_path,
             "reused": result.env_reused,
+            "project_reinstalled": result.project_reinstalled,
             "seconds": round(result.env_seconds, 3),
         },
         "run_seconds": round(result.run_seconds, 3),

@@ -38,12 +38,6 @@ from packaging.markers import (
     UndefinedComparison,
     UndefinedEnvironmentName,
 )
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.results import Note
@@ -54,6 +48,7 @@ if TYPE_CHECKING:
 
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
 
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import IndexSettings
@@ -636,56 +631,6 @@ class Listing(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _LocalFile:
-    filename: str
-    url: str
-    version: Version
-    yanked: bool = False
-
-
-class FindLinks:
-    """Wheels in local find-links folders."""
-
-    def __init__(self, folders: Iterable[str]) -> None:
-        """List wheels from these folders (``file:`` URLs accepted).
-
-        :param folders: Folders or ``file:`` URLs; remote pages are left out.
-        """
-        self.folders = [
-            Path(urllib.request.url2pathname(urllib.parse.urlsplit(f).path))
-            if f.startswith("file:")
-            else Path(f).resolve()
-            for f in folders
-            if f.startswith("file:") or "://" not in f
-        ]
-        self._cache: dict[str, list[_LocalFile]] = {}
-
-    def files(self, name: str) -> Sequence[WheelFile]:
-        """The wheels of ``name`` in the folders.
-
-        :param name: The distribution.
-        :returns: Its wheels.
-        """
-        key = canonicalize_name(name)
-        if key not in self._cache:
-            found = []
-            for folder in self.folders:
-                for path in sorted(folder.glob("*.whl")) if folder.is_dir() else ():
-                    with contextlib.suppress(InvalidWheelFilename, InvalidVersion):
-                        dist, version, _, _ = parse_wheel_filename(path.name)
-                        if dist == key:
-                            found.append(
-                                _LocalFile(
-                                    filename=path.name,
-                                    url=path.as_uri(),
-                                    version=version,
-                                )
-                            )
-            self._cache[key] = found
-        return self._cache[key]
-
-
 def _fetch(file: WheelFile, folder: Path) -> Path:
     """The wheel's local path, downloaded into ``folder`` when remote."""
     if file.url.startswith("file:"):
@@ -990,13 +935,16 @@ def _check_use(api: Api, use: Usage) -> Lookup:
     return lookup(api, use.symbol)
 
 
-def listing_for(settings: IndexSettings) -> Listing:
+def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
     """Where the scan lists wheels, for the user's index settings.
 
     :param settings: Index URLs, find-links, no-index and offline.
-    :returns: The listing.
+    :param cache_dir: The depbounds cache dir (the index keeps files under it).
+    :returns: The listing: the same index reader the resolution uses.
     """
-    return FindLinks(settings.find_links)
+    from pytest_depbounds.index import Index  # noqa: PLC0415
+
+    return Index(settings, cache_dir=cache_dir / "index")
 
 
 # -- ``depbounds scan`` ---------------------------------------------------------
@@ -1056,7 +1004,8 @@ def run_command(args: argparse.Namespace) -> int:
     cache_dir = args.cache_dir or project / ".pytest_cache" / "d" / "depbounds"
     try:
         declaration = read_declaration(project, extras=words, groups=groups)
-        result = Scanner(listing_for(settings), cache_dir).scan(declaration)
+        listing = listing_for(settings, cache_dir)
+        result = Scanner(listing, cache_dir).scan(declaration)
     except DepboundsError as exc:
         sys.stderr.write(f"depbounds scan: {exc}\n")
         return exc.exit_code

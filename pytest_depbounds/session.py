@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from pytest_depbounds import radar
 from pytest_depbounds import report as reporting
@@ -26,16 +27,31 @@ from pytest_depbounds.attribution import (
 )
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
-from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError
+from pytest_depbounds.errors import (
+    EXIT_ENV_FAILED,
+    ConfigurationError,
+    DepboundsError,
+    EnvBuildError,
+)
+from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
-from pytest_depbounds.interpreters import find as find_interpreter
+from pytest_depbounds.interpreters import find_for as find_interpreter
+from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import kill_all
 from pytest_depbounds.radar import WarningLog
-from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
+from pytest_depbounds.resolution import (
+    MAX_STEPS,
+    ResolveRequest,
+    downloaded_constraints,
+    local_constraints,
+    remember,
+    resolve,
+    tooling_requirements,
+)
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
-from pytest_depbounds.scan import Scanner, listing_for
+from pytest_depbounds.scan import Scanner
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,7 +61,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.interpreters import Interpreter
-    from pytest_depbounds.resolution import Pins
+    from pytest_depbounds.resolution import ConstraintsFile, Pins
     from pytest_depbounds.runner import RunOutcome
     from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
@@ -56,10 +72,13 @@ Log = Callable[[str], None]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Context:
-    interpreter: Interpreter
+    interpreters: Mapping[str, Interpreter]
     installer: Installer
+    index: Index
     cache_dir: Path
     inner_dir: Path
+    #: Per bound, the constraints files given with our options.
+    constraints: Mapping[str, tuple[ConstraintsFile, ...]]
 
 
 class BoundsSession:
@@ -74,7 +93,7 @@ class BoundsSession:
         self.results: list[BoundResult] = []
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
-        self.interpreter_label = "?"
+        self.interpreter_labels: dict[str, str] = {}
         self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
@@ -90,7 +109,10 @@ class BoundsSession:
             context = self._context()
         except DepboundsError as exc:
             pytest.exit(str(exc), returncode=exc.exit_code)
-        self.interpreter_label = context.interpreter.label
+        self.interpreter_labels = {
+            bound: interpreter.label
+            for bound, interpreter in context.interpreters.items()
+        }
         if self.settings.scan_first:
             self._scan(context)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -140,7 +162,16 @@ class BoundsSession:
     # -- worker threads: no pytest hooks here, only events ----------------------
 
     def _context(self) -> _Context:
-        interpreter = find_interpreter(self.settings.python)
+        specs = parse_python_option(self.settings.python)
+        found: dict[str, Interpreter] = {}
+        interpreters: dict[str, Interpreter] = {}
+        for bound in self.settings.bounds:
+            spec = specs[bound]
+            if (spec or "") not in found:
+                found[spec or ""] = find_interpreter(
+                    spec, self.declaration.requires_python
+                )
+            interpreters[bound] = found[spec or ""]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -150,18 +181,54 @@ class BoundsSession:
             offline=self.settings.offline,
         )
         installer = Installer.select(self.settings.installer, index)
+        if (
+            installer.name == "pip"
+            and self.settings.strategy == "lowest"
+            and "lower" in self.settings.bounds
+        ):
+            raise ConfigurationError(
+                "--depbounds-strategy=lowest needs uv: pip has no strategy that "
+                "lowers transitive dependencies (use --depbounds-installer=uv, or "
+                "the default lowest-direct)"
+            )
         cache_dir = self.settings.cache_dir or _default_cache_dir(self.config)
+        reader = Index(index, cache_dir=cache_dir / "index")
         try:
             inner_dir = install_inner_plugin(cache_dir / "inner")
         except OSError as exc:
             msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror}"
             raise DepboundsError(msg) from None
         return _Context(
-            interpreter=interpreter,
+            interpreters=interpreters,
             installer=installer,
+            index=reader,
             cache_dir=cache_dir,
             inner_dir=inner_dir,
+            constraints=self._constraints_files(reader, cache_dir),
         )
+
+    def _constraints_files(
+        self, index: Index, cache_dir: Path
+    ) -> dict[str, tuple[ConstraintsFile, ...]]:
+        """The constraints files of each bound, an upper one downloaded if a URL."""
+        files: dict[str, tuple[ConstraintsFile, ...]] = {"lower": (), "upper": ()}
+        lower, upper = self.settings.lower_constraints, self.settings.upper_constraints
+        if lower is not None and "lower" in self.settings.bounds:
+            files["lower"] = (local_constraints(str(lower), "lower"),)
+        if upper is not None and "upper" in self.settings.bounds:
+            if "://" in upper:
+                files["upper"] = (
+                    downloaded_constraints(
+                        upper,
+                        index,
+                        cache_dir / "constraints",
+                        max_age=self.settings.refresh,
+                        offline=self.settings.offline,
+                    ),
+                )
+            else:
+                files["upper"] = (local_constraints(upper, "upper"),)
+        return files
 
     def _work(
         self, bound: BoundName, channel: queue.Queue[Event], context: _Context
@@ -172,7 +239,7 @@ class BoundsSession:
         try:
             pins = self._resolve(bound, context, log)
             channel.put(("pins", pins))
-            env = self._env(bound, pins, context, log)
+            env = self._env_stepping_up(bound, pins, context, log, channel)
             channel.put(("env", env))
             if self.stop.is_set():
                 channel.put(("error", DepboundsError("interrupted")))
@@ -190,23 +257,95 @@ class BoundsSession:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
 
-    def _resolve(self, bound: BoundName, context: _Context, log: Log) -> Pins:
-        declared_tooling = [str(r.requirement) for r in self.declaration.tooling]
-        request = ResolveRequest(
+    def _request(
+        self,
+        bound: BoundName,
+        context: _Context,
+        exclusions: tuple[tuple[str, str, str], ...] = (),
+    ) -> ResolveRequest:
+        declaration = self.declaration
+        declared_tooling = [str(r.requirement) for r in declaration.tooling]
+        constraints = context.constraints.get(bound, ())
+        return ResolveRequest(
             bound=bound,
-            resolution=resolution_for(bound),
-            interpreter=context.interpreter,
-            under_test=tuple(str(r.requirement) for r in self.declaration.under_test),
+            resolution=resolution_for(bound, self.settings.strategy),
+            interpreter=context.interpreters[bound],
+            under_test=tuple(str(r.requirement) for r in declaration.under_test),
             tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
+            locations=tuple(r.location for r in declaration.under_test),
+            declared_constraints=tuple(
+                (str(r.requirement), r.location) for r in declaration.constraints
+            ),
+            constraints_files=constraints,
+            # A lower-constraints file replaces our computation of the floors.
+            floors=bound == "lower" and not constraints,
+            exclusions=exclusions,
+            strict=bound == "lower" and self.settings.strict_lower,
         )
+
+    def _resolve(
+        self,
+        bound: BoundName,
+        context: _Context,
+        log: Log,
+        exclusions: tuple[tuple[str, str, str], ...] = (),
+    ) -> Pins:
         return resolve(
-            request,
+            self._request(bound, context, exclusions),
             context.installer,
             workdir=context.cache_dir / "resolutions",
             max_age=None if bound == "lower" else self.settings.refresh,
-            rebuild=self.settings.rebuild,
+            rebuild=self.settings.rebuild or bool(exclusions),
             log=log,
+            index=context.index,
         )
+
+    def _env_stepping_up(
+        self,
+        bound: BoundName,
+        pins: Pins,
+        context: _Context,
+        log: Log,
+        channel: queue.Queue[Event],
+    ) -> BuiltEnv:
+        """Build the env; a lower floor that does not build is stepped over.
+
+        A resolution that read an sdist's static metadata never built it: its
+        build failure shows only here.
+        """
+        exclusions: tuple[tuple[str, str, str], ...] = ()
+        direct = {r.name for r in self.declaration.under_test}
+        while True:
+            try:
+                env = self._env(bound, pins, context, log)
+            except EnvBuildError as exc:
+                failure = exc.failure
+                if (
+                    bound != "lower"
+                    or failure is None
+                    or canonicalize_name(failure[0]) not in direct
+                    or failure in exclusions
+                    or len(exclusions) >= MAX_STEPS
+                ):
+                    raise
+                name, version, why = failure
+                log(f"{name}=={version} does not build: trying the next version")
+                exclusions = (
+                    *exclusions,
+                    (name, version, f"sdist build failed: {why}"),
+                )
+                pins = self._resolve(bound, context, log, exclusions)
+                channel.put(("pins", pins))
+                continue
+            if exclusions:
+                # The next run starts from these pins, not from the failing floor.
+                remember(
+                    self._request(bound, context),
+                    context.installer,
+                    context.cache_dir / "resolutions",
+                    pins,
+                )
+            return env
 
     def _env(
         self, bound: BoundName, pins: Pins, context: _Context, log: Log
@@ -214,7 +353,7 @@ class BoundsSession:
         declaration = self.declaration
         plan = EnvPlan(
             bound=bound,
-            interpreter=context.interpreter,
+            interpreter=context.interpreters[bound],
             pins=pins.lines,
             installer=context.installer.name,
             project_dir=declaration.project_dir,
@@ -327,12 +466,13 @@ class BoundsSession:
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
-            interpreter=self.interpreter_label,
+            interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(state.bound),
+            resolution=resolution_for(state.bound, self.settings.strategy),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
+            project_reinstalled=bool(env and env.project_reinstalled),
             env_seconds=env.elapsed if env else 0.0,
             run_seconds=outcome.elapsed if outcome else 0.0,
             counts=dict(state.tally.counts),
@@ -377,7 +517,7 @@ class BoundsSession:
     def _scan(self, context: _Context) -> None:
         """Run the static scan before any env is built and show what it found."""
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        scanner = Scanner(listing_for(context.installer.index), context.cache_dir)
+        scanner = Scanner(context.index, context.cache_dir)
         try:
             self.scan_result = scanner.scan(self.declaration)
         except DepboundsError as exc:

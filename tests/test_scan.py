@@ -10,7 +10,9 @@ import pytest
 
 from pytest_depbounds import cli
 from pytest_depbounds.declared import read_declaration
-from pytest_depbounds.scan import FindLinks, Scanner, Usage, read_uses
+from pytest_depbounds.index import Index
+from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.scan import Scanner, Usage, read_uses
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -116,6 +118,10 @@ PROJECT = {
 }
 
 
+def _listing(folder: Path) -> Index:
+    return Index(IndexSettings(find_links=(str(folder),), no_index=True))
+
+
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("scan-index")
@@ -183,7 +189,7 @@ def test_scan_finds_every_missing_use_with_the_version_that_has_it(
     index: Path, project: Path, tmp_path: Path
 ) -> None:
     declaration = read_declaration(project, extras=(), groups=None)
-    scanner = Scanner(FindLinks([str(index)]), tmp_path / "cache")
+    scanner = Scanner(_listing(index), tmp_path / "cache")
     result = scanner.scan(declaration)
     messages = {(f.bound, f.what): f for f in result.findings}
     assert set(messages) == {
@@ -233,8 +239,8 @@ def test_scan_finds_every_missing_use_with_the_version_that_has_it(
 
 def test_a_warm_scan_reads_no_wheel(index: Path, project: Path, tmp_path: Path) -> None:
     declaration = read_declaration(project, extras=(), groups=None)
-    cold = Scanner(FindLinks([str(index)]), tmp_path / "cache").scan(declaration)
-    warm = Scanner(FindLinks([str(index)]), tmp_path / "cache").scan(declaration)
+    cold = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
+    warm = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
     assert cold.built == 6  # every version of libfoo scanned for first/last present
     assert warm.built == 0
     assert warm.findings == cold.findings
