@@ -183,6 +183,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
         help="Fail a bound when the static scan finds a use missing at it",
     ),
     OptionSpec(
+        flag="--depbounds-lookahead",
+        kind="flag",
+        help="With --depbounds-upper-constraints, also test the newest releases the "
+        "ranges admit and report what would break there, without failing the run",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from pytest_depbounds.attribution import Attributor
+    from pytest_depbounds.results import BoundResult
 
 #: The note kind of a project's use of a deprecated dependency API.
 KIND = "deprecated-use"
@@ -204,3 +205,54 @@ def _deprecation(
         ),
         collection=any(when == "collect" for _, _, when, _ in hits),
     )
+
+
+# -- lookahead: the newest releases, beyond the upper constraints ----------------
+
+#: The note kind of what would break with the newest releases.
+LOOKAHEAD_KIND = "lookahead-break"
+
+
+def lookahead_notes(ahead: BoundResult, upper: BoundResult) -> tuple[Note, ...]:
+    """What would break if the upper constraints moved to the newest releases.
+
+    :param ahead: The lookahead env's result (failures attributed, deprecations
+        noted).
+    :param upper: The upper bound's result, for the versions that moved.
+    :returns: ``lookahead-break`` notes; they never fail the run.
+    """
+    moved = [
+        f"{name} {upper.pins.get(name, '?')} → {version}"
+        for name, version in sorted(ahead.pins.items())
+        if name in ahead.direct and upper.pins.get(name) != version
+    ]
+    prefix = "lookahead"
+    if moved:
+        prefix += f" ({', '.join(moved)})"
+    found: list[Note] = []
+
+    def add(message: str, dist: str | None = None, location: str | None = None) -> None:
+        found.append(
+            Note(
+                kind=LOOKAHEAD_KIND,
+                dist=dist,
+                message=f"{prefix}: {message}",
+                location=location,
+            )
+        )
+
+    if ahead.error is not None:
+        add(f"the env could not be built: {ahead.error.splitlines()[0]}")
+    elif ahead.crash is not None:
+        add(ahead.crash)
+    for culprit in ahead.findings:
+        add(culprit.summary, culprit.finding.dist, next(iter(culprit.usages), None))
+    if ahead.unattributed:
+        count = len(ahead.unattributed)
+        add(
+            f"{count} failure{'s' if count != 1 else ''} not attributed to a dependency"
+        )
+    for note in ahead.notes:
+        if note.kind == KIND:
+            add(note.message, note.dist, note.location)
+    return tuple(found)

@@ -120,7 +120,7 @@ class BoundsSession:
             # Percentages cannot be right while later bounds are still collecting.
             terminal._show_progress_info = False  # noqa: SLF001
         channels: dict[BoundName, queue.Queue[Event]] = {
-            bound: queue.Queue() for bound in self.settings.bounds
+            bound: queue.Queue() for bound in self._work_bounds()
         }
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
             for bound, channel in channels.items():
@@ -134,6 +134,7 @@ class BoundsSession:
                 raise
         self._attribute()
         self._radar()
+        self._lookahead()
         self._add_scan_notes()
         return True
 
@@ -172,6 +173,14 @@ class BoundsSession:
                     spec, self.declaration.requires_python
                 )
             interpreters[bound] = found[spec or ""]
+        if self.settings.lookahead:
+            if self.settings.upper_constraints is None:
+                raise ConfigurationError(
+                    "--depbounds-lookahead needs --depbounds-upper-constraints: "
+                    "without one, the upper bound already tests the newest releases"
+                )
+            if "upper" in interpreters:
+                interpreters[LOOKAHEAD] = interpreters["upper"]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -268,7 +277,7 @@ class BoundsSession:
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
             bound=bound,
-            resolution=resolution_for(bound, self.settings.strategy),
+            resolution=resolution_for(_strategy_of(bound), self.settings.strategy),
             interpreter=context.interpreters[bound],
             under_test=tuple(str(r.requirement) for r in declaration.under_test),
             tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
@@ -417,7 +426,6 @@ class BoundsSession:
         self, session: pytest.Session, state: _BoundState, record: dict[str, Any]
     ) -> None:
         event = record.get("event")
-        hook = self.config.hook
         if event == "start":
             state.runtime = record
             state.view.line(
@@ -426,29 +434,37 @@ class BoundsSession:
             )
         elif event == "collected":
             state.collected = int(record.get("count", 0))
-            session.testscollected += state.collected
+            if state.bound != LOOKAHEAD:
+                session.testscollected += state.collected
             state.view.collected(state.collected)
         elif event == "warning":
             state.warnings.add(record)
         elif event in {"report", "collectreport"}:
-            data, facts = split_facts(record["data"])
-            if facts is not None:
-                when = "collect" if event == "collectreport" else data.get("when")
-                state.failures.append((str(data.get("nodeid")), str(when), facts))
-            report = rebuild_report(self.config, data, state.bound)
-            state.tally.add(report)
-            if isinstance(report, pytest.CollectReport):
-                hook.pytest_collectreport(report=report)
-                return
-            if report.when == "setup":
-                hook.pytest_runtest_logstart(
-                    nodeid=report.nodeid, location=report.location
-                )
-            hook.pytest_runtest_logreport(report=report)
-            if report.when == "teardown":
-                hook.pytest_runtest_logfinish(
-                    nodeid=report.nodeid, location=report.location
-                )
+            self._replay_report(state, event, record)
+
+    def _replay_report(
+        self, state: _BoundState, event: str, record: dict[str, Any]
+    ) -> None:
+        """Count a report and replay it through pytest's hooks, tagged."""
+        hook = self.config.hook
+        data, facts = split_facts(record["data"])
+        if facts is not None:
+            when = "collect" if event == "collectreport" else data.get("when")
+            state.failures.append((str(data.get("nodeid")), str(when), facts))
+        report = rebuild_report(self.config, data, state.bound)
+        state.tally.add(report)
+        if state.bound == LOOKAHEAD:
+            return  # what would break is a note, never a failed test
+        if isinstance(report, pytest.CollectReport):
+            hook.pytest_collectreport(report=report)
+            return
+        if report.when == "setup":
+            hook.pytest_runtest_logstart(nodeid=report.nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        if report.when == "teardown":
+            hook.pytest_runtest_logfinish(
+                nodeid=report.nodeid, location=report.location
+            )
 
     def _finish(self, state: _BoundState, kind: str, payload: object) -> BoundResult:
         error = crash = None
@@ -462,14 +478,17 @@ class BoundsSession:
                 crash = f"the inner pytest session {outcome.describe()}"
                 report = _crash_report(state.bound, crash, outcome.log_tail())
                 state.tally.add(report)
-                self.config.hook.pytest_runtest_logreport(report=report)
+                if state.bound != LOOKAHEAD:
+                    self.config.hook.pytest_runtest_logreport(report=report)
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
             interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(state.bound, self.settings.strategy),
+            resolution=resolution_for(
+                _strategy_of(state.bound), self.settings.strategy
+            ),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
             project_reinstalled=bool(env and env.project_reinstalled),
@@ -555,6 +574,38 @@ class BoundsSession:
             self.results[index] = dataclasses.replace(
                 result, notes=(*result.notes, *notes)
             )
+
+    # -- lookahead (radar.py) --------------------------------------------------
+
+    def _work_bounds(self) -> tuple[BoundName, ...]:
+        """The bounds to run: the lookahead env too when it was asked for."""
+        bounds = self.settings.bounds
+        if self.settings.lookahead and "upper" in bounds:
+            return (*bounds, LOOKAHEAD)
+        return bounds
+
+    def _lookahead(self) -> None:
+        """Turn the lookahead env's result into notes of the upper bound."""
+        ahead = next((r for r in self.results if r.bound == LOOKAHEAD), None)
+        if ahead is None:
+            return
+        self.results.remove(ahead)
+        for index, result in enumerate(self.results):
+            if result.bound == "upper":
+                notes = radar.lookahead_notes(ahead, result)
+                self.results[index] = dataclasses.replace(
+                    result, notes=(*result.notes, *notes)
+                )
+
+
+#: The env at the newest releases the ranges admit, beyond the upper constraints:
+#: run like a bound, reported as notes of the upper bound.
+LOOKAHEAD = cast("BoundName", "lookahead")
+
+
+def _strategy_of(bound: BoundName) -> BoundName:
+    """The bound whose resolver strategy a bound uses (lookahead: the upper's)."""
+    return "upper" if bound == LOOKAHEAD else bound
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -57,6 +57,8 @@ class Settings:
     #: Static scan before the envs are built, and whether its findings fail.
     scan_first: bool = False
     strict_scan: bool = False
+    #: An extra env beyond the upper constraints, reported as notes.
+    lookahead: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -130,6 +132,7 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         strict_deprecations=bool(values["depbounds_strict_deprecations"]),
         scan_first=bool(values["depbounds_scan_first"]),
         strict_scan=bool(values["depbounds_strict_scan"]),
+        lookahead=bool(values["depbounds_lookahead"]),
     )
 
 

@@ -258,3 +258,52 @@ def test_the_lower_env_reports_what_the_upper_env_removed(
     )
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
     strict.stdout.fnmatch_lines(["lower*failed*1 passed*"])
+
+
+@pytest.mark.slow
+def test_lookahead_reports_what_the_newest_releases_would_break(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    deprecating_index: Path,
+    tooling_wheels: Path,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["deplib>=1.0"],
+        package=PROJECT,
+        tests={"test_go.py": "import myproj\n\n\ndef test_go():\n    myproj.go()\n"},
+    )
+    (pytester.path / "upper-constraints.txt").write_text("deplib==1.0\n")
+    args = ["--depbounds=upper", "--depbounds-upper-constraints=upper-constraints.txt"]
+    result = pytester.runpytest_subprocess(
+        *args, "--depbounds-lookahead", "--depbounds-report=r.json"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*depbounds: lookahead bound*",
+            "*depbounds summary*",
+            "upper*passed*1 passed*",
+            "findings:",
+            "[[]upper[]] deplib 1.0: `deplib.old` is deprecated*",
+            (
+                "[[]upper[]] lookahead (deplib 1.0 → 2.0): deplib 2.0: `deplib.old` "
+                "missing — used at myproj/__init__.py:5, 1 test fails"
+            ),
+        ]
+    )
+    result.stdout.no_fnmatch_line("lookahead *passed*")
+    # What would break is reported, not failed: the run passes.
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert [b["bound"] for b in report["bounds"]] == ["upper"]
+    kinds = [n["kind"] for n in report["bounds"][0]["notes"]]
+    assert kinds == ["deprecated-use", "lookahead-break"]
+    without = pytester.runpytest_subprocess("--depbounds", "--depbounds-lookahead")
+    assert without.ret == pytest.ExitCode.USAGE_ERROR
+    without.stdout.fnmatch_lines(
+        ["*--depbounds-lookahead needs --depbounds-upper-constraints*"]
+    )
