@@ -195,6 +195,28 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "then run the tests here with attribution (tox in-place mode)",
     ),
     OptionSpec(
+        flag="--depbounds-strict-deprecations",
+        kind="flag",
+        help="Fail a bound whose tests use a deprecated dependency API",
+    ),
+    OptionSpec(
+        flag="--depbounds-scan-first",
+        kind="flag",
+        help="Check statically, before building envs, that the symbols and keywords "
+        "the project uses exist at each dependency's floor and newest version",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-scan",
+        kind="flag",
+        help="Fail a bound when the static scan finds a use missing at it",
+    ),
+    OptionSpec(
+        flag="--depbounds-lookahead",
+        kind="flag",
+        help="With --depbounds-upper-constraints, also test the newest releases the "
+        "ranges admit and report what would break there, without failing the run",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from packaging.utils import canonicalize_name
 
-from pytest_depbounds import github
+from pytest_depbounds import github, radar
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -42,6 +42,7 @@ from pytest_depbounds.interpreters import find_for as find_interpreter
 from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import allow_children, kill_all
+from pytest_depbounds.radar import WarningLog
 from pytest_depbounds.redact import redact, redact_data
 from pytest_depbounds.resolution import (
     MAX_STEPS,
@@ -54,6 +55,7 @@ from pytest_depbounds.resolution import (
 )
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+from pytest_depbounds.scan import Scanner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import ConstraintsFile, Pins
     from pytest_depbounds.runner import RunOutcome
+    from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
 
 Event = tuple[str, Any]
@@ -99,6 +102,7 @@ class BoundsSession:
         self.exitcode: int | None = None
         #: Exit code of an error that ended the run before any bound ran.
         self.fatal: int | None = None
+        self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -119,12 +123,14 @@ class BoundsSession:
             bound: interpreter.label
             for bound, interpreter in context.interpreters.items()
         }
+        if self.settings.scan_first:
+            self._scan(context)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and hasattr(terminal, "_show_progress_info"):
             # Percentages cannot be right while later bounds are still collecting.
             terminal._show_progress_info = False  # noqa: SLF001
         channels: dict[BoundName, queue.Queue[Event]] = {
-            bound: queue.Queue() for bound in self.settings.bounds
+            bound: queue.Queue() for bound in self._work_bounds()
         }
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
             for bound, channel in channels.items():
@@ -142,6 +148,9 @@ class BoundsSession:
                 kill_all()
                 raise
         self._attribute()
+        self._radar()
+        self._lookahead()
+        self._add_scan_notes()
         return True
 
     def _fatal(self, exc: DepboundsError) -> None:
@@ -224,6 +233,14 @@ class BoundsSession:
                     spec, self.declaration.requires_python
                 )
             interpreters[bound] = found[spec or ""]
+        if self.settings.lookahead:
+            if self.settings.upper_constraints is None:
+                raise ConfigurationError(
+                    "--depbounds-lookahead needs --depbounds-upper-constraints: "
+                    "without one, the upper bound already tests the newest releases"
+                )
+            if "upper" in interpreters:
+                interpreters[LOOKAHEAD] = interpreters["upper"]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -338,7 +355,7 @@ class BoundsSession:
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
             bound=bound,
-            resolution=resolution_for(bound, self.settings.strategy),
+            resolution=resolution_for(_strategy_of(bound), self.settings.strategy),
             interpreter=context.interpreters[bound],
             under_test=tuple(str(r.requirement) for r in declaration.under_test),
             tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
@@ -502,7 +519,6 @@ class BoundsSession:
         self, session: pytest.Session, state: _BoundState, record: dict[str, Any]
     ) -> None:
         event = record.get("event")
-        hook = self.config.hook
         if event == "start":
             state.runtime = record
             state.view.line(
@@ -511,29 +527,39 @@ class BoundsSession:
             )
         elif event == "collected":
             state.collected = int(record.get("count", 0))
-            session.testscollected += state.collected
+            if state.bound != LOOKAHEAD:
+                session.testscollected += state.collected
             state.view.collected(state.collected)
+        elif event == "warning":
+            state.warnings.add(record)
         elif event in {"report", "collectreport"}:
-            # A test's output may print an index URL or a token: mask it before
-            # the terminal, JUnit or any other plugin sees it.
-            data, facts = split_facts(redact_data(record["data"]))
-            if facts is not None:
-                when = "collect" if event == "collectreport" else data.get("when")
-                state.failures.append((str(data.get("nodeid")), str(when), facts))
-            report = rebuild_report(self.config, data, state.bound)
-            state.tally.add(report)
-            if isinstance(report, pytest.CollectReport):
-                hook.pytest_collectreport(report=report)
-                return
-            if report.when == "setup":
-                hook.pytest_runtest_logstart(
-                    nodeid=report.nodeid, location=report.location
-                )
-            hook.pytest_runtest_logreport(report=report)
-            if report.when == "teardown":
-                hook.pytest_runtest_logfinish(
-                    nodeid=report.nodeid, location=report.location
-                )
+            self._replay_report(state, event, record)
+
+    def _replay_report(
+        self, state: _BoundState, event: str, record: dict[str, Any]
+    ) -> None:
+        """Count a report and replay it through pytest's hooks, tagged."""
+        hook = self.config.hook
+        # A test's output may print an index URL or a token: mask it before
+        # the terminal, JUnit or any other plugin sees it.
+        data, facts = split_facts(redact_data(record["data"]))
+        if facts is not None:
+            when = "collect" if event == "collectreport" else data.get("when")
+            state.failures.append((str(data.get("nodeid")), str(when), facts))
+        report = rebuild_report(self.config, data, state.bound)
+        state.tally.add(report)
+        if state.bound == LOOKAHEAD:
+            return  # what would break is a note, never a failed test
+        if isinstance(report, pytest.CollectReport):
+            hook.pytest_collectreport(report=report)
+            return
+        if report.when == "setup":
+            hook.pytest_runtest_logstart(nodeid=report.nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        if report.when == "teardown":
+            hook.pytest_runtest_logfinish(
+                nodeid=report.nodeid, location=report.location
+            )
 
     def _finish(self, state: _BoundState, kind: str, payload: object) -> BoundResult:
         error = crash = None
@@ -551,14 +577,17 @@ class BoundsSession:
                 tail = redact(outcome.log_tail())
                 report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
-                self.config.hook.pytest_runtest_logreport(report=report)
+                if state.bound != LOOKAHEAD:
+                    self.config.hook.pytest_runtest_logreport(report=report)
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
             interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(state.bound, self.settings.strategy),
+            resolution=resolution_for(
+                _strategy_of(state.bound), self.settings.strategy
+            ),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
             project_reinstalled=bool(env and env.project_reinstalled),
@@ -603,6 +632,82 @@ class BoundsSession:
                 result, findings=findings, unattributed=unattributed
             )
 
+    # -- static scan (scan.py) ---------------------------------------------------
+
+    def _scan(self, context: _Context) -> None:
+        """Run the static scan before any env is built and show what it found."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        scanner = Scanner(context.index, context.cache_dir)
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except DepboundsError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
+        if terminal is not None:
+            terminal.write_sep("-", "depbounds: static scan")
+            for line in self.scan_result.lines():
+                terminal.write_line(line)
+
+    def _add_scan_notes(self) -> None:
+        if self.scan_result is None:
+            return
+        strict = self.settings.strict_scan
+        for index, result in enumerate(self.results):
+            notes = self.scan_result.notes(result.bound, strict=strict)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- deprecation radar (radar.py) ------------------------------------------
+
+    def _radar(self) -> None:
+        """Add each bound's deprecated dependency uses to its notes."""
+        for index, result in enumerate(self.results):
+            state = self.states[result.bound]
+            if not state.warnings or state.env is None:
+                continue
+            attributor = Attributor(
+                SiteIndex(site_packages(state.env.path)),
+                self.declaration,
+                env_path=state.env.path,
+            )
+            found = radar.deprecations(state.warnings, attributor)
+            notes = radar.notes(found, strict=self.settings.strict_deprecations)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- lookahead (radar.py) --------------------------------------------------
+
+    def _work_bounds(self) -> tuple[BoundName, ...]:
+        """The bounds to run: the lookahead env too when it was asked for."""
+        bounds = self.settings.bounds
+        if self.settings.lookahead and "upper" in bounds:
+            return (*bounds, LOOKAHEAD)
+        return bounds
+
+    def _lookahead(self) -> None:
+        """Turn the lookahead env's result into notes of the upper bound."""
+        ahead = next((r for r in self.results if r.bound == LOOKAHEAD), None)
+        if ahead is None:
+            return
+        self.results.remove(ahead)
+        for index, result in enumerate(self.results):
+            if result.bound == "upper":
+                notes = radar.lookahead_notes(ahead, result)
+                self.results[index] = dataclasses.replace(
+                    result, notes=(*result.notes, *notes)
+                )
+
+
+#: The env at the newest releases the ranges admit, beyond the upper constraints:
+#: run like a bound, reported as notes of the upper bound.
+LOOKAHEAD = cast("BoundName", "lookahead")
+
+
+def _strategy_of(bound: BoundName) -> BoundName:
+    """The bound whose resolver strategy a bound uses (lookahead: the upper's)."""
+    return "upper" if bound == LOOKAHEAD else bound
+
 
 @dataclasses.dataclass(kw_only=True)
 class _BoundState:
@@ -616,6 +721,8 @@ class _BoundState:
     collected: int | None = None
     #: The inner session's ``start`` record: its pytest and interpreter.
     runtime: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The deprecation radar's records.
+    warnings: WarningLog = dataclasses.field(default_factory=WarningLog)
     #: ``(nodeid, when, facts)`` of each failed phase or collection.
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list
