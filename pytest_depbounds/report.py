@@ -288,6 +288,8 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "chain": list(finding.chain),
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
+        "fix": finding.fix,
+        "advice": finding.advice,
         "tests": list(culprit.tests),
         "collection_errors": list(culprit.collectors),
     }

@@ -23,6 +23,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
+from pytest_depbounds.bisection import after_attribution
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError
@@ -104,6 +105,19 @@ class BoundsSession:
                 kill_all()
                 raise
         self._attribute()
+        self.results = after_attribution(
+            self.results,
+            config=self.config,
+            settings=self.settings,
+            declaration=self.declaration,
+            workspace={
+                "interpreter": context.interpreter,
+                "installer": context.installer,
+                "cache_dir": context.cache_dir,
+                "inner_dir": context.inner_dir,
+                "stop": self.stop,
+            },
+        )
         return True
 
     @pytest.hookimpl(tryfirst=True)

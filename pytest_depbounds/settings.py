@@ -43,6 +43,10 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    bisect: bool = False
+    #: ``auto``: localise when attribution is inconclusive; ``yes``; ``no``.
+    localize: str = "auto"
+    fix: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -82,6 +86,10 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
     )
     groups = _words(values["depbounds_groups"])
     jobs = number("depbounds-jobs", values["depbounds_jobs"], None)
+    localize = str(values["depbounds_localize"] or "auto")
+    if localize not in {"auto", "yes", "no"}:
+        msg = f"--depbounds-localize: use auto, yes or no, not {localize!r}"
+        raise pytest.UsageError(msg)
     return Settings(
         bounds=bounds,
         extras=_words(values["depbounds_extras"]),
@@ -104,6 +112,9 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        bisect=bool(values["depbounds_bisect"]),
+        localize=localize,
+        fix=bool(values["depbounds_fix"]),
     )
 
 
