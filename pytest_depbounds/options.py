@@ -221,6 +221,27 @@ OPTIONS: tuple[OptionSpec, ...] = (
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",
     ),
+    OptionSpec(
+        flag="--depbounds-bisect",
+        kind="flag",
+        help="Bisect each culprit's released versions for the true bound, running "
+        "only the failing tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-localize",
+        kind="value",
+        choices=("auto", "yes", "no"),
+        help="Find the culprit dists of a failing bound by moving one direct "
+        "dependency at a time: auto (default: when attribution is inconclusive), "
+        "yes or no",
+    ),
+    OptionSpec(
+        flag="--depbounds-fix",
+        kind="flag",
+        has_ini=False,
+        help="Raise the failing lower bounds in pyproject.toml and requirements "
+        "files in place, and print the diff",
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
+from pytest_depbounds.bisection import after_attribution
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
@@ -148,6 +149,21 @@ class BoundsSession:
                 kill_all()
                 raise
         self._attribute()
+        self.results = after_attribution(
+            self.results,
+            config=self.config,
+            settings=self.settings,
+            declaration=self.declaration,
+            workspace={
+                # Bisection runs each failing bound on that bound's interpreter;
+                # until it takes one per bound, the first bound's is used.
+                "interpreter": context.interpreters[self.settings.bounds[0]],
+                "installer": context.installer,
+                "cache_dir": context.cache_dir,
+                "inner_dir": context.inner_dir,
+                "stop": self.stop,
+            },
+        )
         self._radar()
         self._lookahead()
         self._add_scan_notes()

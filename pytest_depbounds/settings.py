@@ -62,6 +62,10 @@ class Settings:
     strict_scan: bool = False
     #: An extra env beyond the upper constraints, reported as notes.
     lookahead: bool = False
+    bisect: bool = False
+    #: ``auto``: localise when attribution is inconclusive; ``yes``; ``no``.
+    localize: str = "auto"
+    fix: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -106,6 +110,10 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         )
     groups = _words(values["depbounds_groups"])
     jobs = number("depbounds-jobs", values["depbounds_jobs"], None)
+    localize = str(values["depbounds_localize"] or "auto")
+    if localize not in {"auto", "yes", "no"}:
+        msg = f"--depbounds-localize: use auto, yes or no, not {localize!r}"
+        raise pytest.UsageError(msg)
     return Settings(
         bounds=bounds,
         extras=_words(values["depbounds_extras"]),
@@ -138,6 +146,9 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         scan_first=bool(values["depbounds_scan_first"]),
         strict_scan=bool(values["depbounds_strict_scan"]),
         lookahead=bool(values["depbounds_lookahead"]),
+        bisect=bool(values["depbounds_bisect"]),
+        localize=localize,
+        fix=bool(values["depbounds_fix"]),
     )
 
 
