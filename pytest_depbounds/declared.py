@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import dataclasses
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -261,7 +262,7 @@ def _load_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigurationError(_toml_error(path, exc)) from None
 
 
 def _read_project(
@@ -601,11 +602,34 @@ def _parse(raw: str, location: str, origin: str) -> DeclaredRequirement:
         requirement = Requirement(raw)
     except InvalidRequirement as exc:
         raise ConfigurationError(
-            f"{location}: invalid requirement {raw!r}: {str(exc).splitlines()[0]}"
+            f"{location}: invalid requirement {raw!r}: {_one_line(exc)}"
         ) from None
     return DeclaredRequirement(
         requirement=requirement, location=location, origin=origin
     )
+
+
+def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """``file:line:col: invalid TOML: why``, as compilers say it."""
+    # tomllib appends "(at line L, column C)" to its message (and sets lineno and
+    # colno from Python 3.14 on).
+    message = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found is None:
+        return f"{path}: invalid TOML: {message}"
+    why = message[: found.start()]
+    return f"{path}:{found[1]}:{found[2]}: invalid TOML: {why}"
+
+
+def _one_line(exc: InvalidRequirement) -> str:
+    """Packaging's message without the caret drawing, the column said in words."""
+    lines = str(exc).splitlines()
+    caret = next((line for line in lines[1:] if line.strip() == "^"), None)
+    text = lines[1] if len(lines) > 1 else ""
+    if caret is None or not text:
+        return lines[0] if lines else ""
+    column = caret.index("^") - (len(text) - len(text.lstrip())) + 1
+    return f"{lines[0]} (at column {column})"
 
 
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -138,13 +138,27 @@ def _merge_file_lists(args: list[str]) -> None:
         index += 1
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--depbounds-check``: run ``depbounds check`` and exit without tests."""
+    if not config.getoption("depbounds_check", default=False):
+        return None
+    from pytest_depbounds.check import check_from_pytest  # noqa: PLC0415
+
+    return check_from_pytest(config, _project_dir(config))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the bounds session when ``--depbounds`` is given (not on workers)."""
     value = config.getoption("depbounds")
+    if config.getoption("depbounds_verify", None):
+        _verify_in_place(config, str(config.getoption("depbounds_verify")), value)
+        return
     if value is None or hasattr(config, "workerinput"):
         return
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -163,7 +177,7 @@ def pytest_configure(config: pytest.Config) -> None:
             requirements_files=settings.requirements,
         )
     except DepboundsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(redact(str(exc))) from None
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
@@ -172,6 +186,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         JunitSplitter(config, settings.bounds), "depbounds-junit"
     )
+
+
+def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+    from pytest_depbounds.verify import register  # noqa: PLC0415
+
+    if value is not None:
+        msg = (
+            "--depbounds-verify runs the tests here, in the running env: it does "
+            "not combine with --depbounds, which builds one env per bound"
+        )
+        raise pytest.UsageError(msg)
+    settings = read_settings(config, bound)
+    try:
+        declaration = read_declaration(
+            _project_dir(config),
+            extras=settings.extras,
+            groups=settings.groups,
+            requirements_files=settings.requirements,
+        )
+        register(config, bound, declaration)
+    except DepboundsError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:

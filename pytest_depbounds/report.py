@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds import __version__
 from pytest_depbounds.declared import is_tooling
+from pytest_depbounds.redact import redact_data
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
@@ -385,7 +386,8 @@ def write_json(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(redact_data(data), indent=2)
+    temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
 
 
@@ -437,6 +439,7 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
         "fix": culprit_fix(culprit),
+        "advice": finding.advice,
         "true_bound": culprit_true_bound(culprit),
         "tests": list(culprit.tests),
         "collection_errors": list(culprit.collectors),

@@ -204,8 +204,10 @@ def test_an_unresolvable_range_fails_with_one_message(
     result = pytester.runpytest_subprocess("--depbounds=lower")
     result.stdout.fnmatch_lines(
         [
-            "*ERROR: lower bound: no version of fakelib that `fakelib>=9` admits "
-            "installs on CPython *"
+            (
+                "*ERROR: lower bound: no version of fakelib that `fakelib>=9` "
+                "admits installs on CPython *"
+            )
         ]
     )
     assert result.ret == 6
