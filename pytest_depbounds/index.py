@@ -345,7 +345,7 @@ class Index:
         if folder is not None:
             if folder.is_dir():
                 return [
-                    described
+                    _with_local_requires_python(described, path)
                     for path in sorted(folder.iterdir())
                     if (described := parse_filename(name, path.name, path.as_uri()))
                 ]
@@ -475,6 +475,19 @@ def versions_of(files: Iterable[DistFile]) -> list[Version]:
     return sorted({f.version for f in files})
 
 
+def _with_local_requires_python(file: DistFile, path: Path) -> DistFile:
+    """A local file's ``Requires-Python``: no page lists it, its metadata does."""
+    try:
+        text = _wheel_metadata(path) if file.kind == "wheel" else _sdist_metadata(path)
+    except (OSError, ValueError, zipfile.BadZipFile, tarfile.TarError):
+        return file
+    if not text:
+        return file
+    message = email.parser.Parser().parsestr(text, headersonly=True)
+    requires_python = message.get("Requires-Python")
+    return dataclasses.replace(file, requires_python=requires_python or None)
+
+
 def _wheel_metadata(path: Path) -> str | None:
     with zipfile.ZipFile(path) as archive:
         for member in archive.namelist():
@@ -485,6 +498,8 @@ def _wheel_metadata(path: Path) -> str | None:
 
 
 def _sdist_metadata(path: Path) -> str | None:
+    if not path.name.endswith(".tar.gz"):
+        return None
     with tarfile.open(path) as archive:
         for info in archive.getmembers():
             if info.name.count("/") == 1 and info.name.endswith("/PKG-INFO"):

@@ -242,7 +242,7 @@ class _Lower:
         notes = list(self._contradictions())
         if not request.under_test:
             return {}, tuple(notes)
-        if request.floors and self.index is not None:
+        if request.bound == "lower" and request.floors and self.index is not None:
             self._list_candidates()
         for _ in range(MAX_STEPS + 1):
             floors = self._floors()
@@ -323,6 +323,8 @@ class _Lower:
         for name, (requirement, location, reasons) in self.known.items():
             merged = {**reasons, **self.failed.get(name, {})}
             floor = choose_floor(requirement, merged, location=location)
+            if floor.chosen is None and not floor.skipped:
+                continue  # nothing admitted at all: the resolver says so
             if floor.chosen is None:
                 label = self.target.label if self.target else "this interpreter"
                 detail = describe(floor)

@@ -1,0 +1,273 @@
+"""Bounds computed against a local index: floors, findings, strategies, constraints.
+
+These call the resolution functions directly (uv resolves, no env is built).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_depbounds.errors import ConfigurationError, ResolutionError
+from pytest_depbounds.index import Index
+from pytest_depbounds.installer import IndexSettings, Installer
+from pytest_depbounds.interpreters import current, target
+from pytest_depbounds.resolution import (
+    ConstraintsFile,
+    ResolveRequest,
+    downloaded_constraints,
+    local_constraints,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_depbounds.resolution import Pins
+
+INTERPRETER = current()
+#: How findings name this interpreter, e.g. ``CPython 3.11``.
+LABEL = target(INTERPRETER).label
+#: Its most specific interpreter tag, e.g. ``cp311``.
+TAG = target(INTERPRETER).tags[0].split("-")[0]
+
+
+def _request(*requirements: str, **kwargs: object) -> ResolveRequest:
+    fields: dict[str, object] = {
+        "bound": "lower",
+        "resolution": "lowest-direct",
+        "interpreter": INTERPRETER,
+        "under_test": requirements,
+        "tooling": (),
+        "locations": tuple(
+            f"pyproject.toml:{n}" for n in range(7, 7 + len(requirements))
+        ),
+        "floors": True,
+    }
+    fields.update(kwargs)
+    return ResolveRequest(**fields)  # type: ignore[arg-type]
+
+
+class _Resolver:
+    def __init__(self, settings: IndexSettings, workdir: Path) -> None:
+        self.installer = Installer.select("uv", settings)
+        self.index = Index(settings, environ={}, cache_dir=workdir / "index")
+        self.workdir = workdir
+        self.logged: list[str] = []
+
+    def __call__(self, request: ResolveRequest, **kwargs: object) -> Pins:
+        options: dict[str, object] = {
+            "workdir": self.workdir / "resolutions",
+            "max_age": None,
+            "rebuild": False,
+            "log": self.logged.append,
+            "index": self.index,
+        }
+        options.update(kwargs)
+        return resolve(request, self.installer, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def local(floors_index: Path, tmp_path: Path) -> _Resolver:
+    return _Resolver(
+        IndexSettings(no_index=True, find_links=(str(floors_index),)), tmp_path
+    )
+
+
+@pytest.fixture
+def served(http_index: str, tmp_path: Path) -> _Resolver:
+    return _Resolver(IndexSettings(index_url=http_index), tmp_path)
+
+
+def test_the_lowest_installable_floor_is_pinned_and_explained(
+    served: _Resolver,
+) -> None:
+    pins = served(_request("oldlib>=1.0"))
+    assert pins.versions == {"oldlib": "1.4"}
+    (note,) = pins.notes
+    assert note.kind == "floor-not-installable"
+    assert note.message == (
+        f"declared `oldlib>=1.0`, but the lowest that installs on {LABEL} is 1.4 "
+        f"(1.0: no wheel for {TAG}, sdist build failed: RuntimeError: cannot "
+        "compile _speedups.c: Cython 3 is not supported; 1.1: no wheel for "
+        f"{TAG}; 1.2: requires Python >=3.99; 1.3: yanked (broken import))"
+    )
+    assert note.fix == "oldlib>=1.4"
+    assert note.location == "pyproject.toml:7"
+    assert note.fails is False
+    assert "oldlib==1.0 does not build: trying the next version" in served.logged
+
+
+def test_strict_lower_makes_the_finding_fail(local: _Resolver) -> None:
+    pins = local(_request("oldlib>=1.1", strict=True))
+    assert pins.versions == {"oldlib": "1.3"}
+    (note,) = pins.notes
+    assert note.message == (
+        f"declared `oldlib>=1.1`, but the lowest that installs on {LABEL} is 1.3 "
+        f"(1.1: no wheel for {TAG}; 1.2: requires Python >=3.99)"
+    )
+    assert note.fails is True
+
+
+def test_an_exact_pin_admits_a_yanked_release(served: _Resolver) -> None:
+    pins = served(_request("oldlib==1.3"))
+    assert pins.versions == {"oldlib": "1.3"}
+    assert pins.notes == ()
+
+
+def test_a_range_with_no_installable_version_says_why(served: _Resolver) -> None:
+    with pytest.raises(ResolutionError) as raised:
+        served(_request("oldlib>=1.1,<1.4"))
+    assert str(raised.value) == (
+        "lower bound: no version of oldlib that `oldlib<1.4,>=1.1` admits installs "
+        f"on {LABEL} (1.1: no wheel for {TAG}; 1.2: requires Python >=3.99; "
+        "1.3: yanked (broken import))"
+    )
+
+
+def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
+    local: _Resolver,
+) -> None:
+    pins = local(_request("alib>=1.0", "blib>=1.0"))
+    assert pins.versions == {"alib": "1.0", "blib": "2.0"}
+    (note,) = pins.notes
+    assert note.kind == "floor-moved"
+    assert note.message == (
+        "`alib==1.0` (your minimum) requires `blib>=2.0`, but you declare "
+        "`blib>=1.0`: the effective minimum of blib is 2.0"
+    )
+    assert note.fix == "blib>=2.0"
+    assert note.location == "pyproject.toml:8"
+
+
+def test_lowest_direct_keeps_transitive_dependencies_at_their_newest(
+    local: _Resolver,
+) -> None:
+    assert local(_request("topx>=1.0")).versions == {"topx": "1.0", "basex": "3.0"}
+
+
+def test_lowest_lowers_transitive_dependencies_too(local: _Resolver) -> None:
+    pins = local(_request("topx>=1.0", resolution="lowest"))
+    assert pins.versions == {"topx": "1.0", "basex": "1.0"}
+
+
+def test_the_upper_bound_takes_the_newest(local: _Resolver) -> None:
+    pins = local(
+        _request("oldlib>=1.0", "alib>=1.0", bound="upper", resolution="highest")
+    )
+    assert pins.versions == {"oldlib": "2.0", "alib": "1.5", "blib": "2.1"}
+    assert pins.notes == ()
+
+
+def _constraints(tmp_path: Path, text: str, name: str = "c.txt") -> ConstraintsFile:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return local_constraints(str(path), "lower")
+
+
+def test_a_lower_constraints_file_replaces_the_computation(
+    local: _Resolver, tmp_path: Path
+) -> None:
+    constraints = _constraints(
+        tmp_path, "# frozen\noldlib==2.0\nblib==2.1\n", "lower-constraints.txt"
+    )
+    request = _request(
+        "oldlib>=1.0", "blib>=1.0", constraints_files=(constraints,), floors=False
+    )
+    pins = local(request)
+    assert pins.versions == {"oldlib": "2.0", "blib": "2.1"}
+    assert pins.notes == ()
+
+
+def test_a_contradicting_constraint_is_named_with_both_places(
+    local: _Resolver, tmp_path: Path
+) -> None:
+    constraints = _constraints(tmp_path, "blib==1.0\n", "upper-constraints.txt")
+    request = _request(
+        "alib>=1.0",
+        "blib>=2.0",
+        bound="upper",
+        resolution="highest",
+        constraints_files=(constraints,),
+        floors=False,
+    )
+    with pytest.raises(ResolutionError) as raised:
+        local(request)
+    first, second, *_ = str(raised.value).splitlines()
+    assert first == (
+        "upper bound: uv could not resolve the dependencies (alib>=1.0, blib>=2.0) "
+        f"for {INTERPRETER.label}:"
+    )
+    assert second == (
+        "`blib==1.0` (upper-constraints.txt:1) contradicts the declared "
+        "`blib>=2.0` (pyproject.toml:8)"
+    )
+
+
+def test_a_satisfiable_contradiction_is_a_note(
+    local: _Resolver, tmp_path: Path
+) -> None:
+    # The project's own -c pins blib outside its range, but nothing installs
+    # blib: the note stays, the resolution succeeds.
+    request = _request(
+        "oldlib>=1.4",
+        "blib>=2.0; python_version<'3'",
+        declared_constraints=(("blib==1.0", "requirements.txt:3"),),
+        locations=("requirements.txt:1", "requirements.txt:2"),
+    )
+    pins = local(request)
+    (note,) = pins.notes
+    assert note.kind == "constraint-contradicts"
+    assert note.message == (
+        "`blib==1.0` (requirements.txt:3) contradicts the declared "
+        '`blib>=2.0; python_version < "3"` (requirements.txt:2)'
+    )
+    assert note.location == "requirements.txt:2"
+
+
+def test_the_cache_key_includes_the_constraints_content(
+    local: _Resolver, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text("blib==2.0\n", encoding="utf-8")
+    request = _request(
+        "blib>=1.0",
+        constraints_files=(local_constraints(str(path), "lower"),),
+        floors=False,
+    )
+    assert local(request).versions == {"blib": "2.0"}
+    path.write_text("blib==2.1\n", encoding="utf-8")
+    request = _request(
+        "blib>=1.0",
+        constraints_files=(local_constraints(str(path), "lower"),),
+        floors=False,
+    )
+    pins = local(request)
+    assert (pins.versions, pins.reused) == ({"blib": "2.1"}, False)
+    assert local(request).reused
+
+
+def test_a_missing_constraints_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"--depbounds-lower-constraints=.*nope.txt: No such file",
+    ):
+        local_constraints(str(tmp_path / "nope.txt"), "lower")
+
+
+def test_upper_constraints_from_a_url_are_downloaded_once(
+    http_index: str, tmp_path: Path
+) -> None:
+    index = Index(IndexSettings(), environ={})
+    url = http_index + "blib/"
+    first = downloaded_constraints(url, index, tmp_path, max_age=3600, offline=False)
+    assert "blib-2.1-py3-none-any.whl" in first.content
+    assert first.label == url
+    # Offline, the copy is used; no copy at all is an error.
+    again = downloaded_constraints(url, index, tmp_path, max_age=0, offline=True)
+    assert again.path == first.path
+    with pytest.raises(ResolutionError, match="not downloaded yet"):
+        downloaded_constraints(
+            "http://127.0.0.1:9/c.txt", index, tmp_path, max_age=0, offline=True
+        )
