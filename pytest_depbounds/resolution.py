@@ -93,8 +93,6 @@ class ResolveRequest:
     floors: bool = False
     #: ``(name, version, why)`` that failed to install in an env: stepped over.
     exclusions: tuple[tuple[str, str, str], ...] = ()
-    #: ``--depbounds-strict-lower``: floor notes fail the run.
-    strict: bool = False
 
     def key(self, installer: Installer) -> str:
         """A digest of the request, the installer and the index settings."""
@@ -426,7 +424,7 @@ class _Lower:
                     ),
                 }
         for floor in floors.values():
-            note = floor_not_installable(floor, label, strict=request.strict)
+            note = floor_not_installable(floor, label)
             if note is not None:
                 notes.append(note)
         for name, floor in floors.items():

@@ -24,7 +24,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
-from pytest_depbounds.bounds import resolution_for
+from pytest_depbounds.bounds import resolution_for, strict_notes
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
     EXIT_ENV_FAILED,
@@ -271,7 +271,6 @@ class BoundsSession:
             # A lower-constraints file replaces our computation of the floors.
             floors=bound == "lower" and not constraints,
             exclusions=exclusions,
-            strict=bound == "lower" and self.settings.strict_lower,
         )
 
     def _resolve(
@@ -469,7 +468,10 @@ class BoundsSession:
             error=error,
             crash=crash,
             tests=tuple(state.tally.tests.values()),
-            notes=pins.notes if pins else (),
+            notes=strict_notes(
+                pins.notes if pins else (),
+                strict_lower=state.bound == "lower" and self.settings.strict_lower,
+            ),
         )
         state.view.done(result)
         return result

@@ -5,6 +5,7 @@ These call the resolution functions directly (uv resolves, no env is built).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,6 +21,7 @@ from pytest_depbounds.resolution import (
     local_constraints,
     resolve,
 )
+from pytest_depbounds.testing import write_project
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -99,15 +101,14 @@ def test_the_lowest_installable_floor_is_pinned_and_explained(
     assert "oldlib==1.0 does not build: trying the next version" in served.logged
 
 
-def test_strict_lower_makes_the_finding_fail(local: _Resolver) -> None:
-    pins = local(_request("oldlib>=1.1", strict=True))
+def test_versions_without_a_usable_file_are_skipped(local: _Resolver) -> None:
+    pins = local(_request("oldlib>=1.1"))
     assert pins.versions == {"oldlib": "1.3"}
     (note,) = pins.notes
     assert note.message == (
         f"declared `oldlib>=1.1`, but the lowest that installs on {LABEL} is 1.3 "
         f"(1.1: no wheel for {TAG}; 1.2: requires Python >=3.99)"
     )
-    assert note.fails is True
 
 
 def test_an_exact_pin_admits_a_yanked_release(served: _Resolver) -> None:
@@ -271,3 +272,73 @@ def test_upper_constraints_from_a_url_are_downloaded_once(
         downloaded_constraints(
             "http://127.0.0.1:9/c.txt", index, tmp_path, max_age=0, offline=True
         )
+
+
+@pytest.mark.slow
+def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    floors_index: Path,
+    tooling_wheels: Path,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{floors_index} {tooling_wheels}")
+    write_project(
+        pytester.path,
+        "stepproj",
+        dependencies=["staticlib>=1.0", "alib>=1.0", "blib>=1.0"],
+        tests={"test_ok.py": "import staticlib\n\ndef test_ok():\n    pass\n"},
+    )
+    args = ("--depbounds=lower", "--depbounds-report=r.json", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess(*args, "--depbounds-strict-lower")
+    # uv resolved staticlib 1.0 from its static metadata; only installing it
+    # showed that it does not build.
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.0;*",
+            "[[]lower[]] staticlib==1.0 does not build: trying the next version",
+            "[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.1;*",
+            "lower  failed     1 passed*",
+            "findings:",
+            "[[]lower[]] declared `staticlib>=1.0`, but the lowest that installs on*",
+            "[[]lower[]] `alib==1.0` (your minimum) requires `blib>=2.0`, but you*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (lower,) = json.loads((pytester.path / "r.json").read_text())["bounds"]
+    assert lower["interpreter"] == INTERPRETER.label
+    assert lower["direct"] == {"staticlib": "1.1", "alib": "1.0", "blib": "2.0"}
+    assert [
+        (n["kind"], n["message"], n["location"], n["fix"], n["fails"])
+        for n in lower["notes"]
+    ] == [
+        (
+            "floor-not-installable",
+            (
+                f"declared `staticlib>=1.0`, but the lowest that installs on {LABEL} "
+                "is 1.1 (1.0: sdist build failed: RuntimeError: cannot compile "
+                "_speedups.c: Cython 3 is not supported)"
+            ),
+            "pyproject.toml:9",
+            "staticlib>=1.1",
+            True,
+        ),
+        (
+            "floor-moved",
+            (
+                "`alib==1.0` (your minimum) requires `blib>=2.0`, but you declare "
+                "`blib>=1.0`: the effective minimum of blib is 2.0"
+            ),
+            "pyproject.toml:9",
+            "blib>=2.0",
+            False,
+        ),
+    ]
+    assert lower["counts"]["passed"] == 1
+    # The next run starts from the pins that installed: no failing build again.
+    again = pytester.runpytest_subprocess(*args)
+    again.stdout.fnmatch_lines(
+        ["[[]lower[]] pins, cached resolution: alib==1.0 blib==2.0 staticlib==1.1;*"]
+    )
+    again.stdout.no_fnmatch_line("*does not build*")
+    assert again.ret == pytest.ExitCode.OK
