@@ -85,18 +85,14 @@ class DistFile:
 
 
 def redact(url: str) -> str:
-    """A URL without its password, for messages.
+    """A URL without its password, for messages (as :mod:`pytest_depbounds.redact`).
 
     :param url: Any URL, possibly ``https://user:secret@host/``.
-    :returns: The URL with the credentials replaced by ``***``.
+    :returns: The URL with the password (or a lone token) replaced by ``****``.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+    from pytest_depbounds.redact import redact as redact_text  # noqa: PLC0415
+
+    return redact_text(url, {})
 
 
 def parse_filename(name: str, filename: str, url: str) -> DistFile | None:

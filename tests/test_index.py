@@ -137,7 +137,7 @@ def test_credentials_in_the_url_are_sent_and_never_shown(scripted: str) -> None:
         index.files("demo")
     message = str(raised.value)
     assert message == (
-        f"the package index http://***@{scripted}/simple/demo/ could not be read "
+        f"the package index http://alice:****@{scripted}/simple/demo/ could not be read "
         "(3 attempts): HTTP 503 Service Unavailable"
     )
     assert "s3cret" not in message
@@ -221,8 +221,8 @@ def test_json_without_files_is_empty() -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://u:p@host.invalid/simple/", "https://***@host.invalid/simple/"),
-        ("https://token@host.invalid:8443/x", "https://***@host.invalid:8443/x"),
+        ("https://u:p@host.invalid/simple/", "https://u:****@host.invalid/simple/"),
+        ("https://token@host.invalid:8443/x", "https://****@host.invalid:8443/x"),
         ("https://host.invalid/simple/", "https://host.invalid/simple/"),
     ],
 )
