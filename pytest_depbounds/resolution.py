@@ -346,6 +346,17 @@ class _Lower:
             requirement = Requirement(raw)
             floor = floors.get(canonicalize_name(requirement.name))
             if floor is None or floor.chosen is None or requirement.url:
+                if (
+                    self.request.floors
+                    and not requirement.url
+                    and (self._applies(requirement))
+                ):
+                    # pip would silently take the newest: no lower bound at all.
+                    raise ResolutionError(
+                        f"lower bound: pip cannot pin the floor of `{requirement}`: "
+                        f"the index lists no version it admits for "
+                        f"{self.request.interpreter.label}"
+                    )
                 pinned.append(raw)
                 continue
             extras = (

@@ -342,3 +342,39 @@ def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
     )
     again.stdout.no_fnmatch_line("*does not build*")
     assert again.ret == pytest.ExitCode.OK
+
+
+def test_the_pip_fallback_pins_the_same_floors(
+    floors_index: Path, tmp_path: Path
+) -> None:
+    settings = IndexSettings(no_index=True, find_links=(str(floors_index),))
+    resolver = _Resolver(settings, tmp_path)
+    resolver.installer = Installer.select("pip", settings)
+    pins = resolver(_request("oldlib>=1.1", "topx>=1.0"))
+    assert pins.versions == {"oldlib": "1.3", "topx": "1.0", "basex": "3.0"}
+    assert [note.kind for note in pins.notes] == ["floor-not-installable"]
+    with pytest.raises(ResolutionError, match="pip cannot pin the floor of `nolib>=1`"):
+        resolver(_request("nolib>=1"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--depbounds-installer=pip", "--depbounds-strategy=lowest"],
+            "--depbounds-strategy=lowest needs uv*",
+        ),
+        (["--depbounds-python=middle=3.10"], "--depbounds-python=middle=3.10: use *"),
+        (
+            ["--depbounds-lower-constraints=missing.txt"],
+            "--depbounds-lower-constraints=*missing.txt: No such file*",
+        ),
+    ],
+)
+def test_option_errors_end_the_run_with_one_line(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    write_project(pytester.path, "optproj", dependencies=["blib>=1.0"])
+    result = pytester.runpytest_subprocess("--depbounds", *args)
+    result.stdout.fnmatch_lines([f"ERROR: {message}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
