@@ -267,6 +267,7 @@ def floor_moved(
     floor: Version,
     effective: Version,
     requirer: tuple[str, str, Requirement, bool] | None,
+    constraint: tuple[Requirement, str] | None = None,
 ) -> Note:
     """The finding for a declared minimum that another requirement moves up.
 
@@ -277,12 +278,15 @@ def floor_moved(
     :param effective: The version the resolver chose instead.
     :param requirer: ``(dist, version, its requirement on name, is direct)`` of a
         resolved distribution that excludes ``floor``, when one was found.
+    :param constraint: Else a constraint (and its ``file:line``) that excludes it.
     :returns: A ``floor-moved`` note.
     """
     if requirer is not None:
         dist, version, requirement, direct = requirer
         whose = " (your minimum)" if direct else ""
         why = f"`{dist}=={version}`{whose} requires `{_bare(requirement)}`"
+    elif constraint is not None:
+        why = f"the constraint `{constraint[0]}` ({constraint[1]}) excludes {floor}"
     else:
         why = f"the other requirements exclude `{name}=={floor}`"
     return Note(

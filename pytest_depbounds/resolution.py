@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -285,11 +286,22 @@ class _Lower:
         locations = dict(
             zip(self.request.under_test, self.request.locations, strict=False)
         )
+        wanted = [Requirement(raw) for raw in self.request.under_test]
+        wanted = [r for r in wanted if not r.url and self._applies(r)]
+        # One page per distribution: fetch them together (the index is I/O bound).
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = dict(
+                zip(
+                    [r.name for r in wanted],
+                    pool.map(self.index.files, [r.name for r in wanted]),
+                    strict=True,
+                )
+            )
         for raw in self.request.under_test:
             requirement = Requirement(raw)
-            if requirement.url or not self._applies(requirement):
+            if requirement.name not in listed:
                 continue
-            files = self.index.files(requirement.name)
+            files = listed[requirement.name]
             if not files:
                 continue  # nothing known (offline, or another source): uv decides
             allow_yanked = exact_pin(requirement.specifier)
@@ -455,6 +467,17 @@ class _Lower:
                     floor=floor.chosen,
                     effective=effective,
                     requirer=self._requirer(name, floor.chosen, resolved),
+                    constraint=next(
+                        (
+                            (constraint, where)
+                            for constraint, where in self._constraints()
+                            if canonicalize_name(constraint.name) == name
+                            and not constraint.specifier.contains(
+                                floor.chosen, prereleases=True
+                            )
+                        ),
+                        None,
+                    ),
                 )
             )
         return notes
@@ -491,16 +514,20 @@ class _Lower:
                     return (other, str(version), requirement, other in direct)
         return None
 
-    def _contradictions(self) -> Iterable[Note]:
-        request = self.request
+    def _constraints(self) -> list[tuple[Requirement, str]]:
+        """Every constraint of the request, with its ``file:line``."""
         constraints: list[tuple[Requirement, str]] = []
-        for raw, location in request.declared_constraints:
+        for raw, location in self.request.declared_constraints:
             with contextlib.suppress(InvalidRequirement, InvalidVersion):
                 constraints.append((Requirement(raw), location or "constraints"))
-        for file in request.constraints_files:
+        for file in self.request.constraints_files:
             constraints += read_constraints(file.content, file.label)
+        return constraints
+
+    def _contradictions(self) -> Iterable[Note]:
+        request = self.request
         declared = list(zip(request.under_test, request.locations, strict=False))
-        yield from contradictions(declared, constraints)
+        yield from contradictions(declared, self._constraints())
 
 
 def remember(

@@ -433,7 +433,7 @@ class BoundsSession:
                     bound != "lower"
                     or failure is None
                     or canonicalize_name(failure[0]) not in direct
-                    or failure in exclusions
+                    or failure[:2] in {e[:2] for e in exclusions}
                     or len(exclusions) >= MAX_STEPS
                 ):
                     raise

@@ -196,9 +196,9 @@ def test_a_contradicting_constraint_is_named_with_both_places(
     with pytest.raises(ResolutionError) as raised:
         local(request)
     first, second, *_ = str(raised.value).splitlines()
-    assert first == (
+    assert first.startswith(
         "upper bound: uv could not resolve the dependencies (alib>=1.0, blib>=2.0) "
-        f"for {INTERPRETER.label}:"
+        f"for {INTERPRETER.label} from "
     )
     assert second == (
         "`blib==1.0` (upper-constraints.txt:1) contradicts the declared "
@@ -378,3 +378,19 @@ def test_option_errors_end_the_run_with_one_line(
     result = pytester.runpytest_subprocess("--depbounds", *args)
     result.stdout.fnmatch_lines([f"ERROR: {message}"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_floor_moved_by_a_constraint_names_it(local: _Resolver) -> None:
+    pins = local(
+        _request("blib>=1.0", declared_constraints=(("blib>=2.1", "reqs.txt:4"),))
+    )
+    assert pins.versions == {"blib": "2.1"}
+    (note,) = pins.notes
+    assert (note.kind, note.message, note.fix) == (
+        "floor-moved",
+        (
+            "the constraint `blib>=2.1` (reqs.txt:4) excludes 1.0, but you declare "
+            "`blib>=1.0`: the effective minimum of blib is 2.1"
+        ),
+        "blib>=2.1",
+    )
