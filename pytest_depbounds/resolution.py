@@ -58,6 +58,9 @@ _ERROR_LINES = 12
 #: Floors stepped over (each a failed build) before giving up.
 MAX_STEPS = 8
 
+#: Versions named when a range admits none.
+_SHOWN_VERSIONS = 5
+
 #: Resolved distributions whose metadata is read to explain one moved floor.
 _MAX_REQUIRERS = 30
 
@@ -333,11 +336,9 @@ class _Lower:
         for name, (requirement, location, reasons) in self.known.items():
             merged = {**reasons, **self.failed.get(name, {})}
             floor = choose_floor(requirement, merged, location=location)
-            if floor.chosen is None and not floor.skipped:
-                continue  # nothing admitted at all: the resolver says so
             if floor.chosen is None:
                 label = self.target.label if self.target else "this interpreter"
-                detail = describe(floor)
+                detail = describe(floor) or _available(merged)
                 raise ResolutionError(
                     f"{self.request.bound} bound: no version of {requirement.name} "
                     f"that `{requirement}` admits installs on {label}"
@@ -596,6 +597,13 @@ def downloaded_constraints(
         temporary.replace(copy)
     content = copy.read_text(encoding="utf-8")
     return ConstraintsFile(label=label, path=str(copy), content=content)
+
+
+def _available(reasons: Mapping[Version, str | None]) -> str:
+    """The newest versions that exist, for a range that admits none of them."""
+    newest = sorted(reasons)[-_SHOWN_VERSIONS:]
+    more = "..., " if len(reasons) > _SHOWN_VERSIONS else ""
+    return "the index has " + more + ", ".join(str(v) for v in newest)
 
 
 def describe(floor: Floor) -> str:

@@ -394,3 +394,12 @@ def test_a_floor_moved_by_a_constraint_names_it(local: _Resolver) -> None:
         ),
         "blib>=2.1",
     )
+
+
+def test_a_range_no_release_satisfies_names_what_exists(local: _Resolver) -> None:
+    with pytest.raises(ResolutionError) as raised:
+        local(_request("blib>=9"))
+    assert str(raised.value) == (
+        f"lower bound: no version of blib that `blib>=9` admits installs on {LABEL} "
+        "(the index has 1.0, 2.0, 2.1)"
+    )
