@@ -418,7 +418,7 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "chain": list(finding.chain),
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
-        "fix": finding.fix,
+        "fix": culprit_fix(culprit),
         "advice": finding.advice,
         "true_bound": culprit_true_bound(culprit),
         "tests": list(culprit.tests),
