@@ -223,6 +223,11 @@ def floors_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder, "staticlib", "1.0", "", backend=FAILING_BACKEND, static_metadata=True
     )
     write_wheel(folder, "staticlib", "1.1", {"staticlib/__init__.py": ""})
+    # The floor depends on the env's interpreter: 1.0 is for Pythons before 3.12.
+    write_wheel(
+        folder, "pyfloor", "1.0", {"pyfloor/__init__.py": ""}, requires_python="<3.12"
+    )
+    write_wheel(folder, "pyfloor", "1.1", {"pyfloor/__init__.py": ""})
     return folder
 
 

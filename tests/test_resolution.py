@@ -13,7 +13,7 @@ import pytest
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
-from pytest_depbounds.interpreters import current, target
+from pytest_depbounds.interpreters import current, find, target
 from pytest_depbounds.resolution import (
     ConstraintsFile,
     ResolveRequest,
@@ -403,3 +403,41 @@ def test_a_range_no_release_satisfies_names_what_exists(local: _Resolver) -> Non
         f"lower bound: no version of blib that `blib>=9` admits installs on {LABEL} "
         "(the index has 1.0, 2.0, 2.1)"
     )
+
+
+@pytest.mark.slow
+def test_each_bound_has_its_interpreter_and_its_floors(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    floors_index: Path,
+    tooling_wheels: Path,
+) -> None:
+    try:
+        other = find("3.12")
+    except ConfigurationError:
+        pytest.skip("no CPython 3.12 on this machine")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{floors_index} {tooling_wheels}")
+    write_project(
+        pytester.path,
+        "pyproj",
+        dependencies=["pyfloor>=1.0"],
+        tests={"test_ok.py": "import pyfloor\n\ndef test_ok():\n    pass\n"},
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-python=lower=3.12", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    lower, upper = json.loads((pytester.path / "r.json").read_text())["bounds"]
+    # The lower env runs 3.12, where pyfloor 1.0 does not install; the upper one
+    # runs the interpreter running pytest.
+    assert (lower["interpreter"], upper["interpreter"]) == (
+        other.label,
+        INTERPRETER.label,
+    )
+    assert lower["direct"] == {"pyfloor": "1.1"}
+    expected = (
+        "declared `pyfloor>=1.0`, but the lowest that installs on CPython 3.12 is "
+        "1.1 (1.0: requires Python <3.12)"
+    )
+    assert [n["message"] for n in lower["notes"]] == [expected]
