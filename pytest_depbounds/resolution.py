@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
-    from pytest_depbounds.index import Index
+    from pytest_depbounds.index import DistFile, Index
     from pytest_depbounds.installer import Installer, Resolution
     from pytest_depbounds.interpreters import Interpreter, Target
     from pytest_depbounds.process import Outcome
@@ -307,21 +307,26 @@ class _Lower:
             files = listed[requirement.name]
             if not files:
                 continue  # nothing known (offline, or another source): uv decides
+            name = canonicalize_name(requirement.name)
+            location = locations.get(raw)
+            if name in self.known:
+                # Declared twice (dependencies and an extra): both ranges hold.
+                first, location, _ = self.known[name]
+                requirement.specifier &= first.specifier
             allow_yanked = exact_pin(requirement.specifier)
+            by_version: dict[Version, list[DistFile]] = {}
+            for file in files:
+                by_version.setdefault(file.version, []).append(file)
             reasons = {
                 version: unusable_reason(
-                    [f for f in files if f.version == version],
+                    group,
                     python_version=self.target.python_version,
                     tags=self.target.tags,
                     allow_yanked=allow_yanked,
                 )
-                for version in {f.version for f in files}
+                for version, group in by_version.items()
             }
-            self.known[canonicalize_name(requirement.name)] = (
-                requirement,
-                locations.get(raw),
-                reasons,
-            )
+            self.known[name] = (requirement, location, reasons)
 
     def _applies(self, requirement: Requirement) -> bool:
         if requirement.marker is None or self.target is None or not self.target.markers:
