@@ -228,3 +228,13 @@ def test_json_without_files_is_empty() -> None:
 )
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+def test_a_find_links_page_is_read_like_a_folder(http_index: str) -> None:
+    index = _index(no_index=True, find_links=(http_index + "blib/",))
+    assert [(str(f.version), f.kind) for f in index.files("blib")] == [
+        ("1.0", "wheel"),
+        ("2.0", "wheel"),
+        ("2.1", "wheel"),
+    ]
+    assert index.files("oldlib") == []

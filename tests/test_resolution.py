@@ -441,3 +441,18 @@ def test_each_bound_has_its_interpreter_and_its_floors(
         "1.1 (1.0: requires Python <3.12)"
     )
     assert [n["message"] for n in lower["notes"]] == [expected]
+
+
+def test_an_unknown_strategy_in_the_ini_file_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    write_project(
+        pytester.path,
+        "iniproj",
+        extra_pyproject='[tool.pytest.ini_options]\ndepbounds_strategy = "newest"\n',
+    )
+    result = pytester.runpytest_subprocess("--depbounds")
+    result.stderr.fnmatch_lines(
+        ["ERROR: --depbounds-strategy: 'newest' is not one of lowest-direct, lowest"]
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
