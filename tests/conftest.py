@@ -268,6 +268,9 @@ def http_index(
             "<!DOCTYPE html><html><body>" + "\n".join(anchors) + "</body></html>"
         )
 
+    # An upper-constraints file served over http (--depbounds-upper-constraints URL).
+    (root / "upper-constraints.txt").write_text("blib==2.0\n")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass

@@ -456,3 +456,34 @@ def test_an_unknown_strategy_in_the_ini_file_is_a_usage_error(
         ["ERROR: --depbounds-strategy: 'newest' is not one of lowest-direct, lowest"]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.slow
+def test_constraints_files_pin_each_bound(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    floors_index: Path,
+    tooling_wheels: Path,
+    http_index: str,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{floors_index} {tooling_wheels}")
+    write_project(
+        pytester.path,
+        "cproj",
+        dependencies=["blib>=1.0"],
+        tests={"test_ok.py": "import blib\n\ndef test_ok():\n    pass\n"},
+    )
+    (pytester.path / "lower-constraints.txt").write_text("blib==2.0\n")
+    url = http_index.replace("simple/", "upper-constraints.txt")
+    result = pytester.runpytest_subprocess(
+        "--depbounds",
+        "--depbounds-lower-constraints=lower-constraints.txt",
+        f"--depbounds-upper-constraints={url}",
+        "--depbounds-report=r.json",
+    )
+    assert result.ret == pytest.ExitCode.OK
+    bounds = json.loads((pytester.path / "r.json").read_text())["bounds"]
+    # Without the files: blib 1.0 and 2.1.
+    assert [b["direct"] for b in bounds] == [{"blib": "2.0"}, {"blib": "2.0"}]
+    assert [b["notes"] for b in bounds] == [[], []]
