@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import email.parser
 import hashlib
+import http.client
 import json
 import os
 import tarfile
@@ -307,7 +308,14 @@ class Index:
         files = [f for f in self.files(name) if f.version == version]
         files.sort(key=lambda f: (f.metadata_url is None, f.kind != "wheel"))
         for file in files:
-            with contextlib.suppress(OSError, ValueError, tarfile.TarError):
+            # Metadata only explains a finding: a file that cannot be read is skipped.
+            with contextlib.suppress(
+                OSError,
+                ValueError,
+                tarfile.TarError,
+                zipfile.BadZipFile,
+                ResolutionError,
+            ):
                 text = self._metadata_text(file)
                 if text is None:
                     continue
@@ -401,7 +409,7 @@ class Index:
                 last = f"HTTP {exc.code} {exc.reason}"
                 if exc.code < 500:  # noqa: PLR2004 - a client error does not heal
                     break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = str(reason) or type(exc).__name__
         raise ResolutionError(
