@@ -28,7 +28,7 @@ from pytest_depbounds.attribution import (
     site_packages,
 )
 from pytest_depbounds.bisection import after_attribution
-from pytest_depbounds.bounds import resolution_for
+from pytest_depbounds.bounds import resolution_for, strict_notes
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
     EXIT_ENV_FAILED,
@@ -397,7 +397,6 @@ class BoundsSession:
             # A lower-constraints file replaces our computation of the floors.
             floors=bound == "lower" and not constraints,
             exclusions=exclusions,
-            strict=bound == "lower" and self.settings.strict_lower,
         )
 
     def _resolve(
@@ -448,7 +447,7 @@ class BoundsSession:
                     bound != "lower"
                     or failure is None
                     or canonicalize_name(failure[0]) not in direct
-                    or failure in exclusions
+                    or failure[:2] in {e[:2] for e in exclusions}
                     or len(exclusions) >= MAX_STEPS
                 ):
                     raise
@@ -633,7 +632,10 @@ class BoundsSession:
             tests=tuple(state.tally.tests.values()),
             notes=(
                 *self.source_notes.get(state.bound, ()),
-                *(pins.notes if pins else ()),
+                *strict_notes(
+                    pins.notes if pins else (),
+                    strict_lower=state.bound == "lower" and self.settings.strict_lower,
+                ),
             ),
             interrupted=kind == "interrupted"
             or (outcome is not None and outcome.interrupted),
