@@ -450,15 +450,18 @@ def _refine_bound(
     bound: BoundName = "lower" if result.bound == "lower" else "upper"
     notes: list[Note] = []
     targets = _targets(result)
-    inconclusive = bool(result.unattributed) or any(
-        c.finding.dist is None and c.finding.kind != "missing-module"
-        for c in result.findings
-    )
-    wants = request.localize == "yes" or (request.localize == "auto" and inconclusive)
+    # Inconclusive: failures no finding explains, and findings whose chain names
+    # several dists (``toplib → baselib``: which of them to move?).
+    unclear = [*result.unattributed]
+    for culprit in result.findings:
+        if culprit.finding.relation == "transitive":
+            unclear += [*culprit.tests, *culprit.collectors]
+    wants = request.localize == "yes" or (request.localize == "auto" and bool(unclear))
     if wants and other is not None and other.ok:
-        unexplained = result.unattributed or _failed(result)
-        found, note = _localize(result, other, unexplained, request)
-        notes.append(note)
+        found, localised = _localize(
+            result, other, tuple(dict.fromkeys(unclear)) or _failed(result), request
+        )
+        notes += localised
         for dist, failing in found.items():
             targets.setdefault(dist, []).extend(failing)
     if not request.bisect:
@@ -511,7 +514,7 @@ def _localize(
     other: BoundResult,
     tests: Sequence[str],
     request: RefineRequest,
-) -> tuple[dict[str, list[str]], Note]:
+) -> tuple[dict[str, list[str]], tuple[Note, ...]]:
     """Which direct dists, alone at the failing bound, make the tests fail."""
     ws = request.workspace
     failing = _direct_pins(result, ws.declaration)
@@ -535,34 +538,38 @@ def _localize(
             )
             if run.verdict == "fail":
                 found[dist] = list(run.failed)
-    if found:
-        names = ", ".join(f"{d} {failing[d]}" for d in found)
-        message = (
-            f"localised {len(tests)} unexplained failure"
-            f"{'s' if len(tests) != 1 else ''} to {names}: alone at the "
-            f"{result.bound} bound (the rest at the {other.bound} bound) "
-            + ("it fails" if len(found) == 1 else "each fails")
-        )
+    notes = []
+    for dist, failed in found.items():
+        count = f"{len(failed)} failure{'s' if len(failed) != 1 else ''}"
         if len(differing) == 1:
-            message = (
-                f"localised {len(tests)} unexplained failure"
-                f"{'s' if len(tests) != 1 else ''} to {names}: the only direct "
-                f"dependency whose version differs from the {other.bound} bound"
+            why = (
+                f"the only direct dependency whose version differs from the "
+                f"{other.bound} bound"
             )
-    else:
+        else:
+            why = (
+                f"alone at the {result.bound} bound (the rest at the "
+                f"{other.bound} bound) it fails"
+            )
+        fix = None
+        if result.bound == "lower" and dist in passing:
+            fix = lower_fix(dist, passing[dist])
+        notes.append(
+            Note(
+                kind="culprit",
+                dist=dist,
+                message=f"localised {count} to {dist} {failing[dist]}: {why}",
+                location=_location(ws.declaration, dist),
+                fix=fix,
+            )
+        )
+    if not found:
         message = (
             f"no single direct dependency at the {result.bound} bound makes the "
-            "unexplained failures fail alone "
-            f"({', '.join(differing) or 'none differs'})"
+            f"failures fail alone ({', '.join(differing) or 'none differs'})"
         )
-    dist_note = next(iter(found), None) if len(found) == 1 else None
-    note = Note(
-        kind="culprit",
-        dist=dist_note,
-        message=message,
-        location=_location(ws.declaration, dist_note),
-    )
-    return found, note
+        notes.append(Note(kind="culprit", dist=None, message=message))
+    return found, tuple(notes)
 
 
 def _location(declaration: Declaration, dist: str | None) -> str | None:

@@ -161,6 +161,31 @@ def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A value that changed: no exception names it (localisation finds it).
     write_wheel(folder, "valuelib", "1.0", {"valuelib/__init__.py": "VALUE = 1\n"})
     write_wheel(folder, "valuelib", "2.0", {"valuelib/__init__.py": "VALUE = 2\n"})
+    # chainlib 1.0 calls corelib.feature, which corelib 3.0 removed; 1.1 does not.
+    # Lowest-direct keeps corelib at 3.0 under chainlib's floor: a transitive gap.
+    write_wheel(
+        folder,
+        "chainlib",
+        "1.0",
+        {
+            "chainlib/__init__.py": "import corelib\n\n\ndef run():\n    return corelib.feature()\n"
+        },
+        requires=["corelib>=1.0"],
+    )
+    write_wheel(
+        folder,
+        "chainlib",
+        "1.1",
+        {"chainlib/__init__.py": "def run():\n    return 1\n"},
+        requires=["corelib>=1.0"],
+    )
+    write_wheel(
+        folder,
+        "corelib",
+        "1.0",
+        {"corelib/__init__.py": "def feature():\n    return 1\n"},
+    )
+    write_wheel(folder, "corelib", "3.0", {"corelib/__init__.py": ""})
     return folder
 
 
@@ -326,11 +351,14 @@ def test_unexplained_failures_are_localised_then_bisected(
     write_project(
         pytester.path,
         "myproj",
-        dependencies=["valuelib>=1.0", "sublib>=1.0"],
+        dependencies=["valuelib>=1.0", "sublib>=1.0", "chainlib>=1.0"],
         tests={
             "test_value.py": (
                 "import valuelib\n\n\ndef test_value():\n    assert valuelib.VALUE == 2\n"
-            )
+            ),
+            "test_chain.py": (
+                "import chainlib\n\n\ndef test_chain():\n    assert chainlib.run() == 1\n"
+            ),
         },
     )
     before = (pytester.path / "pyproject.toml").read_bytes()
@@ -341,21 +369,42 @@ def test_unexplained_failures_are_localised_then_bisected(
     lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
         "bounds"
     ][0]
-    assert lower["findings"] == []
+    # A value that changed: no exception names a dependency.
     assert lower["unattributed"] == ["tests/test_value.py::test_value"]
-    culprit, bisected = lower["notes"]
-    assert culprit["kind"] == "culprit"
-    assert culprit["dist"] == "valuelib"
-    assert culprit["message"] == (
-        "localised 1 unexplained failure to valuelib 1.0: alone at the lower bound "
-        "(the rest at the upper bound) it fails"
+    (chained,) = lower["findings"]
+    assert (
+        chained["kind"],
+        chained["dist"],
+        chained["version"],
+        chained["symbol"],
+    ) == (
+        "missing-attribute",
+        "corelib",
+        "3.0",
+        "corelib.feature",
     )
-    assert bisected["kind"] == "true-lower-bound"
-    assert bisected["fix"] == "valuelib>=2.0"
+    assert chained["relation"] == "transitive"
+    assert chained["usage"] == ["tests/test_chain.py:5"]
+    assert chained["fix"] == "chainlib>=1.1"
+    notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
+    assert notes[("culprit", "valuelib")]["message"] == (
+        "localised 1 failure to valuelib 1.0: alone at the lower bound (the rest at "
+        "the upper bound) it fails"
+    )
+    assert notes[("culprit", "chainlib")]["message"] == (
+        "localised 1 failure to chainlib 1.0: alone at the lower bound (the rest at "
+        "the upper bound) it fails"
+    )
+    assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
+    assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert len(notes) == 4
     result.stdout.fnmatch_lines(
         [
-            "[[]lower[]] localize: sublib 1.0 alone: ✓ (1 of 2)",
-            "[[]lower[]] localize: valuelib 1.0 alone: fails (2 of 2)",
+            "[[]lower[]] localize: chainlib 1.0 alone: fails (1 of 3)",
+            "[[]lower[]] localize: sublib 1.0 alone: ✓ (2 of 3)",
+            "[[]lower[]] localize: valuelib 1.0 alone: fails (3 of 3)",
+            "[[]lower[]] bisect chainlib: 1.1 ✓ (1 of 1)",
             "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
         ]
     )
