@@ -633,6 +633,18 @@ class Attributor:
             site=site,
         )
 
+    def place(
+        self, raw: Mapping[str, Any]
+    ) -> tuple[Place, InstalledDist | None, str | None]:
+        """Whose code a recorded frame ran (used by the deprecation radar).
+
+        :param raw: A frame as the inner session records it (``file``, ``lineno``).
+        :returns: Its place, its dist if installed, and ``path:line`` in the
+            project for the project's own code.
+        """
+        frame = self._frame(raw)
+        return frame.place, frame.dist, frame.site
+
     def _project_path(self, file: str) -> str | None:
         """The file's path in the project, if it is the project's own code."""
         if not file or file.startswith("<"):

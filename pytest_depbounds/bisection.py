@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import math
 import os
 from pathlib import Path
@@ -35,7 +34,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
-from pytest_depbounds.bounds import resolution_for
+from pytest_depbounds.bounds import resolution_for, unusable_reason
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.fix import (
@@ -46,9 +45,9 @@ from pytest_depbounds.fix import (
     target_of,
     upper_advice,
 )
-from pytest_depbounds.installer import parse_versions
+from pytest_depbounds.index import Index
+from pytest_depbounds.interpreters import target
 from pytest_depbounds.options import strip_our_args
-from pytest_depbounds.process import execute
 from pytest_depbounds.resolution import ResolveRequest, resolve
 from pytest_depbounds.results import Note, split_facts
 from pytest_depbounds.runner import InnerRequest, run_inner
@@ -190,25 +189,28 @@ def search(
 def candidate_versions(
     installer: Installer, name: str, interpreter: Interpreter
 ) -> list[Version]:
-    """The released versions of a distribution, for one interpreter.
+    """The released versions of a distribution that install on one interpreter.
 
-    Asks pip (``pip index versions``, which honours the index settings, yanked
-    releases and Requires-Python); without pip, reads the find-links folders.
+    Not yanked, Requires-Python admitting the interpreter, and a file that
+    installs there (a wheel with a matching tag, or an sdist).
 
     :param installer: Its index settings.
     :param name: The distribution.
     :param interpreter: The env's interpreter.
     :returns: The versions, ascending.
     """
-    request = installer.list_versions(name, python=interpreter.executable)
-    if importlib.util.find_spec("pip") is None:
-        # The env's interpreter has pip more often than an outer venv made by uv.
-        argv = list(request.argv)
-        del argv[argv.index("--python") : argv.index("--python") + 2]
-        argv[0] = interpreter.executable
-        request = dataclasses.replace(request, argv=tuple(argv))
-    outcome = execute(request)
-    found = set(parse_versions(outcome.stdout)) if outcome.ok else set()
+    files = Index(installer.index).files(name)
+    found = {
+        version
+        for version in {f.version for f in files}
+        if unusable_reason(
+            [f for f in files if f.version == version],
+            python_version=target(interpreter).python_version,
+            tags=target(interpreter).tags,
+            allow_yanked=False,
+        )
+        is None
+    }
     found |= _find_links_versions(installer.index.find_links, name)
     return sorted(found)
 
