@@ -410,3 +410,48 @@ def test_unexplained_failures_are_localised_then_bisected(
     )
     # Without --depbounds-fix nothing is modified.
     assert (pytester.path / "pyproject.toml").read_bytes() == before
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_bisection_on_a_real_package(pytester: pytest.Pytester) -> None:
+    # six.ensure_str appeared in six 1.12.0; the project claims six>=1.10.
+    write_project(
+        pytester.path,
+        "realproj",
+        dependencies=["six>=1.10"],
+        package={
+            "realproj/__init__.py": (
+                "import six\n\n\ndef text(data):\n    return six.ensure_str(data)\n"
+            )
+        },
+        tests={
+            "test_text.py": (
+                "import realproj\n\n\ndef test_text():\n"
+                "    assert realproj.text(b'x') == 'x'\n"
+            )
+        },
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    (finding,) = lower["findings"]
+    assert (finding["kind"], finding["dist"], finding["version"]) == (
+        "missing-attribute",
+        "six",
+        "1.10.0",
+    )
+    assert (finding["symbol"], finding["usage"]) == (
+        "six.ensure_str",
+        ["realproj/__init__.py:5"],
+    )
+    assert finding["fix"] == "six>=1.12.0"
+    (note,) = lower["notes"]
+    assert note["kind"] == "true-lower-bound"
+    assert note["fix"] == "six>=1.12.0"
+    assert "1.11.0 ✗" in note["message"]
+    assert "1.12.0 ✓" in note["message"]
