@@ -10,21 +10,15 @@ through `resolution.resolve` and `envs.ensure_env`, so all of them are cached.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
@@ -54,7 +48,8 @@ from pytest_depbounds.runner import InnerRequest, run_inner
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
 
     import pytest
 
@@ -200,39 +195,19 @@ def candidate_versions(
     :returns: The versions, ascending.
     """
     files = Index(installer.index).files(name)
+    env = target(interpreter)
     found = {
         version
         for version in {f.version for f in files}
         if unusable_reason(
             [f for f in files if f.version == version],
-            python_version=target(interpreter).python_version,
-            tags=target(interpreter).tags,
+            python_version=env.python_version,
+            tags=env.tags,
             allow_yanked=False,
         )
         is None
     }
-    found |= _find_links_versions(installer.index.find_links, name)
     return sorted(found)
-
-
-def _find_links_versions(links: Iterable[str], name: str) -> set[Version]:
-    wanted = canonicalize_name(name)
-    found: set[Version] = set()
-    for link in links:
-        folder = Path(link)
-        if "://" in link or not folder.is_dir():
-            continue
-        for entry in (p.name for p in folder.iterdir()):
-            with contextlib.suppress(InvalidWheelFilename, InvalidSdistFilename):
-                if entry.endswith(".whl"):
-                    dist, version, _, _ = parse_wheel_filename(entry)
-                elif entry.endswith((".tar.gz", ".zip")):
-                    dist, version = parse_sdist_filename(entry)
-                else:
-                    continue
-                if dist == wanted:
-                    found.add(version)
-    return found
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -593,11 +568,15 @@ def _bisect(
     key = canonicalize_name(dist)
     location = _location(ws.declaration, dist)
     failing = result.pins.get(key)
-    versions = candidate_versions(ws.installer, dist, ws.interpreter)
+    kind = "true-lower-bound" if bound == "lower" else "upper-break"
+    try:
+        versions = candidate_versions(ws.installer, dist, ws.interpreter)
+    except DepboundsError as exc:
+        message = f"{dist}: cannot list its releases: {str(exc).splitlines()[0]}"
+        return None, Note(kind=kind, dist=dist, message=message, location=location)
     passing = other.pins.get(key) if other is not None else None
     if passing is None and versions:
         passing = str(versions[-1] if bound == "lower" else versions[0])
-    kind = "true-lower-bound" if bound == "lower" else "upper-break"
     if failing is None or passing is None or _v(passing) == _v(failing):
         message = f"{dist}: no other version to bisect towards"
         return None, Note(kind=kind, dist=dist, message=message, location=location)

@@ -11,12 +11,13 @@ from packaging.version import Version
 
 from pytest_depbounds.bisection import (
     Trial,
-    _find_links_versions,
+    candidate_versions,
     expected_probes,
     search,
     strip_paths,
 )
-from pytest_depbounds.installer import Installer
+from pytest_depbounds.installer import IndexSettings, Installer
+from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -107,14 +108,18 @@ def test_no_passing_version_is_inconclusive() -> None:
     assert tried == [Version("1.3")]
 
 
-def test_candidates_from_find_links_and_paths_stripped(tmp_path: Path) -> None:
+def test_candidates_install_on_the_interpreter_and_paths_are_stripped(
+    tmp_path: Path,
+) -> None:
     for version in ("1.0", "1.3", "2.0rc1"):
         write_wheel(tmp_path, "Two_Lib", version, {"two_lib/__init__.py": ""})
+    write_wheel(tmp_path, "two-lib", "1.2", {}, tag="cp27-cp27m-win32")
     write_wheel(tmp_path, "other", "9.0", {"other/__init__.py": ""})
-    (tmp_path / "two_lib-1.1.tar.gz").write_bytes(b"")
-    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
-    found = _find_links_versions([str(tmp_path), "https://example.org"], "two-lib")
-    assert sorted(found) == [Version(v) for v in ("1.0", "1.1", "1.3", "2.0rc1")]
+    installer = Installer.select(
+        "uv", IndexSettings(find_links=(str(tmp_path),), no_index=True)
+    )
+    found = candidate_versions(installer, "two-lib", find_interpreter(None))
+    assert found == [Version(v) for v in ("1.0", "1.3", "2.0rc1")]
     assert strip_paths(["-x", "tests/test_a.py", "-k", "go"], ["tests/test_a.py"]) == (
         "-x",
         "-k",
