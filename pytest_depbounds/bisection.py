@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -42,6 +44,7 @@ from pytest_depbounds.fix import (
 from pytest_depbounds.index import Index
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, resolve
 from pytest_depbounds.results import Note, split_facts
 from pytest_depbounds.runner import InnerRequest, run_inner
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import Installer
     from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.report import BoundView
     from pytest_depbounds.results import BoundResult
     from pytest_depbounds.settings import Settings
 
@@ -747,6 +751,7 @@ def after_attribution(
     if not any(r.status == "failed" for r in completed):
         return completed
     views = {r.bound: BoundView(config, r.bound) for r in completed}
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
     args = strip_our_args(config.invocation_params.args)
     tooling = tooling_requirements(
         [str(r.requirement) for r in declaration.tooling], settings.with_tooling
@@ -769,12 +774,39 @@ def after_attribution(
         else "no"
         if settings.localize == "no"
         else "auto",
-        log=lambda bound, message: views[bound].line(message),
+        log=lambda bound, message: events.put((bound, message)),
     )
-    completed = refine(completed, request)
+    completed = _in_worker(completed, request, events, views)
     if settings.fix:
         _write_fix(config, declaration, completed)
     return completed
+
+
+def _in_worker(
+    results: list[BoundResult],
+    request: RefineRequest,
+    events: queue.Queue[tuple[str, str]],
+    views: Mapping[str, BoundView],
+) -> list[BoundResult]:
+    """Refine in a worker thread, printing its progress here, so Ctrl-C stops it.
+
+    The children run in sessions of their own and never see Ctrl-C: the main
+    thread must be free to stop them (as it does for the bounds).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(refine, results, request)
+        try:
+            while not (future.done() and events.empty()):
+                try:
+                    bound, message = events.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                views[bound].line(message)
+        except BaseException:
+            request.workspace.stop.set()
+            kill_all()
+            raise
+        return future.result()
 
 
 def _write_fix(
