@@ -124,10 +124,9 @@ class BoundView:
     def error(self, message: str) -> None:
         """Show why the bound could not run."""
         if self.terminal is not None:
-            lines = [
-                f"[{self.bound}] ERROR: {text}" if number == 0 else f"    {text}"
-                for number, text in enumerate(message.splitlines())
-            ]
+            first, _, rest = message.partition("\n")
+            lines = _wrap(self.terminal, f"[{self.bound}] ERROR: {first}")
+            lines += [f"    {text}" for text in rest.splitlines()]
             self._write(lines, red=True)
 
     def done(self, result: BoundResult) -> None:
@@ -313,7 +312,7 @@ def _wrap(terminal: pytest.TerminalReporter, text: str) -> list[str]:
         text,
         width=width,
         subsequent_indent=" " * 9,
-        break_long_words=False,
+        break_long_words=True,
         break_on_hyphens=False,
     ) or [text]
 
