@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ class Declaration:
     #: Constraints the project's files declare (``-c`` in a requirements file):
     #: they limit versions, they do not ask for an install.
     constraints: tuple[DeclaredRequirement, ...] = ()
+    #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
+    requires_python: str | None = None
 
     @property
     def under_test(self) -> tuple[DeclaredRequirement, ...]:
@@ -107,7 +110,7 @@ def read_declaration(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{pyproject}: invalid TOML: {exc}") from None
+        raise ConfigurationError(_toml_error(pyproject, exc)) from None
     project = _table(data, "project", pyproject)
     if "dependencies" in project.get("dynamic", ()):
         raise ConfigurationError(
@@ -131,7 +134,13 @@ def read_declaration(
         project_name=project_name,
         requirements=tuple(requirements),
         build_inputs=build_inputs,
+        requires_python=_requires_python(project),
     )
+
+
+def _requires_python(project: dict[str, Any]) -> str | None:
+    value = project.get("requires-python")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 class _PyprojectReader:
@@ -157,7 +166,7 @@ class _PyprojectReader:
                 requirement = Requirement(raw)
             except InvalidRequirement as exc:
                 raise ConfigurationError(
-                    f"{location}: invalid requirement {raw!r}: {exc}"
+                    f"{location}: invalid requirement {raw!r}: {_one_line(exc)}"
                 ) from None
             yield DeclaredRequirement(
                 requirement=requirement, location=location, origin=origin
@@ -218,6 +227,29 @@ class _PyprojectReader:
                 ) from None
             found += self.parse(raws, f"group {key}")
         return found
+
+
+def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """``file:line:col: invalid TOML: why``, as compilers say it."""
+    # tomllib appends "(at line L, column C)" to its message (and sets lineno and
+    # colno from Python 3.14 on).
+    message = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found is None:
+        return f"{path}: invalid TOML: {message}"
+    why = message[: found.start()]
+    return f"{path}:{found[1]}:{found[2]}: invalid TOML: {why}"
+
+
+def _one_line(exc: InvalidRequirement) -> str:
+    """Packaging's message without the caret drawing, the column said in words."""
+    lines = str(exc).splitlines()
+    caret = next((line for line in lines[1:] if line.strip() == "^"), None)
+    text = lines[1] if len(lines) > 1 else ""
+    if caret is None or not text:
+        return lines[0] if lines else ""
+    column = caret.index("^") - (len(text) - len(text.lstrip())) + 1
+    return f"{lines[0]} (at column {column})"
 
 
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

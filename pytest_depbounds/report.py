@@ -11,6 +11,8 @@ import pytest
 from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds import __version__
+from pytest_depbounds.declared import is_tooling
+from pytest_depbounds.redact import redact_data
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
@@ -105,8 +107,11 @@ class BoundView:
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
-        if "pytest" in pins.tooling:
-            text += f"; tooling: pytest {pins.versions['pytest']}"
+        tooling = [
+            f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if is_tooling(n)
+        ]
+        if tooling:
+            text += f"; tooling: {', '.join(tooling)}"
         cached = ", cached resolution" if pins.reused else ""
         self.line(f"pins{cached}: {text}")
 
@@ -160,6 +165,8 @@ def write_summary(
     terminal.write_sep("=", "depbounds summary")
     for result in results:
         env = "reused" if result.env_reused else "built"
+        if result.project_reinstalled:
+            env = "updated"
         if result.error is not None:
             env = "failed"
         markup = {"green": True} if result.ok else {"red": True}
@@ -358,7 +365,8 @@ def write_json(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(redact_data(data), indent=2)
+    temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
 
 
@@ -374,6 +382,7 @@ def _bound_json(result: BoundResult, declaration: Declaration) -> dict[str, Any]
         "env": {
             "path": result.env_path,
             "reused": result.env_reused,
+            "project_reinstalled": result.project_reinstalled,
             "seconds": round(result.env_seconds, 3),
         },
         "run_seconds": round(result.run_seconds, 3),
@@ -408,7 +417,8 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "chain": list(finding.chain),
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
-        "fix": culprit_fix(culprit),
+        "fix": finding.fix,
+        "advice": finding.advice,
         "true_bound": culprit_true_bound(culprit),
         "tests": list(culprit.tests),
         "collection_errors": list(culprit.collectors),
