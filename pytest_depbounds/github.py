@@ -192,8 +192,12 @@ def publish_summary(
     if not target or not enabled(environ):
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(step_summary(results, exitcode=exitcode))
+    try:
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(step_summary(results, exitcode=exitcode))
+    except OSError:
+        # The job summary is a courtesy: the run's outcome must not depend on it.
+        return None
     return path
 
 

@@ -610,3 +610,24 @@ def test_the_advice_is_said_apart_from_the_finding(
         ),
         advice,
     )
+
+
+def test_an_interrupted_run_is_said_in_the_json_and_the_summary(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    cut = _result("upper", interrupted=True, findings=(), notes=(), tests=())
+    project = write_project(tmp_path / "p", "p", dependencies=["stablelib>=1.0"])
+    write_json(
+        tmp_path / "r.json",
+        [_result("lower"), cut],
+        exitcode=int(pytest.ExitCode.INTERRUPTED),
+        declaration=read_declaration(project, extras=(), groups=None),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    validate_report(data)
+    assert data["bounds"][1]["status"] == "interrupted"
+    assert data["exitmeaning"] == "the run was interrupted"
+    _, reporter, stream = _reporter(pytester)
+    write_summary(reporter, [_result("lower"), cut], exitcode=2)
+    assert "\nupper  interrupted " in stream.getvalue()
+    assert stream.getvalue().endswith("exit code 2: the run was interrupted\n")
