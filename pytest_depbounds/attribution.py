@@ -87,6 +87,9 @@ class Finding:
     fix: str | None = None
     #: What to do, ending with the fix: ``write `fakelib>=1.4` (…)``.
     advice: str | None = None
+    #: The version bisection found: the lowest with which the failing tests pass
+    #: (lower), or the first that breaks them (upper); ``None`` when not bisected.
+    true_bound: str | None = None
 
     @property
     def message(self) -> str:

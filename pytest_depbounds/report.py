@@ -144,10 +144,9 @@ class BoundView:
     def error(self, message: str) -> None:
         """Show why the bound could not run."""
         if self.terminal is not None:
-            lines = [
-                f"[{self.bound}] ERROR: {text}" if number == 0 else f"    {text}"
-                for number, text in enumerate(message.splitlines())
-            ]
+            first, _, rest = message.partition("\n")
+            lines = _wrap(self.terminal, f"[{self.bound}] ERROR: {first}")
+            lines += [f"    {text}" for text in rest.splitlines()]
             self._write(lines, red=True)
 
     def done(self, result: BoundResult) -> None:
@@ -271,11 +270,11 @@ def _write_findings(
             for line in _wrap(terminal, f"[{result.bound}] {text}"):
                 terminal.write_line(line, **markup)
         for culprit in result.findings:
-            for text in _wrap(terminal, f"[{result.bound}] {culprit.summary}"):
+            what, advice = split_advice(culprit)
+            for text in _wrap(terminal, f"[{result.bound}] {what}"):
                 terminal.write_line(text, yellow=True)
-            fix = culprit_fix(culprit)
-            if fix is not None:
-                for text in _wrap(terminal, f"{'':9}fix: {fix}"):
+            if advice is not None:
+                for text in _wrap(terminal, f"{'':9}{advice}"):
                     terminal.write_line(text, bold=True)
         if result.unattributed:
             count = len(result.unattributed)
@@ -290,28 +289,42 @@ def _shown(notes: Sequence[Note]) -> list[Note]:
     return [note for note in notes if note.kind != "left-out"]
 
 
+def split_advice(culprit: Culprit) -> tuple[str, str | None]:
+    """A culprit's summary, and apart from it what to do about it.
+
+    :param culprit: A grouped finding.
+    :returns: The summary without its advice, and ``fix: …`` (a requirement to
+        write) or ``advice: …`` (an upper break, where a cap is a last resort),
+        or ``None`` when nothing is known.
+    """
+    summary = culprit.summary
+    advice = culprit.finding.advice
+    fix = culprit_fix(culprit)
+    if advice:
+        label = "fix" if fix else "advice"
+        return summary.removesuffix(f"; {advice}"), f"{label}: {advice}"
+    if fix:
+        return summary, f"fix: write `{fix}`"
+    return summary, None
+
+
 def culprit_fix(culprit: Culprit) -> str | None:
     """The requirement to write instead, when attribution or bisection found one.
 
     :param culprit: A grouped finding.
     :returns: e.g. ``fakelib>=1.4``, or ``None``.
     """
-    fix = getattr(culprit, "fix", None) or getattr(culprit.finding, "fix", None)
-    return str(fix) if fix else None
+    return culprit.finding.fix or None
 
 
 def culprit_true_bound(culprit: Culprit) -> str | None:
     """The version bisection found to be the true bound, if it ran.
 
     :param culprit: A grouped finding.
-    :returns: A version, or ``None``.
+    :returns: The lowest version the failing tests pass with (lower bound) or
+        the first that breaks them (upper), or ``None``.
     """
-    for owner in (culprit, culprit.finding):
-        for name in ("true_bound", "bisected"):
-            value = getattr(owner, name, None)
-            if value:
-                return str(value)
-    return None
+    return culprit.finding.true_bound
 
 
 def exit_meaning(code: int) -> str:
@@ -340,7 +353,7 @@ def _wrap(terminal: pytest.TerminalReporter, text: str) -> list[str]:
         text,
         width=width,
         subsequent_indent=" " * 9,
-        break_long_words=False,
+        break_long_words=True,
         break_on_hyphens=False,
     ) or [text]
 

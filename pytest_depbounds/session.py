@@ -207,7 +207,6 @@ class BoundsSession:
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
-        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
             try:
                 reporting.write_json(
@@ -226,6 +225,7 @@ class BoundsSession:
                 )
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        self.exitcode = int(session.exitstatus)
         github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
