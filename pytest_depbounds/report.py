@@ -93,6 +93,10 @@ class BoundView:
         """Show why the bound could not run."""
         if self.terminal is not None:
             self.terminal.ensure_newline()
+            writer = getattr(self.terminal, "_tw", None)
+            if writer is not None and writer.width_of_current_line:
+                # A replayed report's letter (``F``) may still open the line.
+                self.terminal.write_line("")
             for number, text in enumerate(message.splitlines()):
                 prefix = f"[{self.bound}] ERROR: " if number == 0 else "    "
                 self.terminal.write_line(f"{prefix}{text}", red=True)
