@@ -312,6 +312,27 @@ SECRET_UV_PASSWORD = "uv-SECRET-password-variable-5d0e"  # noqa: S105
 SECRETS = (SECRET_URL_PASSWORD, SECRET_EXTRA_TOKEN, SECRET_UV_PASSWORD)
 
 
+def _project_of(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return canonicalize_name(parse_wheel_filename(filename)[0])
+    return canonicalize_name(parse_sdist_filename(filename)[0])
+
+
+def _content(path: str, files: dict[str, Path]) -> bytes | None:
+    """A simple-index page or a file's bytes, ``None`` for a 404."""
+    kind, _, name = path.strip("/").partition("/")
+    if kind == "files":
+        return files[name].read_bytes() if name in files else None
+    if kind != "simple":
+        return None
+    links = "".join(
+        f'<a href="/files/{html.escape(found)}">{html.escape(found)}</a>\n'
+        for found in sorted(files)
+        if _project_of(found) == canonicalize_name(name.strip("/"))
+    )
+    return f"<html><body>\n{links}</body></html>".encode() if links else None
+
+
 def _simple_index(folders: Sequence[Path], credentials: set[str]) -> type:
     """A PEP 503 index of the given folders that wants one of the credentials."""
     files = {
@@ -321,51 +342,26 @@ def _simple_index(folders: Sequence[Path], credentials: set[str]) -> type:
         if p.name.endswith((".whl", ".tar.gz"))
     }
 
-    def project_of(filename: str) -> str:
-        if filename.endswith(".whl"):
-            return canonicalize_name(parse_wheel_filename(filename)[0])
-        return canonicalize_name(parse_sdist_filename(filename)[0])
-
     class Index(http.server.BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:
             self.do_GET(body=False)
 
         def do_GET(self, *, body: bool = True) -> None:
-            self.body = body
-            auth = self.headers.get("Authorization", "")
-            given = (
-                base64.b64decode(auth.removeprefix("Basic ")).decode() if auth else ""
-            )
-            if given not in credentials:
+            auth = self.headers.get("Authorization", "").removeprefix("Basic ")
+            if base64.b64decode(auth).decode() not in credentials:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="fake"')
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            parts = [p for p in self.path.split("/") if p]
-            if parts[:1] == ["simple"] and len(parts) == 2:
-                links = "".join(
-                    f'<a href="/files/{html.escape(name)}">{html.escape(name)}</a>\n'
-                    for name in sorted(files)
-                    if project_of(name) == canonicalize_name(parts[1])
-                )
-                if not links:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                self._send(f"<html><body>\n{links}</body></html>".encode(), "text/html")
-            elif parts[:1] == ["files"] and len(parts) == 2 and parts[1] in files:
-                self._send(files[parts[1]].read_bytes(), "application/octet-stream")
-            else:
-                self.send_response(404)
-                self.end_headers()
-
-        def _send(self, body: bytes, kind: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
+            content = _content(self.path, files)
+            self.send_response(404 if content is None else 200)
+            page = self.path.startswith("/simple")
+            self.send_header("Content-Type", "text/html" if page else "application/zip")
+            self.send_header("Content-Length", str(len(content or b"")))
             self.end_headers()
-            if self.body:
-                self.wfile.write(body)
+            if body and content:
+                self.wfile.write(content)
 
         def log_message(self, *args: object) -> None:
             pass
