@@ -63,6 +63,8 @@ class Declaration:
     #: Constraints the project's files declare (``-c`` in a requirements file):
     #: they limit versions, they do not ask for an install.
     constraints: tuple[DeclaredRequirement, ...] = ()
+    #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
+    requires_python: str | None = None
 
     @property
     def under_test(self) -> tuple[DeclaredRequirement, ...]:
@@ -132,7 +134,13 @@ def read_declaration(
         project_name=project_name,
         requirements=tuple(requirements),
         build_inputs=build_inputs,
+        requires_python=_requires_python(project),
     )
+
+
+def _requires_python(project: dict[str, Any]) -> str | None:
+    value = project.get("requires-python")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 class _PyprojectReader:

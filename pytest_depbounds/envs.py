@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.errors import EnvBuildError
+from pytest_depbounds.installer import parse_build_failure
 from pytest_depbounds.process import ExecuteRequest, execute
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def ensure_env(
         path=path,
         python=env_python(path),
         reused=False,
-        project_reinstalled=True,
+        project_reinstalled=False,
         elapsed=time.monotonic() - start,
     )
 
@@ -212,8 +213,14 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
 def _run(request: ExecuteRequest, what: str, path: Path) -> None:
     outcome = execute(request)
     if not outcome.ok:
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        if failure is not None:
+            name, version, why = failure
+            what = f"{what}: {name}=={version} does not build ({why})"
         log = path.parent / f"{path.name}.log"
-        raise EnvBuildError(f"could not {what}: {outcome.failure(log)}")
+        raise EnvBuildError(
+            f"could not {what}: {outcome.failure(log)}", failure=failure
+        )
 
 
 def _checkpoint(point: str) -> None:

@@ -30,3 +30,10 @@ class EnvBuildError(DepboundsError):
     """A bound's virtualenv could not be created or filled."""
 
     exit_code = EXIT_ENV_FAILED
+
+    def __init__(
+        self, message: str, *, failure: tuple[str, str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        #: ``(name, version, why)`` of a distribution that did not build.
+        self.failure = failure

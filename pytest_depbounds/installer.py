@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from typing import TYPE_CHECKING, Literal
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.process import ExecuteRequest, child_environ
@@ -209,20 +208,6 @@ class Installer:
             argv += ["--constraint", str(constraint)]
         return self._pip_request(argv)
 
-    def list_versions(self, name: str, *, python: str) -> ExecuteRequest:
-        """List the versions of a distribution installable on an interpreter (pip).
-
-        pip has no lowest-direct strategy: our code picks the direct floors from
-        this list, and pip's resolver completes the set.
-
-        :param name: The distribution.
-        :param python: The interpreter the versions must install on.
-        :returns: The command; its output names the versions on one line.
-        """
-        argv = [sys.executable, "-m", "pip", "--python", python, "index", "versions"]
-        argv += [name, "--disable-pip-version-check"]
-        return self._pip_request(argv)
-
     def install_pins(self, env_python: Path, pins: Path) -> ExecuteRequest:
         """Install a complete set of exact pins into an env, resolving nothing.
 
@@ -278,18 +263,28 @@ def _installer_environ() -> dict[str, str]:
     return env
 
 
-def parse_versions(output: str) -> list[Version]:
-    """Read the versions ``pip index versions`` printed, skipping invalid ones.
+#: uv's line naming a distribution it could not build (``Failed to build
+#: `foo==1.0```, ``Failed to download and build `foo==1.0```).
+_UV_BUILD_FAILURE = re.compile(
+    r"Failed to (?:download and )?build `(?P<name>[^`=@ ]+)==(?P<version>[^`]+)`"
+)
 
-    :param output: Its standard output.
-    :returns: The versions.
+
+def parse_build_failure(output: str) -> tuple[str, str, str] | None:
+    """Find the distribution a resolver or installer could not build, and why.
+
+    :param output: Its standard error and output.
+    :returns: ``(name, version, last line of the build's error)``, or ``None``
+        when the failure was not a build.
     """
-    for line in output.splitlines():
-        head, sep, tail = line.partition("Available versions:")
-        if sep and not head.strip():
-            found = []
-            for text in tail.split(","):
-                with contextlib.suppress(InvalidVersion):
-                    found.append(Version(text.strip()))
-            return found
-    return []
+    found = _UV_BUILD_FAILURE.search(output)
+    if found is None:
+        return None
+    lines = [
+        line.strip()
+        for line in output[found.end() :].splitlines()
+        if line.strip()
+        and not line.strip().startswith(("hint:", "help:", "cause:", "[stderr]"))
+    ]
+    last = lines[-1] if lines else "the build failed"
+    return found["name"], found["version"], last

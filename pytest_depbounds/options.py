@@ -89,7 +89,33 @@ OPTIONS: tuple[OptionSpec, ...] = (
         flag="--depbounds-python",
         kind="value",
         metavar="PATH_OR_VERSION",
-        help="Interpreter of the envs (default: the one running pytest)",
+        help="Interpreter of the envs: a path, 3.X or oldest (the oldest one "
+        "requires-python admits), or per bound: lower=3.10,upper=3.12 "
+        "(default: the one running pytest)",
+    ),
+    OptionSpec(
+        flag="--depbounds-strategy",
+        kind="value",
+        choices=("lowest-direct", "lowest"),
+        help="Lower bound: lowest-direct (direct dependencies at their minimum, "
+        "the default) or lowest (transitive ones too; needs uv)",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-lower",
+        kind="flag",
+        help="Fail the lower bound when a declared minimum does not install",
+    ),
+    OptionSpec(
+        flag="--depbounds-lower-constraints",
+        kind="value",
+        metavar="FILE",
+        help="Pins of the lower bound (pip freeze format), instead of computing them",
+    ),
+    OptionSpec(
+        flag="--depbounds-upper-constraints",
+        kind="value",
+        metavar="FILE_OR_URL",
+        help="Constraints of the upper bound (pip -c), a file or an http(s) URL",
     ),
     OptionSpec(
         flag="--depbounds-installer",
@@ -141,9 +167,80 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "capped by the CPU count)",
     ),
     OptionSpec(
+        flag="--depbounds-freeze",
+        kind="value",
+        metavar="DIR",
+        help="Write DIR/lower-constraints.txt and DIR/upper-constraints.txt from "
+        "what each bound's env holds (merged across interpreters)",
+    ),
+    OptionSpec(
+        flag="--depbounds-freeze-all",
+        kind="flag",
+        help="Keep the project and the test tooling in the --depbounds-freeze files",
+    ),
+    OptionSpec(
+        flag="--depbounds-check",
+        kind="flag",
+        has_ini=False,
+        help="Check the declared ranges and constraints files statically "
+        "(depbounds check) and exit without running tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-verify",
+        kind="value",
+        metavar="BOUND",
+        choices=("lower", "upper"),
+        has_ini=False,
+        help="Build no env: check that the running env holds the bound's pins, "
+        "then run the tests here with attribution (tox in-place mode)",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-deprecations",
+        kind="flag",
+        help="Fail a bound whose tests use a deprecated dependency API",
+    ),
+    OptionSpec(
+        flag="--depbounds-scan-first",
+        kind="flag",
+        help="Check statically, before building envs, that the symbols and keywords "
+        "the project uses exist at each dependency's floor and newest version",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-scan",
+        kind="flag",
+        help="Fail a bound when the static scan finds a use missing at it",
+    ),
+    OptionSpec(
+        flag="--depbounds-lookahead",
+        kind="flag",
+        help="With --depbounds-upper-constraints, also test the newest releases the "
+        "ranges admit and report what would break there, without failing the run",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",
+    ),
+    OptionSpec(
+        flag="--depbounds-bisect",
+        kind="flag",
+        help="Bisect each culprit's released versions for the true bound, running "
+        "only the failing tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-localize",
+        kind="value",
+        choices=("auto", "yes", "no"),
+        help="Find the culprit dists of a failing bound by moving one direct "
+        "dependency at a time: auto (default: when attribution is inconclusive), "
+        "yes or no",
+    ),
+    OptionSpec(
+        flag="--depbounds-fix",
+        kind="flag",
+        has_ini=False,
+        help="Raise the failing lower bounds in pyproject.toml and requirements "
+        "files in place, and print the diff",
     ),
 )
 
@@ -194,3 +291,24 @@ def looks_like_bounds(word: str) -> bool:
     """
     parts = [p.strip().lower() for p in word.split(",")]
     return bool(word) and all(p in {*ALL_BOUNDS, "all", "both"} for p in parts)
+
+
+def asks_for_xdist(args: list[str] | tuple[str, ...]) -> bool:
+    """Say whether a command line asks pytest-xdist to distribute the tests.
+
+    :param args: The command line, ``addopts`` included.
+    :returns: True on ``-n N``, ``-nN``, ``--numprocesses`` or ``--dist`` other
+        than ``no``.
+    """
+    for index, arg in enumerate(args):
+        if arg in {"-n", "--numprocesses", "--dist"}:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        elif arg.startswith(("--numprocesses=", "--dist=")):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            continue
+        if value not in {"0", "no"}:
+            return True
+    return False

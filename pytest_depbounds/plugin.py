@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_depbounds.options import BOUNDS_HELP, OPTIONS, looks_like_bounds
+from pytest_depbounds.options import (
+    BOUNDS_HELP,
+    OPTIONS,
+    asks_for_xdist,
+    looks_like_bounds,
+    takes_value,
+)
 
 if TYPE_CHECKING:
     from pytest_depbounds.options import OptionSpec
 
 _INI_TYPES = {"flag": "bool", "list": "args"}
+
+#: Whether the command line (``addopts`` included) asks xdist to distribute.
+_XDIST_REQUESTED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,11 +76,30 @@ def pytest_load_initial_conftests(
     if not any(a == "--depbounds" or a.startswith("--depbounds=") for a in args):
         return
     _merge_bounds_value(args)
+    _check_path_values(early_config, args)
+    early_config.stash[_XDIST_REQUESTED] = asks_for_xdist(args)
     early_config.known_args_namespace.noconftest = True
     _, unknown = parser.parse_known_and_unknown_args(args)
     for word in unknown:
         if word.startswith("-") and word in args:
             args.remove(word)
+
+
+def _check_path_values(early_config: pytest.Config, args: list[str]) -> None:
+    # pytest picks its rootdir from the paths on the command line before any
+    # plugin loads, so the value of ``--depbounds-cache-dir DIR`` counts as a
+    # path to test there; with ``=`` it does not.
+    invocation = early_config.invocation_params.dir
+    for flag, value in itertools.pairwise(args):
+        if takes_value(flag) and not value.startswith("-"):
+            path = (invocation / value).resolve()
+            if path.exists() and invocation not in (path, *path.parents):
+                msg = (
+                    f"write {flag}={value} (with '='): pytest chooses its rootdir "
+                    "from the paths on the command line before plugins load, and "
+                    f"{value}, outside {invocation}, would move it"
+                )
+                raise pytest.UsageError(msg)
 
 
 def _merge_bounds_value(args: list[str]) -> None:
@@ -85,9 +115,22 @@ def _merge_bounds_value(args: list[str]) -> None:
         return
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--depbounds-check``: run ``depbounds check`` and exit without tests."""
+    if not config.getoption("depbounds_check", default=False):
+        return None
+    from pytest_depbounds.check import check_from_pytest  # noqa: PLC0415
+
+    return check_from_pytest(config, _project_dir(config))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the bounds session when ``--depbounds`` is given (not on workers)."""
     value = config.getoption("depbounds")
+    if config.getoption("depbounds_verify", None):
+        _verify_in_place(config, str(config.getoption("depbounds_verify")), value)
+        return
     if value is None or hasattr(config, "workerinput"):
         return
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
@@ -96,7 +139,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
+    _keep_xdist_for_the_inner_sessions(config)
     settings = read_settings(config, value or str(config.getini("depbounds")))
+    if config.stash.get(_XDIST_REQUESTED, False):
+        # ``-n 2`` runs inside each env: pytest-xdist must be installed there.
+        settings = dataclasses.replace(
+            settings, with_tooling=(*settings.with_tooling, "pytest-xdist")
+        )
     try:
         declaration = read_declaration(
             _project_dir(config), extras=settings.extras, groups=settings.groups
@@ -106,6 +155,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
+    from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
+
+    config.pluginmanager.register(
+        JunitSplitter(config, settings.bounds), "depbounds-junit"
+    )
+
+
+def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+    from pytest_depbounds.verify import register  # noqa: PLC0415
+
+    if value is not None:
+        msg = (
+            "--depbounds-verify runs the tests here, in the running env: it does "
+            "not combine with --depbounds, which builds one env per bound"
+        )
+        raise pytest.UsageError(msg)
+    settings = read_settings(config, bound)
+    try:
+        declaration = read_declaration(
+            _project_dir(config), extras=settings.extras, groups=settings.groups
+        )
+        register(config, bound, declaration)
+    except DepboundsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:
+    # ``-n 2`` is for the tests inside each env (they get the original command
+    # line); xdist's own session must not start in the outer one, which runs no
+    # test. Its pytest_configure is trylast: it reads these after us.
+    if getattr(config.option, "dist", "no") != "no":
+        config.option.dist = "no"
+        config.option.tx = []
+        config.option.numprocesses = None
 
 
 def _project_dir(config: pytest.Config) -> Path:

@@ -1,12 +1,16 @@
 """Turn a bound's declared ranges into exact pins with a real resolver, cached.
 
-Two resolutions per bound: the requirements under test at the bound's strategy,
-then the test tooling at its newest, constrained by the first (a floor of
-``packaging`` may need an older pytest).
+Our code decides the direct floors (from the files the index lists for the
+env's interpreter), steps over floors that do not build, and explains floors
+that other requirements move; the resolver (uv, or pip) completes the set.
+Two resolutions per bound: the requirements under test at the bound's
+strategy, then the test tooling at its newest, constrained by the first (a
+floor of ``packaging`` may need an older pytest).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -17,23 +21,56 @@ from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-from pytest_depbounds.bounds import lowest_allowed
-from pytest_depbounds.errors import ResolutionError
-from pytest_depbounds.installer import parse_versions, read_pip_report
+from pytest_depbounds.bounds import (
+    Floor,
+    choose_floor,
+    exact_pin,
+    floor_moved,
+    floor_not_installable,
+    pinned_version,
+    unusable_reason,
+)
+from pytest_depbounds.errors import ConfigurationError, ResolutionError
+from pytest_depbounds.installer import parse_build_failure, read_pip_report
+from pytest_depbounds.interpreters import target
 from pytest_depbounds.process import execute
 from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
+    from pytest_depbounds.index import Index
     from pytest_depbounds.installer import Installer, Resolution
-    from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.interpreters import Interpreter, Target
+    from pytest_depbounds.process import Outcome
 
 #: Tooling always installed in a bound env, unless the project declares it itself.
 DEFAULT_TOOLING = ("pytest",)
+
+#: Lines of resolver output kept in an error message.
+_ERROR_LINES = 12
+
+#: Floors stepped over (each a failed build) before giving up.
+MAX_STEPS = 8
+
+#: Resolved distributions whose metadata is read to explain one moved floor.
+_MAX_REQUIRERS = 30
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConstraintsFile:
+    """A constraints file given to the resolver (pip ``-c`` semantics)."""
+
+    #: How messages name it: its file name or URL.
+    label: str
+    #: A local copy of it.
+    path: str
+    #: Its text: part of the cache key, so an edited file resolves again.
+    content: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,6 +82,19 @@ class ResolveRequest:
     interpreter: Interpreter
     under_test: tuple[str, ...]
     tooling: tuple[str, ...]
+    #: ``file:line`` of each of ``under_test``, for findings.
+    locations: tuple[str | None, ...] = ()
+    #: Constraints the project's files declare, with their ``file:line``.
+    declared_constraints: tuple[tuple[str, str | None], ...] = ()
+    #: ``--depbounds-lower-constraints`` / ``--depbounds-upper-constraints``.
+    constraints_files: tuple[ConstraintsFile, ...] = ()
+    #: Whether our code picks the direct floors (the lower bound without a
+    #: lower-constraints file).
+    floors: bool = False
+    #: ``(name, version, why)`` that failed to install in an env: stepped over.
+    exclusions: tuple[tuple[str, str, str], ...] = ()
+    #: ``--depbounds-strict-lower``: floor notes fail the run.
+    strict: bool = False
 
     def key(self, installer: Installer) -> str:
         """A digest of the request, the installer and the index settings."""
@@ -99,6 +149,7 @@ def resolve(
     max_age: float | None,
     rebuild: bool,
     log: Callable[[str], None],
+    index: Index | None = None,
 ) -> Pins:
     """Resolve a bound, reusing a cached resolution while it is valid.
 
@@ -109,6 +160,8 @@ def resolve(
         (the lower bound: old releases do not move).
     :param rebuild: Ignore the cache.
     :param log: Progress sink.
+    :param index: Where the candidate files of the direct floors are listed;
+        ``None`` leaves the floors to the resolver alone.
     :returns: The pins.
     :raises ResolutionError: When no set of versions satisfies the ranges.
     """
@@ -123,13 +176,21 @@ def resolve(
     log(f"resolving ({request.resolution}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
-    main = _compile(installer, stem, "deps", request, resolution=request.resolution)
-    constraints = (stem.with_suffix(".deps.txt"),) if main else ()
-    tooling = _compile(
+    main, notes = _Lower(request, installer, stem, index, log).run()
+    constraints = tuple(
+        p
+        for p in (
+            stem.with_suffix(".deps.txt") if main else None,
+            *_constraint_paths(request, stem),
+        )
+        if p is not None
+    )
+    tooling = _compile_checked(
         installer,
         stem,
         "tooling",
         request,
+        request.tooling,
         resolution="highest",
         constraints=constraints,
     )
@@ -142,9 +203,446 @@ def resolve(
         versions={n: _version_of(line) for n, line in merged.items()},
         tooling=tooling_only,
         resolved_at=time.time(),
+        notes=notes,
     )
     _store(cache, pins)
     return pins
+
+
+class _Lower:
+    """The requirements under test: floors chosen, stepped over, explained."""
+
+    def __init__(
+        self,
+        request: ResolveRequest,
+        installer: Installer,
+        stem: Path,
+        index: Index | None,
+        log: Callable[[str], None],
+    ) -> None:
+        self.request = request
+        self.installer = installer
+        self.stem = stem
+        self.index = index
+        self.log = log
+        self.target: Target | None = None
+        #: name → (requirement, location, version → why it does not install).
+        self.known: dict[str, tuple[Requirement, str | None, dict[Version, str | None]]]
+        self.known = {}
+        #: name → version → why it failed to build (stepped over).
+        self.failed: dict[str, dict[Version, str]] = {}
+        for name, version, why in request.exclusions:
+            with contextlib.suppress(InvalidRequirement, InvalidVersion):
+                self.failed.setdefault(canonicalize_name(name), {})[
+                    Version(version)
+                ] = why
+
+    def run(self) -> tuple[dict[str, str], tuple[Note, ...]]:
+        request = self.request
+        notes = list(self._contradictions())
+        if not request.under_test:
+            return {}, tuple(notes)
+        if request.floors and self.index is not None:
+            self._list_candidates()
+        for _ in range(MAX_STEPS + 1):
+            floors = self._floors()
+            requirements = self._requirements(floors)
+            floor_file = self._write_floor_constraints(floors)
+            constraints = [*_constraint_paths(request, self.stem)]
+            if floor_file is not None:
+                constraints.append(floor_file)
+            outcome, lines = _compile(
+                self.installer,
+                self.stem,
+                "deps",
+                request,
+                requirements,
+                resolution=request.resolution,
+                constraints=constraints,
+            )
+            if isinstance(outcome, _Empty) or outcome.ok:
+                break
+            if not self._step_over(outcome):
+                raise _resolution_error(
+                    request,
+                    self.installer,
+                    what="the dependencies",
+                    requirements=requirements,
+                    outcome=outcome,
+                    notes=notes,
+                )
+        else:  # pragma: no cover - MAX_STEPS builds failed in a row
+            raise ResolutionError(
+                f"{request.bound} bound: gave up after {MAX_STEPS} versions that "
+                "failed to build"
+            )
+        notes += self._floor_notes(floors, lines)
+        return lines, tuple(notes)
+
+    # -- candidates and floors ----------------------------------------------
+
+    def _list_candidates(self) -> None:
+        assert self.index is not None  # noqa: S101 - checked by the caller
+        self.target = target(self.request.interpreter)
+        locations = dict(
+            zip(self.request.under_test, self.request.locations, strict=False)
+        )
+        for raw in self.request.under_test:
+            requirement = Requirement(raw)
+            if requirement.url or not self._applies(requirement):
+                continue
+            files = self.index.files(requirement.name)
+            if not files:
+                continue  # nothing known (offline, or another source): uv decides
+            allow_yanked = exact_pin(requirement.specifier)
+            reasons = {
+                version: unusable_reason(
+                    [f for f in files if f.version == version],
+                    python_version=self.target.python_version,
+                    tags=self.target.tags,
+                    allow_yanked=allow_yanked,
+                )
+                for version in {f.version for f in files}
+            }
+            self.known[canonicalize_name(requirement.name)] = (
+                requirement,
+                locations.get(raw),
+                reasons,
+            )
+
+    def _applies(self, requirement: Requirement) -> bool:
+        if requirement.marker is None or self.target is None or not self.target.markers:
+            return True
+        try:
+            return requirement.marker.evaluate({**self.target.markers, "extra": ""})
+        except Exception:  # noqa: BLE001 - an odd marker is the resolver's business
+            return True
+
+    def _floors(self) -> dict[str, Floor]:
+        floors = {}
+        for name, (requirement, location, reasons) in self.known.items():
+            merged = {**reasons, **self.failed.get(name, {})}
+            floor = choose_floor(requirement, merged, location=location)
+            if floor.chosen is None:
+                label = self.target.label if self.target else "this interpreter"
+                detail = describe(floor)
+                raise ResolutionError(
+                    f"{self.request.bound} bound: no version of {requirement.name} "
+                    f"that `{requirement}` admits installs on {label}"
+                    + (f" ({detail})" if detail else "")
+                )
+            floors[name] = floor
+        return floors
+
+    def _requirements(self, floors: Mapping[str, Floor]) -> tuple[str, ...]:
+        if self.installer.name != "pip" or self.request.bound != "lower":
+            return self.request.under_test
+        if self.request.resolution == "lowest":
+            # pip has no strategy for transitive floors: said when options are read.
+            return self.request.under_test
+        # pip has no lowest-direct strategy: pin each floor we chose.
+        pinned = []
+        for raw in self.request.under_test:
+            requirement = Requirement(raw)
+            floor = floors.get(canonicalize_name(requirement.name))
+            if floor is None or floor.chosen is None or requirement.url:
+                pinned.append(raw)
+                continue
+            extras = (
+                f"[{','.join(sorted(requirement.extras))}]"
+                if requirement.extras
+                else ""
+            )
+            marker = f" ; {requirement.marker}" if requirement.marker else ""
+            pinned.append(f"{requirement.name}{extras}=={floor.chosen}{marker}")
+        return tuple(pinned)
+
+    def _write_floor_constraints(self, floors: Mapping[str, Floor]) -> Path | None:
+        lines = [
+            f"{name}>={floor.chosen}"
+            for name, floor in sorted(floors.items())
+            if floor.skipped and floor.chosen is not None
+        ]
+        for name, versions in sorted(self.failed.items()):
+            if name not in floors:
+                lines += [f"{name}!={version}" for version in sorted(versions)]
+        if not lines:
+            return None
+        path = self.stem.with_suffix(".floors.txt")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def _step_over(self, outcome: Outcome) -> bool:
+        """Exclude a floor that failed to build, if that is why resolution failed."""
+        request = self.request
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        if request.bound != "lower" or failure is None:
+            return False
+        name, text, why = failure
+        name = canonicalize_name(name)
+        direct = {_name(r) for r in request.under_test}
+        if name not in direct and request.resolution != "lowest":
+            return False
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            return False
+        if version in self.failed.get(name, {}):
+            return False
+        tags = self.target.tags if self.target else ()
+        wheel = f"no wheel for {tags[0].split('-', 1)[0]}, " if tags else ""
+        self.failed.setdefault(name, {})[version] = f"{wheel}sdist build failed: {why}"
+        self.log(f"{name}=={version} does not build: trying the next version")
+        return True
+
+    # -- findings -----------------------------------------------------------
+
+    def _floor_notes(
+        self, floors: Mapping[str, Floor], lines: Mapping[str, str]
+    ) -> list[Note]:
+        request = self.request
+        notes: list[Note] = []
+        label = self.target.label if self.target else request.interpreter.label
+        resolved = {n: _version_of(line) for n, line in lines.items()}
+        for name, versions in self.failed.items():
+            if name in floors or name not in {_name(r) for r in request.under_test}:
+                continue
+            # A direct requirement the index told nothing about: still say it.
+            requirement = Requirement(
+                next(r for r in request.under_test if _name(r) == name)
+            )
+            with contextlib.suppress(InvalidRequirement, InvalidVersion):
+                chosen = Version(resolved.get(name, ""))
+                floors = {
+                    **floors,
+                    name: Floor(
+                        name=requirement.name,
+                        declared=str(requirement),
+                        location=self._location(requirement),
+                        chosen=chosen,
+                        skipped=tuple(sorted(versions.items())),
+                    ),
+                }
+        for floor in floors.values():
+            note = floor_not_installable(floor, label, strict=request.strict)
+            if note is not None:
+                notes.append(note)
+        for name, floor in floors.items():
+            got = resolved.get(name, "")
+            try:
+                effective = Version(got)
+            except InvalidVersion:
+                continue
+            if floor.chosen is None or effective <= floor.chosen:
+                continue
+            requirement = Requirement(floor.declared)
+            notes.append(
+                floor_moved(
+                    name=requirement.name,
+                    declared=requirement,
+                    location=floor.location,
+                    floor=floor.chosen,
+                    effective=effective,
+                    requirer=self._requirer(name, floor.chosen, resolved),
+                )
+            )
+        return notes
+
+    def _location(self, requirement: Requirement) -> str | None:
+        for raw, location in zip(
+            self.request.under_test, self.request.locations, strict=False
+        ):
+            if _name(raw) == canonicalize_name(requirement.name):
+                return location
+        return None
+
+    def _requirer(
+        self, name: str, floor: Version, resolved: Mapping[str, str]
+    ) -> tuple[str, str, Requirement, bool] | None:
+        """A resolved distribution whose requirements exclude a floor."""
+        if self.index is None:
+            return None
+        direct = {_name(r) for r in self.request.under_test}
+        order = sorted(resolved, key=lambda n: (n not in direct, n))
+        for other in order[:_MAX_REQUIRERS]:
+            if other == name:
+                continue
+            try:
+                version = Version(resolved[other])
+            except InvalidVersion:
+                continue
+            for requirement in self.index.requires(other, version) or ():
+                if (
+                    canonicalize_name(requirement.name) == name
+                    and self._applies(requirement)
+                    and not requirement.specifier.contains(floor, prereleases=True)
+                ):
+                    return (other, str(version), requirement, other in direct)
+        return None
+
+    def _contradictions(self) -> Iterable[Note]:
+        request = self.request
+        constraints: list[tuple[Requirement, str]] = []
+        for raw, location in request.declared_constraints:
+            with contextlib.suppress(InvalidRequirement, InvalidVersion):
+                constraints.append((Requirement(raw), location or "constraints"))
+        for file in request.constraints_files:
+            constraints += read_constraints(file.content, file.label)
+        declared = list(zip(request.under_test, request.locations, strict=False))
+        yield from contradictions(declared, constraints)
+
+
+def remember(
+    request: ResolveRequest, installer: Installer, workdir: Path, pins: Pins
+) -> None:
+    """Cache pins under a request's key (pins that stepped over an env failure).
+
+    :param request: The request the next run will make.
+    :param installer: The resolver.
+    :param workdir: Where resolutions are cached.
+    :param pins: The pins that built.
+    """
+    key = request.key(installer)
+    _store(workdir / f"{request.bound}-{key[:16]}.json", pins)
+
+
+def local_constraints(path: str, bound: str) -> ConstraintsFile:
+    """A constraints file given as a path.
+
+    :param path: The file.
+    :param bound: Whose option named it, for the error message.
+    :returns: The file and its content.
+    :raises ConfigurationError: When it cannot be read.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--depbounds-{bound}-constraints={path}: {exc.strerror}"
+        ) from None
+    return ConstraintsFile(label=Path(path).name, path=path, content=content)
+
+
+def downloaded_constraints(
+    url: str, index: Index, folder: Path, *, max_age: float, offline: bool
+) -> ConstraintsFile:
+    """A constraints file given as a URL, downloaded and cached.
+
+    :param url: The http(s) URL.
+    :param index: Downloads it (with retries, credentials sent, never shown).
+    :param folder: Where copies are kept.
+    :param max_age: Seconds a copy is reused before it is downloaded again.
+    :param offline: Use the copy whatever its age.
+    :returns: The local copy and its content.
+    :raises ResolutionError: When it cannot be downloaded and no copy exists.
+    """
+    from pytest_depbounds.index import redact  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".txt")
+    label = redact(url)
+    fresh = copy.is_file() and (
+        offline or time.time() - copy.stat().st_mtime <= max_age
+    )
+    if not fresh:
+        if offline:
+            raise ResolutionError(
+                f"--depbounds-upper-constraints={label}: not downloaded yet, and "
+                "--depbounds-offline is set"
+            )
+        text = index.fetch_text(url)
+        temporary = copy.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(copy)
+    content = copy.read_text(encoding="utf-8")
+    return ConstraintsFile(label=label, path=str(copy), content=content)
+
+
+def describe(floor: Floor) -> str:
+    """Why the versions below a floor were skipped (see :func:`describe_skipped`).
+
+    :param floor: The floor.
+    :returns: The text, empty when nothing was skipped.
+    """
+    from pytest_depbounds.bounds import describe_skipped  # noqa: PLC0415
+
+    return describe_skipped(floor.skipped)
+
+
+def read_constraints(text: str, label: str) -> list[tuple[Requirement, str]]:
+    """The requirements of a constraints file in pip freeze format, with their lines.
+
+    :param text: The file's text.
+    :param label: How messages name the file.
+    :returns: ``(requirement, "label:line")`` for each requirement line; options,
+        comments and unparsable lines are skipped (the resolver reads them).
+    """
+    found = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        with contextlib.suppress(InvalidRequirement, InvalidVersion):
+            found.append((Requirement(line), f"{label}:{number}"))
+    return found
+
+
+def contradictions(
+    declared: Sequence[tuple[str, str | None]],
+    constraints: Sequence[tuple[Requirement, str]],
+) -> list[Note]:
+    """A note for each constraint pin that a declared range excludes.
+
+    :param declared: Declared requirement strings with their ``file:line``.
+    :param constraints: Constraint requirements with their ``file:line``.
+    :returns: ``constraint-contradicts`` notes naming both places.
+    """
+    by_name: dict[str, list[tuple[Requirement, str]]] = {}
+    for constraint, where in constraints:
+        by_name.setdefault(canonicalize_name(constraint.name), []).append(
+            (constraint, where)
+        )
+    notes = []
+    for raw, location in declared:
+        try:
+            requirement = Requirement(raw)
+        except InvalidRequirement:
+            continue
+        for constraint, where in by_name.get(canonicalize_name(requirement.name), []):
+            pinned = pinned_version(constraint)
+            if pinned is None or requirement.specifier.contains(
+                pinned, prereleases=True
+            ):
+                continue
+            declared_at = f" ({location})" if location else ""
+            notes.append(
+                Note(
+                    kind="constraint-contradicts",
+                    dist=str(canonicalize_name(requirement.name)),
+                    message=(
+                        f"`{constraint}` ({where}) contradicts the declared "
+                        f"`{requirement}`{declared_at}"
+                    ),
+                    location=location,
+                )
+            )
+    return notes
+
+
+def _constraint_paths(request: ResolveRequest, stem: Path) -> list[Path]:
+    from pathlib import Path  # noqa: PLC0415
+
+    paths = [Path(file.path) for file in request.constraints_files]
+    if request.declared_constraints:
+        path = stem.with_suffix(".declared-constraints.txt")
+        path.write_text(
+            "".join(f"{raw}\n" for raw, _ in request.declared_constraints),
+            encoding="utf-8",
+        )
+        paths.append(path)
+    return paths
 
 
 def _compile(
@@ -152,15 +650,14 @@ def _compile(
     stem: Path,
     part: str,
     request: ResolveRequest,
+    requirements: Sequence[str],
     *,
     resolution: Resolution,
     constraints: Sequence[Path] = (),
-) -> dict[str, str]:
-    requirements = request.under_test if part == "deps" else request.tooling
-    if installer.name == "pip" and resolution != "highest" and requirements:
-        requirements = _pip_floors(installer, request, requirements)
+) -> tuple[Outcome | _Empty, dict[str, str]]:
     if not requirements:
-        return {}
+        stem.with_suffix(f".{part}.txt").write_text("", encoding="utf-8")
+        return _Empty(), {}
     source = stem.with_suffix(f".{part}.in")
     output = stem.with_suffix(f".{part}.out")
     source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -173,13 +670,7 @@ def _compile(
     )
     outcome = execute(command)
     if not outcome.ok:
-        detail = outcome.failure(stem.with_suffix(f".{part}.log"))
-        what = "the dependencies" if part == "deps" else "the test tooling"
-        raise ResolutionError(
-            f"{request.bound} bound: {installer.name} could not resolve {what} "
-            f"({', '.join(requirements)}) for {request.interpreter.label} "
-            f"from {installer.index.describe()}: {detail}"
-        )
+        return outcome, {}
     if installer.name == "pip":
         versions = read_pip_report(output)
         lines = {name: f"{name}=={version}" for name, version in versions.items()}
@@ -188,36 +679,69 @@ def _compile(
     # The tooling resolution is constrained by these pins, as a requirements file.
     pins_text = "".join(f"{line}\n" for line in lines.values())
     stem.with_suffix(f".{part}.txt").write_text(pins_text, encoding="utf-8")
+    return outcome, lines
+
+
+@dataclasses.dataclass(frozen=True)
+class _Empty:
+    """The outcome of resolving nothing."""
+
+    ok: bool = True
+
+
+def _compile_checked(
+    installer: Installer,
+    stem: Path,
+    part: str,
+    request: ResolveRequest,
+    requirements: Sequence[str],
+    *,
+    resolution: Resolution,
+    constraints: Sequence[Path] = (),
+) -> dict[str, str]:
+    outcome, lines = _compile(
+        installer,
+        stem,
+        part,
+        request,
+        requirements,
+        resolution=resolution,
+        constraints=constraints,
+    )
+    if not outcome.ok:
+        raise _resolution_error(
+            request,
+            installer,
+            what="the test tooling",
+            requirements=requirements,
+            outcome=outcome,
+            notes=(),
+        )
     return lines
 
 
-def _pip_floors(
-    installer: Installer, request: ResolveRequest, requirements: Sequence[str]
-) -> tuple[str, ...]:
-    """Pin each direct requirement to its floor, for pip which cannot do that."""
-    pinned: list[str] = []
-    for raw in requirements:
-        requirement = Requirement(raw)
-        if requirement.url:
-            pinned.append(raw)
-            continue
-        command = installer.list_versions(
-            requirement.name, python=request.interpreter.executable
-        )
-        outcome = execute(command)
-        floor = lowest_allowed(requirement.specifier, parse_versions(outcome.stdout))
-        if floor is None:
-            raise ResolutionError(
-                f"{request.bound} bound: no released version of {requirement.name} "
-                f"satisfies {raw!r} on {request.interpreter.label}"
-                + (f": {outcome.last_error_line()}" if not outcome.ok else "")
-            )
-        extras = (
-            f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        )
-        marker = f" ; {requirement.marker}" if requirement.marker else ""
-        pinned.append(f"{requirement.name}{extras}=={floor}{marker}")
-    return tuple(pinned)
+def _resolution_error(
+    request: ResolveRequest,
+    installer: Installer,
+    *,
+    what: str,
+    requirements: Sequence[str],
+    outcome: Outcome | _Empty,
+    notes: Sequence[Note],
+) -> ResolutionError:
+    why = "".join(f"{note.message}\n" for note in notes)
+    detail = ""
+    if not isinstance(outcome, _Empty):
+        detail = outcome.error_tail(_ERROR_LINES)
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        if failure is not None:
+            name, version, last = failure
+            why += f"{name}=={version} does not build: {last}\n"
+    return ResolutionError(
+        f"{request.bound} bound: {installer.name} could not resolve {what} "
+        f"({', '.join(requirements)}) for {request.interpreter.label} "
+        f"from {installer.index.describe()}:\n{why}{detail}"
+    )
 
 
 def _lines_by_name(text: str) -> dict[str, str]:

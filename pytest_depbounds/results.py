@@ -68,6 +68,8 @@ class BoundResult:
     env_path: str | None
     env_reused: bool
     env_seconds: float
+    #: The env was kept and only the project reinstalled (its files changed).
+    project_reinstalled: bool = False
     run_seconds: float
     counts: Mapping[str, int]
     collected: int | None

@@ -133,6 +133,12 @@ def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, s
             for o in OPTIONS
         ]
     )
+    # Bytecode goes to our cache, never beside the user's files, so it can be
+    # kept between runs even where PYTHONDONTWRITEBYTECODE is set: a re-run
+    # in a kept env then skips recompiling pytest and the dependencies.
+    if not env.get("PYTHONPYCACHEPREFIX"):
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(request.cache_dir / "pycache")
     addopts = env.get("PYTEST_ADDOPTS")
     if addopts:
         env["PYTEST_ADDOPTS"] = shlex.join(strip_our_args(shlex.split(addopts)))

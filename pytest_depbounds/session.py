@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from pytest_depbounds import github, radar
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -25,17 +27,36 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
+from pytest_depbounds.bisection import after_attribution
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
-from pytest_depbounds.errors import EXIT_ENV_FAILED, DepboundsError, EnvBuildError
+from pytest_depbounds.errors import (
+    EXIT_ENV_FAILED,
+    ConfigurationError,
+    DepboundsError,
+    EnvBuildError,
+)
+from pytest_depbounds.freeze import freeze_bound
+from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
-from pytest_depbounds.interpreters import find as find_interpreter
+from pytest_depbounds.interpreters import find_for as find_interpreter
+from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import allow_children, kill_all
+from pytest_depbounds.radar import WarningLog
 from pytest_depbounds.redact import redact, redact_data, scrub_file
-from pytest_depbounds.resolution import ResolveRequest, resolve, tooling_requirements
+from pytest_depbounds.resolution import (
+    MAX_STEPS,
+    ResolveRequest,
+    downloaded_constraints,
+    local_constraints,
+    remember,
+    resolve,
+    tooling_requirements,
+)
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+from pytest_depbounds.scan import Scanner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -45,8 +66,9 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.interpreters import Interpreter
-    from pytest_depbounds.resolution import Pins
+    from pytest_depbounds.resolution import ConstraintsFile, Pins
     from pytest_depbounds.runner import RunOutcome
+    from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
 
 Event = tuple[str, Any]
@@ -55,10 +77,13 @@ Log = Callable[[str], None]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Context:
-    interpreter: Interpreter
+    interpreters: Mapping[str, Interpreter]
     installer: Installer
+    index: Index
     cache_dir: Path
     inner_dir: Path
+    #: Per bound, the constraints files given with our options.
+    constraints: Mapping[str, tuple[ConstraintsFile, ...]]
 
 
 class BoundsSession:
@@ -73,9 +98,12 @@ class BoundsSession:
         self.results: list[BoundResult] = []
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
-        self.interpreter_label = "?"
+        self.interpreter_labels: dict[str, str] = {}
+        #: The run's exit code, once ``pytest_sessionfinish`` computed it.
+        self.exitcode: int | None = None
         #: Exit code of an error that ended the run before any bound ran.
         self.fatal: int | None = None
+        self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -92,13 +120,18 @@ class BoundsSession:
         except DepboundsError as exc:
             self._fatal(exc)
             return True
-        self.interpreter_label = context.interpreter.label
+        self.interpreter_labels = {
+            bound: interpreter.label
+            for bound, interpreter in context.interpreters.items()
+        }
+        if self.settings.scan_first:
+            self._scan(context)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and hasattr(terminal, "_show_progress_info"):
             # Percentages cannot be right while later bounds are still collecting.
             terminal._show_progress_info = False  # noqa: SLF001
         channels: dict[BoundName, queue.Queue[Event]] = {
-            bound: queue.Queue() for bound in self.settings.bounds
+            bound: queue.Queue() for bound in self._work_bounds()
         }
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
             for bound, channel in channels.items():
@@ -116,6 +149,24 @@ class BoundsSession:
                 kill_all()
                 raise
         self._attribute()
+        self.results = after_attribution(
+            self.results,
+            config=self.config,
+            settings=self.settings,
+            declaration=self.declaration,
+            workspace={
+                # Bisection runs each failing bound on that bound's interpreter;
+                # until it takes one per bound, the first bound's is used.
+                "interpreter": context.interpreters[self.settings.bounds[0]],
+                "installer": context.installer,
+                "cache_dir": context.cache_dir,
+                "inner_dir": context.inner_dir,
+                "stop": self.stop,
+            },
+        )
+        self._radar()
+        self._lookahead()
+        self._add_scan_notes()
         return True
 
     def _fatal(self, exc: DepboundsError) -> None:
@@ -151,6 +202,7 @@ class BoundsSession:
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
+        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
             try:
                 reporting.write_json(
@@ -169,17 +221,42 @@ class BoundsSession:
                 )
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
         """Show the per-bound table after pytest's own summary."""
-        reporting.write_summary(terminalreporter, self.results)
+        reporting.write_summary(terminalreporter, self.results, exitcode=self.exitcode)
+        if github.enabled(os.environ):
+            for line in github.annotation_lines(
+                self.results,
+                project_dir=self.declaration.project_dir,
+                workspace=github.workspace(os.environ),
+            ):
+                terminalreporter.write_line(line)
 
     # -- worker threads: no pytest hooks here, only events ----------------------
 
     def _context(self) -> _Context:
-        interpreter = find_interpreter(self.settings.python)
+        specs = parse_python_option(self.settings.python)
+        found: dict[str, Interpreter] = {}
+        interpreters: dict[str, Interpreter] = {}
+        for bound in self.settings.bounds:
+            spec = specs[bound]
+            if (spec or "") not in found:
+                found[spec or ""] = find_interpreter(
+                    spec, self.declaration.requires_python
+                )
+            interpreters[bound] = found[spec or ""]
+        if self.settings.lookahead:
+            if self.settings.upper_constraints is None:
+                raise ConfigurationError(
+                    "--depbounds-lookahead needs --depbounds-upper-constraints: "
+                    "without one, the upper bound already tests the newest releases"
+                )
+            if "upper" in interpreters:
+                interpreters[LOOKAHEAD] = interpreters["upper"]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -189,18 +266,54 @@ class BoundsSession:
             offline=self.settings.offline,
         )
         installer = Installer.select(self.settings.installer, index)
+        if (
+            installer.name == "pip"
+            and self.settings.strategy == "lowest"
+            and "lower" in self.settings.bounds
+        ):
+            raise ConfigurationError(
+                "--depbounds-strategy=lowest needs uv: pip has no strategy that "
+                "lowers transitive dependencies (use --depbounds-installer=uv, or "
+                "the default lowest-direct)"
+            )
         cache_dir = self.settings.cache_dir or _default_cache_dir(self.config)
+        reader = Index(index, cache_dir=cache_dir / "index")
         try:
             inner_dir = install_inner_plugin(cache_dir / "inner")
         except OSError as exc:
             msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror or exc}"
             raise EnvBuildError(msg) from None
         return _Context(
-            interpreter=interpreter,
+            interpreters=interpreters,
             installer=installer,
+            index=reader,
             cache_dir=cache_dir,
             inner_dir=inner_dir,
+            constraints=self._constraints_files(reader, cache_dir),
         )
+
+    def _constraints_files(
+        self, index: Index, cache_dir: Path
+    ) -> dict[str, tuple[ConstraintsFile, ...]]:
+        """The constraints files of each bound, an upper one downloaded if a URL."""
+        files: dict[str, tuple[ConstraintsFile, ...]] = {"lower": (), "upper": ()}
+        lower, upper = self.settings.lower_constraints, self.settings.upper_constraints
+        if lower is not None and "lower" in self.settings.bounds:
+            files["lower"] = (local_constraints(str(lower), "lower"),)
+        if upper is not None and "upper" in self.settings.bounds:
+            if "://" in upper:
+                files["upper"] = (
+                    downloaded_constraints(
+                        upper,
+                        index,
+                        cache_dir / "constraints",
+                        max_age=self.settings.refresh,
+                        offline=self.settings.offline,
+                    ),
+                )
+            else:
+                files["upper"] = (local_constraints(upper, "upper"),)
+        return files
 
     def _work(
         self, bound: BoundName, channel: queue.Queue[Event], context: _Context
@@ -214,8 +327,21 @@ class BoundsSession:
                 channel.put(("pins", pins))
                 # The env stays locked while its session runs: a concurrent run
                 # on the same cache waits instead of rebuilding it underneath.
-                env = self._env(bound, pins, context, log, held)
+                env = self._env_stepping_up(
+                    bound, pins, context, log, channel=channel, held=held
+                )
                 channel.put(("env", env))
+                if self.settings.freeze_dir is not None:
+                    frozen = freeze_bound(
+                        self.settings.freeze_dir,
+                        bound=bound,
+                        env_path=env.path,
+                        pins=pins,
+                        project=self.declaration.project_name,
+                        interpreter=context.interpreters[bound],
+                        include_all=self.settings.freeze_all,
+                    )
+                    log(f"froze the env into {frozen}")
                 if self.stop.is_set():
                     channel.put(("interrupted", None))
                     return
@@ -236,15 +362,40 @@ class BoundsSession:
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
 
-    def _resolve(self, bound: BoundName, context: _Context, log: Log) -> Pins:
-        declared_tooling = [str(r.requirement) for r in self.declaration.tooling]
-        request = ResolveRequest(
+    def _request(
+        self,
+        bound: BoundName,
+        context: _Context,
+        exclusions: tuple[tuple[str, str, str], ...] = (),
+    ) -> ResolveRequest:
+        declaration = self.declaration
+        declared_tooling = [str(r.requirement) for r in declaration.tooling]
+        constraints = context.constraints.get(bound, ())
+        return ResolveRequest(
             bound=bound,
-            resolution=resolution_for(bound),
-            interpreter=context.interpreter,
-            under_test=tuple(str(r.requirement) for r in self.declaration.under_test),
+            resolution=resolution_for(_strategy_of(bound), self.settings.strategy),
+            interpreter=context.interpreters[bound],
+            under_test=tuple(str(r.requirement) for r in declaration.under_test),
             tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
+            locations=tuple(r.location for r in declaration.under_test),
+            declared_constraints=tuple(
+                (str(r.requirement), r.location) for r in declaration.constraints
+            ),
+            constraints_files=constraints,
+            # A lower-constraints file replaces our computation of the floors.
+            floors=bound == "lower" and not constraints,
+            exclusions=exclusions,
+            strict=bound == "lower" and self.settings.strict_lower,
         )
+
+    def _resolve(
+        self,
+        bound: BoundName,
+        context: _Context,
+        log: Log,
+        exclusions: tuple[tuple[str, str, str], ...] = (),
+    ) -> Pins:
+        request = self._request(bound, context, exclusions)
         workdir = context.cache_dir / "resolutions"
         workdir.mkdir(parents=True, exist_ok=True)
         # One resolver per request at a time: a concurrent run waits, then reuses it.
@@ -254,9 +405,59 @@ class BoundsSession:
                 context.installer,
                 workdir=workdir,
                 max_age=None if bound == "lower" else self.settings.refresh,
-                rebuild=self.settings.rebuild,
+                rebuild=self.settings.rebuild or bool(exclusions),
                 log=log,
+                index=context.index,
             )
+
+    def _env_stepping_up(
+        self,
+        bound: BoundName,
+        pins: Pins,
+        context: _Context,
+        log: Log,
+        *,
+        channel: queue.Queue[Event],
+        held: contextlib.ExitStack,
+    ) -> BuiltEnv:
+        """Build the env; a lower floor that does not build is stepped over.
+
+        A resolution that read an sdist's static metadata never built it: its
+        build failure shows only here.
+        """
+        exclusions: tuple[tuple[str, str, str], ...] = ()
+        direct = {r.name for r in self.declaration.under_test}
+        while True:
+            try:
+                env = self._env(bound, pins, context, log, held)
+            except EnvBuildError as exc:
+                failure = exc.failure
+                if (
+                    bound != "lower"
+                    or failure is None
+                    or canonicalize_name(failure[0]) not in direct
+                    or failure in exclusions
+                    or len(exclusions) >= MAX_STEPS
+                ):
+                    raise
+                name, version, why = failure
+                log(f"{name}=={version} does not build: trying the next version")
+                exclusions = (
+                    *exclusions,
+                    (name, version, f"sdist build failed: {why}"),
+                )
+                pins = self._resolve(bound, context, log, exclusions)
+                channel.put(("pins", pins))
+                continue
+            if exclusions:
+                # The next run starts from these pins, not from the failing floor.
+                remember(
+                    self._request(bound, context),
+                    context.installer,
+                    context.cache_dir / "resolutions",
+                    pins,
+                )
+            return env
 
     def _env(
         self,
@@ -269,7 +470,7 @@ class BoundsSession:
         declaration = self.declaration
         plan = EnvPlan(
             bound=bound,
-            interpreter=context.interpreter,
+            interpreter=context.interpreters[bound],
             pins=pins.lines,
             installer=context.installer.name,
             project_dir=declaration.project_dir,
@@ -318,7 +519,7 @@ class BoundsSession:
             except queue.Empty:
                 continue
             if kind == "log":
-                state.view.line(payload)
+                state.view.step(payload)
             elif kind == "pins":
                 state.pins = payload
                 state.view.pins(payload, self.declaration)
@@ -336,7 +537,6 @@ class BoundsSession:
         self, session: pytest.Session, state: _BoundState, record: dict[str, Any]
     ) -> None:
         event = record.get("event")
-        hook = self.config.hook
         if event == "start":
             state.runtime = record
             state.view.line(
@@ -345,29 +545,39 @@ class BoundsSession:
             )
         elif event == "collected":
             state.collected = int(record.get("count", 0))
-            session.testscollected += state.collected
+            if state.bound != LOOKAHEAD:
+                session.testscollected += state.collected
             state.view.collected(state.collected)
+        elif event == "warning":
+            state.warnings.add(record)
         elif event in {"report", "collectreport"}:
-            # A test's output may print an index URL or a token: mask it before
-            # the terminal, JUnit or any other plugin sees it.
-            data, facts = split_facts(redact_data(record["data"]))
-            if facts is not None:
-                when = "collect" if event == "collectreport" else data.get("when")
-                state.failures.append((str(data.get("nodeid")), str(when), facts))
-            report = rebuild_report(self.config, data, state.bound)
-            state.tally.add(report)
-            if isinstance(report, pytest.CollectReport):
-                hook.pytest_collectreport(report=report)
-                return
-            if report.when == "setup":
-                hook.pytest_runtest_logstart(
-                    nodeid=report.nodeid, location=report.location
-                )
-            hook.pytest_runtest_logreport(report=report)
-            if report.when == "teardown":
-                hook.pytest_runtest_logfinish(
-                    nodeid=report.nodeid, location=report.location
-                )
+            self._replay_report(state, event, record)
+
+    def _replay_report(
+        self, state: _BoundState, event: str, record: dict[str, Any]
+    ) -> None:
+        """Count a report and replay it through pytest's hooks, tagged."""
+        hook = self.config.hook
+        # A test's output may print an index URL or a token: mask it before
+        # the terminal, JUnit or any other plugin sees it.
+        data, facts = split_facts(redact_data(record["data"]))
+        if facts is not None:
+            when = "collect" if event == "collectreport" else data.get("when")
+            state.failures.append((str(data.get("nodeid")), str(when), facts))
+        report = rebuild_report(self.config, data, state.bound)
+        state.tally.add(report)
+        if state.bound == LOOKAHEAD:
+            return  # what would break is a note, never a failed test
+        if isinstance(report, pytest.CollectReport):
+            hook.pytest_collectreport(report=report)
+            return
+        if report.when == "setup":
+            hook.pytest_runtest_logstart(nodeid=report.nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        if report.when == "teardown":
+            hook.pytest_runtest_logfinish(
+                nodeid=report.nodeid, location=report.location
+            )
 
     def _finish(self, state: _BoundState, kind: str, payload: object) -> BoundResult:
         error = crash = None
@@ -375,6 +585,9 @@ class BoundsSession:
         if kind == "error":
             error = redact(str(payload))
             state.view.error(error)
+            self.config.hook.pytest_runtest_logreport(
+                report=reporting.env_failure_report(state.bound, error)
+            )
         elif kind == "done":
             outcome = cast("RunOutcome", payload)
             if outcome.crashed and not outcome.interrupted:
@@ -382,16 +595,20 @@ class BoundsSession:
                 tail = redact(outcome.log_tail())
                 report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
-                self.config.hook.pytest_runtest_logreport(report=report)
+                if state.bound != LOOKAHEAD:
+                    self.config.hook.pytest_runtest_logreport(report=report)
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
-            interpreter=self.interpreter_label,
+            interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(state.bound),
+            resolution=resolution_for(
+                _strategy_of(state.bound), self.settings.strategy
+            ),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
+            project_reinstalled=bool(env and env.project_reinstalled),
             env_seconds=env.elapsed if env else 0.0,
             run_seconds=outcome.elapsed if outcome else 0.0,
             counts=dict(state.tally.counts),
@@ -433,6 +650,82 @@ class BoundsSession:
                 result, findings=findings, unattributed=unattributed
             )
 
+    # -- static scan (scan.py) ---------------------------------------------------
+
+    def _scan(self, context: _Context) -> None:
+        """Run the static scan before any env is built and show what it found."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        scanner = Scanner(context.index, context.cache_dir)
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except DepboundsError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
+        if terminal is not None:
+            terminal.write_sep("-", "depbounds: static scan")
+            for line in self.scan_result.lines():
+                terminal.write_line(line)
+
+    def _add_scan_notes(self) -> None:
+        if self.scan_result is None:
+            return
+        strict = self.settings.strict_scan
+        for index, result in enumerate(self.results):
+            notes = self.scan_result.notes(result.bound, strict=strict)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- deprecation radar (radar.py) ------------------------------------------
+
+    def _radar(self) -> None:
+        """Add each bound's deprecated dependency uses to its notes."""
+        for index, result in enumerate(self.results):
+            state = self.states[result.bound]
+            if not state.warnings or state.env is None:
+                continue
+            attributor = Attributor(
+                SiteIndex(site_packages(state.env.path)),
+                self.declaration,
+                env_path=state.env.path,
+            )
+            found = radar.deprecations(state.warnings, attributor)
+            notes = radar.notes(found, strict=self.settings.strict_deprecations)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- lookahead (radar.py) --------------------------------------------------
+
+    def _work_bounds(self) -> tuple[BoundName, ...]:
+        """The bounds to run: the lookahead env too when it was asked for."""
+        bounds = self.settings.bounds
+        if self.settings.lookahead and "upper" in bounds:
+            return (*bounds, LOOKAHEAD)
+        return bounds
+
+    def _lookahead(self) -> None:
+        """Turn the lookahead env's result into notes of the upper bound."""
+        ahead = next((r for r in self.results if r.bound == LOOKAHEAD), None)
+        if ahead is None:
+            return
+        self.results.remove(ahead)
+        for index, result in enumerate(self.results):
+            if result.bound == "upper":
+                notes = radar.lookahead_notes(ahead, result)
+                self.results[index] = dataclasses.replace(
+                    result, notes=(*result.notes, *notes)
+                )
+
+
+#: The env at the newest releases the ranges admit, beyond the upper constraints:
+#: run like a bound, reported as notes of the upper bound.
+LOOKAHEAD = cast("BoundName", "lookahead")
+
+
+def _strategy_of(bound: BoundName) -> BoundName:
+    """The bound whose resolver strategy a bound uses (lookahead: the upper's)."""
+    return "upper" if bound == LOOKAHEAD else bound
+
 
 @dataclasses.dataclass(kw_only=True)
 class _BoundState:
@@ -446,6 +739,8 @@ class _BoundState:
     collected: int | None = None
     #: The inner session's ``start`` record: its pytest and interpreter.
     runtime: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The deprecation radar's records.
+    warnings: WarningLog = dataclasses.field(default_factory=WarningLog)
     #: ``(nodeid, when, facts)`` of each failed phase or collection.
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list

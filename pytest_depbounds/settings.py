@@ -7,10 +7,11 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from pytest_depbounds.bounds import parse_bounds
+from pytest_depbounds.bounds import STRATEGIES, parse_bounds
 from pytest_depbounds.options import OPTIONS, OptionSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import pytest
@@ -43,6 +44,28 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    #: The lower bound's strategy: ``lowest-direct`` or ``lowest``.
+    strategy: str = "lowest-direct"
+    #: ``--depbounds-strict-lower``: a floor that does not install fails the run.
+    strict_lower: bool = False
+    #: ``--depbounds-lower-constraints``: pins of the lower bound.
+    lower_constraints: Path | None = None
+    #: ``--depbounds-upper-constraints``: a resolved path or an http(s) URL.
+    upper_constraints: str | None = None
+    #: ``--depbounds-freeze``: where each bound's env is written as constraints.
+    freeze_dir: Path | None = None
+    freeze_all: bool = False
+    #: Deprecation radar: a project's use of a deprecated API fails its bound.
+    strict_deprecations: bool = False
+    #: Static scan before the envs are built, and whether its findings fail.
+    scan_first: bool = False
+    strict_scan: bool = False
+    #: An extra env beyond the upper constraints, reported as notes.
+    lookahead: bool = False
+    bisect: bool = False
+    #: ``auto``: localise when attribution is inconclusive; ``yes``; ``no``.
+    localize: str = "auto"
+    fix: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -80,8 +103,17 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         str(path(link)) if not _is_url(link) else link
         for link in _words(values["depbounds_find_links"])
     )
+    strategy = str(values["depbounds_strategy"] or "") or "lowest-direct"
+    if strategy not in STRATEGIES:
+        raise pytest.UsageError(
+            f"--depbounds-strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}"
+        )
     groups = _words(values["depbounds_groups"])
     jobs = number("depbounds-jobs", values["depbounds_jobs"], None)
+    localize = str(values["depbounds_localize"] or "auto")
+    if localize not in {"auto", "yes", "no"}:
+        msg = f"--depbounds-localize: use auto, yes or no, not {localize!r}"
+        raise pytest.UsageError(msg)
     return Settings(
         bounds=bounds,
         extras=_words(values["depbounds_extras"]),
@@ -104,6 +136,19 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        strategy=strategy,
+        strict_lower=bool(values["depbounds_strict_lower"]),
+        lower_constraints=path(values["depbounds_lower_constraints"]),
+        upper_constraints=_path_or_url(values["depbounds_upper_constraints"], path),
+        freeze_dir=path(values["depbounds_freeze"]),
+        freeze_all=bool(values["depbounds_freeze_all"]),
+        strict_deprecations=bool(values["depbounds_strict_deprecations"]),
+        scan_first=bool(values["depbounds_scan_first"]),
+        strict_scan=bool(values["depbounds_strict_scan"]),
+        lookahead=bool(values["depbounds_lookahead"]),
+        bisect=bool(values["depbounds_bisect"]),
+        localize=localize,
+        fix=bool(values["depbounds_fix"]),
     )
 
 
@@ -126,6 +171,13 @@ def _words(value: object) -> tuple[str, ...]:
         # A comma starts a new word only before a name: ``pkg>=1,<2`` stays whole.
         words += [w for w in re.split(r",(?=\s*[A-Za-z])|\s+", str(item)) if w]
     return tuple(words)
+
+
+def _path_or_url(value: object, path: Callable[[object], Path | None]) -> str | None:
+    if not value:
+        return None
+    text = str(value)
+    return text if _is_url(text) else str(path(text))
 
 
 def _is_url(link: str) -> bool:

@@ -67,7 +67,7 @@ def _isolate_installers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def tooling_wheels(pytestconfig: pytest.Config) -> Path:
-    """Wheels of the running pytest and its dependencies, for the inner envs.
+    """Wheels of the running pytest, pytest-xdist and their dependencies.
 
     The only distributions tests take from the configured index, once per
     pytest version (then from the cache).
@@ -75,7 +75,8 @@ def tooling_wheels(pytestconfig: pytest.Config) -> Path:
     cache = pytestconfig.cache
     assert cache is not None
     folder = cache.mkdir(f"tooling-wheels-{pytest.__version__}")
-    if not any(folder.glob("pytest-*.whl")):
+    complete = folder / "complete"
+    if not complete.exists():
         subprocess.run(
             [
                 sys.executable,
@@ -89,9 +90,11 @@ def tooling_wheels(pytestconfig: pytest.Config) -> Path:
                 "-d",
                 str(folder),
                 f"pytest=={pytest.__version__}",
+                "pytest-xdist",
             ],
             check=True,
         )
+        complete.touch()
     return folder
 
 

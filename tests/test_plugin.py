@@ -58,3 +58,24 @@ def test_the_outer_session_does_not_import_the_project(
         ["*--depbounds-python=/nonexistent/python: no such interpreter*"]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_path_value_outside_the_rootdir_needs_an_equals_sign(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytester.makepyprojecttoml('[project]\nname = "p"\nversion = "1"\n')
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-cache-dir", str(elsewhere)
+    )
+    result.stderr.fnmatch_lines(
+        [f"ERROR: write --depbounds-cache-dir={elsewhere} (with '='): *"]
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    with_equals = pytester.runpytest_subprocess(
+        "--depbounds",
+        f"--depbounds-cache-dir={elsewhere}",
+        "--depbounds-python=/nonexistent/python",
+    )
+    with_equals.stdout.fnmatch_lines(["*/nonexistent/python: no such interpreter*"])
+    assert f"rootdir: {pytester.path}" in with_equals.stdout.str()

@@ -12,7 +12,7 @@ from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bound
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.installer import IndexSettings
-from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.options import asks_for_xdist, strip_our_args
 
 
 @pytest.mark.parametrize(
@@ -204,3 +204,22 @@ def test_bound_choice_stays_inside_the_specifier(
     assert high == max(admitted)
     assert low in specifier
     assert high in specifier
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-n", "2"], True),
+        (["-n2"], True),
+        (["-nauto"], True),
+        (["--numprocesses=4"], True),
+        (["--dist", "loadfile", "--tx", "popen"], True),
+        (["-n", "0"], False),
+        (["-n0"], False),
+        (["--dist=no"], False),
+        (["-x", "--nf"], False),
+        ([], False),
+    ],
+)
+def test_asks_for_xdist(args: list[str], expected: bool) -> None:
+    assert asks_for_xdist(args) is expected
