@@ -513,9 +513,10 @@ class _PyprojectReader:
                 )
             try:
                 raws = resolve_dependency_groups(table, key)
-            except (ValueError, TypeError, LookupError) as exc:
+            # ValueError, TypeError, LookupError, or packaging's group of them.
+            except Exception as exc:  # noqa: BLE001
                 raise ConfigurationError(
-                    f"{self.path.name}: [dependency-groups] {key}: {exc}"
+                    f"{self.path.name}: [dependency-groups] {key}: {_reasons(exc)}"
                 ) from None
             found += self.parse(raws, f"group {key}")
         return found
@@ -619,6 +620,14 @@ def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
         return f"{path}: invalid TOML: {message}"
     why = message[: found.start()]
     return f"{path}:{found[1]}:{found[2]}: invalid TOML: {why}"
+
+
+def _reasons(exc: BaseException) -> str:
+    """The messages of an exception, or of every exception it groups."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)) and inner:
+        return "; ".join(_reasons(e) for e in inner)
+    return str(exc).strip("'\"")
 
 
 def _one_line(exc: InvalidRequirement) -> str:

@@ -91,6 +91,10 @@ class BoundView:
     def _write(self, lines: Sequence[str], **markup: bool) -> None:
         """Write lines that stay, the first one over a pending step."""
         self.terminal.ensure_newline()
+        writer = getattr(self.terminal, "_tw", None)
+        if not self._pending and writer is not None and writer.width_of_current_line:
+            # A replayed report's letter (``F``) may still open the line.
+            self.terminal.write_line("")
         for text in lines:
             if self._pending:
                 self.terminal.rewrite(text, erase=True, **markup)

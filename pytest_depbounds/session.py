@@ -44,7 +44,7 @@ from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import allow_children, kill_all
 from pytest_depbounds.radar import WarningLog
-from pytest_depbounds.redact import redact, redact_data
+from pytest_depbounds.redact import redact, redact_data, scrub_file
 from pytest_depbounds.resolution import (
     MAX_STEPS,
     ResolveRequest,
@@ -357,11 +357,13 @@ class BoundsSession:
                 if self.stop.is_set():
                     channel.put(("interrupted", None))
                     return
+                inner = self._inner_request(bound, env, context)
                 outcome = run_inner(
-                    self._inner_request(bound, env, context),
-                    lambda record: channel.put(("record", record)),
-                    self.stop,
+                    inner, lambda record: channel.put(("record", record)), self.stop
                 )
+                # The session's own files may hold what its tests printed.
+                scrub_file(inner.log)
+                scrub_file(inner.results)
             channel.put(("done", outcome))
         except DepboundsError as exc:
             channel.put(("error", exc))
