@@ -173,7 +173,12 @@ def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> No
         declaration = read_declaration(
             _project_dir(config), extras=settings.extras, groups=settings.groups
         )
-        register(config, bound, declaration)
+        constraints = (
+            settings.lower_constraints
+            if bound == "lower"
+            else settings.upper_constraints
+        )
+        register(config, bound, declaration, constraints)
     except DepboundsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
