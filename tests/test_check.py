@@ -64,9 +64,10 @@ def _rules(output: str) -> list[str]:
 def test_a_clean_project_has_no_violation(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = time.monotonic()
+    # CPU time, not wall time: the machine running the tests may be busy.
+    start = time.process_time()
     code, out, _ = _check(capsys)
-    assert time.monotonic() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert code == 0, out
     assert out.splitlines() == [
         "note: A14 not checked: needs --resolve (asks the package index)",
