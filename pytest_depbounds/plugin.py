@@ -18,7 +18,9 @@ from pytest_depbounds.options import (
 )
 
 if TYPE_CHECKING:
+    from pytest_depbounds.declared import Declaration
     from pytest_depbounds.options import OptionSpec
+    from pytest_depbounds.settings import Settings
 
 _INI_TYPES = {"flag": "bool", "list": "args"}
 
@@ -133,8 +135,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if value is None or hasattr(config, "workerinput"):
         return
-    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
-    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -145,19 +145,26 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(
             settings, with_tooling=(*settings.with_tooling, "pytest-xdist")
         )
+    config.pluginmanager.register(
+        BoundsSession(config, settings, _declaration(config, settings)),
+        "depbounds-session",
+    )
+
+
+def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
+    """The project's declaration, read as every mode of the plugin reads it."""
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+
     try:
-        declaration = read_declaration(
+        return read_declaration(
             _project_dir(config), extras=settings.extras, groups=settings.groups
         )
     except DepboundsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(
-        BoundsSession(config, settings, declaration), "depbounds-session"
-    )
 
 
 def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
-    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
     from pytest_depbounds.verify import register  # noqa: PLC0415
@@ -169,10 +176,8 @@ def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> No
         )
         raise pytest.UsageError(msg)
     settings = read_settings(config, bound)
+    declaration = _declaration(config, settings)
     try:
-        declaration = read_declaration(
-            _project_dir(config), extras=settings.extras, groups=settings.groups
-        )
         constraints = (
             settings.lower_constraints
             if bound == "lower"
