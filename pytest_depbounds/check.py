@@ -89,8 +89,6 @@ RULE_IDS = tuple(rule.id for rule in RULES)
 
 _CAP_OPERATORS = frozenset({"<", "<=", "==", "~=", "==="})
 _FLOOR_OPERATORS = frozenset({">=", ">", "~=", "==", "==="})
-#: Lines of a resolver's explanation kept in a violation.
-_RESOLVER_LINES = 6
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -746,25 +744,35 @@ def _floors_install(
     failure = compile_together(list(floors.values()), index=index, python=python)
     if failure is None:
         return []
-    mentioned = [e for e in entries if e.name in _names_in(failure)]
+    # The dist the explanation names first is where the edge starts.
+    order = _names_in(failure)
+    mentioned = sorted(
+        (e for e in entries if e.name in order and not e.is_tooling),
+        key=lambda e: order.index(e.name),
+    )
     where = mentioned[0] if mentioned else entries[0]
-    explanation = " ".join(failure.splitlines()[:_RESOLVER_LINES])
+    others = sorted({e.name for e in mentioned if e.name != where.name})
+    fix = (
+        f"raise the floor of {where.name} or of {', '.join(others)} until they "
+        "install together"
+        if others
+        else f"raise the floor of {where.name} until it installs"
+    )
     return [
         Violation(
             rule="A14",
             location=where.location,
             dist=where.name,
-            message=f"the declared floors do not install together: {explanation}",
-            fix="raise the floor named first so that its dependencies' floors fit",
+            message=f"the declared floors do not install together: {failure}",
+            fix=fix,
         )
     ]
 
 
-def _names_in(text: str) -> set[NormalizedName]:
-    return {
-        canonicalize_name(word)
-        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
-    }
+def _names_in(text: str) -> list[NormalizedName]:
+    """The words of a resolver's explanation read as names, in order."""
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
+    return list(dict.fromkeys(canonicalize_name(word) for word in words))
 
 
 def _with_specifier(requirement: Requirement, specifier: str) -> str:

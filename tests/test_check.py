@@ -330,7 +330,10 @@ def test_floors_that_do_not_install_together(
     assert code == 1, out
     (line,) = [line for line in out.splitlines() if " A14 " in line]
     assert line.startswith(
-        "requirements.txt:2: A14 the declared floors do not install together: "
+        "requirements.txt:3: A14 the declared floors do not install together: "
+    )
+    assert line.endswith(
+        "; fix: raise the floor of needy or of fakelib until they install together"
     )
     assert (
         "all versions of needy depend on fakelib>=1.4 and you require fakelib==1.0"
