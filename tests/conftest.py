@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_depbounds.testing import write_wheel
+from pytest_depbounds.testing import INTREE_BACKEND, write_wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytest_plugins = ["pytester"]
 
@@ -177,3 +182,29 @@ def local_index(
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", f"{fake_index} {tooling_wheels}")
     return fake_index
+
+
+OPENSTACK_FIXTURE = Path(__file__).parent / "fixtures" / "openstack"
+
+
+def _openstack_project(folder: Path) -> Path:
+    """A copy of tests/fixtures/openstack, with its package, tests and backend."""
+    shutil.copytree(OPENSTACK_FIXTURE, folder, dirs_exist_ok=True)
+    (folder / "_intree_backend.py").write_text(INTREE_BACKEND)
+    (folder / "osproj").mkdir(exist_ok=True)
+    (folder / "osproj" / "__init__.py").write_text(
+        "import stablelib\n\n\ndef value():\n    return stablelib.VALUE\n"
+    )
+    (folder / "tests").mkdir(exist_ok=True)
+    (folder / "tests" / "test_osproj.py").write_text(
+        "import osproj\n\n\ndef test_value():\n    assert osproj.value() == 1\n"
+    )
+    return folder
+
+
+@pytest.fixture
+def openstack_project() -> Callable[[Path], Path]:
+    """Writes the OpenStack-layout project (requirements.txt, test-requirements.txt,
+    lower-, upper-constraints.txt, global-requirements.txt) into a folder.
+    """
+    return _openstack_project

@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_depbounds.check import RULE_IDS
 from pytest_depbounds.cli import main
-from pytest_depbounds.testing import INTREE_BACKEND, write_wheel
+from pytest_depbounds.testing import write_wheel
 
-FIXTURE = Path(__file__).parent / "fixtures" / "openstack"
-
-
-def openstack_project(folder: Path) -> Path:
-    """A copy of the OpenStack-layout fixture, with its package, tests and backend."""
-    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
-    (folder / "_intree_backend.py").write_text(INTREE_BACKEND)
-    (folder / "osproj").mkdir(exist_ok=True)
-    (folder / "osproj" / "__init__.py").write_text(
-        "import stablelib\n\n\ndef value():\n    return stablelib.VALUE\n"
-    )
-    (folder / "tests").mkdir(exist_ok=True)
-    (folder / "tests" / "test_osproj.py").write_text(
-        "import osproj\n\n\ndef test_value():\n    assert osproj.value() == 1\n"
-    )
-    return folder
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    openstack_project: Callable[[Path], Path],
+) -> Path:
     folder = openstack_project(tmp_path / "osproj")
     monkeypatch.chdir(folder)
     return folder
@@ -342,7 +332,7 @@ def test_floors_that_do_not_install_together(
 
 
 def test_pytest_depbounds_check_checks_and_runs_no_test(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, openstack_project: Callable[[Path], Path]
 ) -> None:
     openstack_project(pytester.path)
     result = pytester.runpytest("--depbounds-check")

@@ -10,9 +10,9 @@ import pytest
 from pytest_depbounds.cli import main
 from pytest_depbounds.coinstall import explain
 from pytest_depbounds.testing import write_project, write_wheel
-from tests.test_check import openstack_project
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.usefixtures("local_index")
@@ -120,7 +120,10 @@ def test_explain_keeps_the_reason_without_the_drawing() -> None:
 
 
 def test_the_openstack_layout_is_read_from_requirements_txt(
-    projects: Path, local_index: Path, capsys: pytest.CaptureFixture[str]
+    projects: Path,
+    local_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    openstack_project: Callable[[Path], Path],
 ) -> None:
     osproj = openstack_project(projects / "osproj")
     upper = str(osproj / "upper-constraints.txt")

@@ -8,13 +8,16 @@ import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.version import Version
 
 import pytest_depbounds
 from pytest_depbounds.verify import Expected, find_drift
-from tests.test_check import openstack_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PACKAGING = metadata.version("packaging")
 
@@ -253,7 +256,9 @@ def _plugin_dir(folder: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_index")
-def test_the_documented_tox_env_verifies_in_place(tmp_path: Path) -> None:
+def test_the_documented_tox_env_verifies_in_place(
+    tmp_path: Path, openstack_project: Callable[[Path], Path]
+) -> None:
     project = openstack_project(tmp_path / "osproj")
     # The declaration verify compares with (pbr would read requirements.txt).
     pyproject = project / "pyproject.toml"
