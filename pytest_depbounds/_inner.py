@@ -8,10 +8,16 @@ dependencies would skew the pins). The outer session puts this file alone on
 A failed report also carries the raw facts of its exception (``FACTS_KEY``):
 the outer session, which can read the env's metadata, turns them into findings.
 They ride on the report itself so that xdist workers forward them too.
+
+The deprecation radar (``warning`` records) sees every ``DeprecationWarning``,
+``PendingDeprecationWarning`` and ``FutureWarning`` raised during collection
+and each test, even those the project's filters ignore, without changing what
+those filters do: see `_Radar`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import keyword
@@ -22,7 +28,8 @@ import re
 import sys
 import sysconfig
 import types
-from typing import IO, TYPE_CHECKING, Any
+import warnings
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 import pytest
 
@@ -122,6 +129,21 @@ def pytest_make_collect_report(collector: Collector) -> Generator[None, Any, Non
     excinfo = getattr(call, "excinfo", None)
     if report.failed and excinfo is not None:
         _attach_facts(report, excinfo.value)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection(session: Session) -> Generator[None, Any, None]:
+    """Watch for deprecations while the project's modules are imported."""
+    del session
+    with _Radar("", "collect"):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: Item) -> Generator[None, Any, None]:
+    """Watch for deprecations while a test runs (setup, call and teardown)."""
+    with _Radar(item.nodeid, "runtest"):
+        yield
 
 
 def pytest_collection_finish(session: Session) -> None:
@@ -333,3 +355,221 @@ def _text(exc: BaseException) -> str:
         return str(exc)[:_MAX_TEXT]
     except Exception:  # noqa: BLE001 - a broken __str__
         return f"<unprintable {type(exc).__name__}>"
+
+
+# -- the deprecation radar -------------------------------------------------------
+
+#: What the radar records: warnings that announce a future break.
+RADAR_CATEGORIES: tuple[type[Warning], ...] = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    FutureWarning,
+)
+_MAX_STACK = 60
+#: Frames of these modules say nothing of who triggered a warning.
+_PLUMBING = ("_pytest.", "pluggy.")
+_IMPORTING = ("importlib._bootstrap", "importlib.util")
+#: Stack key → id of each warning already sent with its stack.
+_sent: dict[tuple[Any, ...], int] = {}
+
+
+class _Radar:
+    """Records deprecations in one phase, leaving the warning filters' effect alone.
+
+    It runs inside pytest's own ``catch_warnings_for_item`` (which is
+    ``tryfirst``), so the filters it finds are the project's configured ones,
+    marks included. Each ``ignore`` filter that could match a recorded category
+    becomes ``always`` for that category, and ``showwarning`` is replaced: the
+    hook records the warning, then does what the original filters said
+    (drop it, or hand it on to pytest's log). ``error`` filters are untouched
+    and still raise inside the code that warned.
+    """
+
+    def __init__(self, nodeid: str, when: str) -> None:
+        self.nodeid = nodeid
+        self.when = when
+        self.counts: dict[tuple[Any, ...], int] = {}
+        self.details: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.catcher: Any = None
+
+    def __enter__(self) -> None:
+        if _stream is None:
+            return
+        try:
+            self.catcher = warnings.catch_warnings()
+            self.catcher.__enter__()
+            previous = warnings.showwarning
+            watched, masked = _watching(list(warnings.filters))
+            warnings.resetwarnings()
+            cast("list[Any]", warnings.filters).extend(watched)
+            warnings.showwarning = self._hook(masked, previous)
+        except Exception:  # noqa: BLE001 - the radar never breaks a run
+            self._restore()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore()
+        for key, count in self.counts.items():
+            record = {
+                "event": "warning",
+                "nodeid": self.nodeid,
+                "when": self.when,
+                "count": count,
+            }
+            known = _sent.get(key)
+            if known is None:
+                known = _sent[key] = len(_sent) + 1
+                record.update(self.details[key])
+            record["id"] = known
+            _emit(record)
+
+    def _restore(self) -> None:
+        if self.catcher is not None:
+            catcher, self.catcher = self.catcher, None
+            catcher.__exit__(None, None, None)
+
+    def _hook(self, masked: set[int], previous: Any) -> Any:  # noqa: ANN401
+        def showwarning(  # noqa: PLR0917 - the signature of warnings.showwarning
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            frame = sys._getframe(1)  # noqa: SLF001 - the stack is the point
+            if issubclass(category, RADAR_CATEGORIES):
+                with contextlib.suppress(Exception):  # never break a run
+                    self._record(message, category, filename, lineno, frame)
+            module = _warning_module(frame, filename, lineno)
+            action = _action(masked, str(message), category, module, lineno)
+            if action == "ignore":
+                return
+            if previous is getattr(warnings, "_showwarning_orig", None):
+                impl = getattr(warnings, "_showwarnmsg_impl", None)
+                if impl is not None:
+                    impl(
+                        warnings.WarningMessage(
+                            message, category, filename, lineno, file, line
+                        )
+                    )
+                    return
+            previous(message, category, filename, lineno, file, line)
+
+        return showwarning
+
+    def _record(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        frame: types.FrameType | None,
+    ) -> None:
+        stack = _stack(frame)
+        text = str(message)[:_MAX_TEXT]
+        key = (
+            f"{category.__module__}.{category.__qualname__}",
+            text,
+            filename,
+            lineno,
+            tuple((f["file"], f["lineno"]) for f in stack),
+        )
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if key not in self.details:
+            self.details[key] = {
+                "category": category.__name__,
+                "message": text,
+                "filename": _absolute(filename),
+                "lineno": lineno,
+                "stack": stack,
+            }
+
+
+def _watching(filters: list[Any]) -> tuple[list[Any], set[int]]:
+    """The filters with each ``ignore`` of a recorded category turned ``always``.
+
+    :returns: The new filters, and the ids of the entries that stand for an
+        ``ignore`` (the hook drops what they let through, once recorded).
+    """
+    watched: list[Any] = []
+    masked: set[int] = set()
+    for entry in filters:
+        action, message, category, module, lineno = entry
+        if action != "ignore":
+            watched.append(entry)
+            continue
+        if issubclass(category, RADAR_CATEGORIES):
+            added = [("always", message, category, module, lineno)]
+        else:
+            added = [
+                ("always", message, ours, module, lineno)
+                for ours in RADAR_CATEGORIES
+                if issubclass(ours, category)
+            ]
+            added.append(entry)
+        watched += added
+        masked.update(id(e) for e in added if e[0] == "always")
+    return watched, masked
+
+
+def _action(
+    masked: set[int], text: str, category: type[Warning], module: str, lineno: int
+) -> str:
+    """What the filters meant for a warning (the matching of ``warn_explicit``).
+
+    The current filters are read, so that a test changing them is obeyed; an
+    entry the radar turned ``always`` counts as the ``ignore`` it was.
+    """
+    for entry in warnings.filters:
+        action, message, kind, mod, line = entry
+        if (
+            (message is None or message.match(text))
+            and issubclass(category, kind)
+            and (mod is None or mod.match(module))
+            and line in {0, lineno}
+        ):
+            return "ignore" if id(entry) in masked else str(action)
+    return str(getattr(warnings, "defaultaction", "default"))
+
+
+def _warning_module(frame: types.FrameType | None, filename: str, lineno: int) -> str:
+    """The module a warning is attributed to: its frame's ``__name__``."""
+    while frame is not None:
+        if frame.f_code.co_filename == filename and frame.f_lineno == lineno:
+            return str(frame.f_globals.get("__name__", ""))
+        frame = frame.f_back
+    return filename.removesuffix(".py")
+
+
+def _stack(frame: types.FrameType | None) -> list[dict[str, Any]]:
+    """The frames from pytest's out to the code that warned, outermost first."""
+    frames: list[dict[str, Any]] = []
+    while frame is not None and len(frames) < _MAX_STACK:
+        name = str(frame.f_globals.get("__name__", ""))
+        if name.startswith(_PLUMBING):
+            break
+        code = frame.f_code
+        # The warnings module, this plugin and the import machinery are plumbing.
+        if (
+            name != "warnings"
+            and not name.startswith(_IMPORTING)
+            and (frame.f_globals is not globals())
+        ):
+            frames.append(
+                {
+                    "file": _absolute(code.co_filename),
+                    "lineno": frame.f_lineno,
+                    "function": code.co_name,
+                    "qualname": getattr(code, "co_qualname", code.co_name),
+                    "module": name,
+                }
+            )
+        frame = frame.f_back
+    frames.reverse()
+    return frames
+
+
+def _absolute(filename: str) -> str:
+    if filename.startswith("<"):
+        return filename
+    return os.path.abspath(filename)  # noqa: PTH100

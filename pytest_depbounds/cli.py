@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from pytest_depbounds import scan
 from pytest_depbounds.envs import list_envs, prune
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.installer import IndexSettings
@@ -26,7 +27,7 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``depbounds cache list|prune``, ``depbounds check`` or ``coinstall``.
+    """Run ``depbounds cache list|prune``, ``check``, ``coinstall`` or ``scan``.
 
     :param argv: Arguments without the program name (default: ``sys.argv``).
     :returns: The exit code.
@@ -53,11 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     _add_check(commands)
     _add_coinstall(commands)
+    scan.add_command(commands)
     args = parser.parse_args(argv)
     if args.command == "check":
         return run_check_command(args)
     if args.command == "coinstall":
         return _coinstall(args)
+    if args.command == "scan":
+        return scan.run_command(args)
     envs_dir = args.cache_dir / "envs"
     if args.action == "list":
         return _list(envs_dir)

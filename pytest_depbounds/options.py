@@ -195,9 +195,52 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "then run the tests here with attribution (tox in-place mode)",
     ),
     OptionSpec(
+        flag="--depbounds-strict-deprecations",
+        kind="flag",
+        help="Fail a bound whose tests use a deprecated dependency API",
+    ),
+    OptionSpec(
+        flag="--depbounds-scan-first",
+        kind="flag",
+        help="Check statically, before building envs, that the symbols and keywords "
+        "the project uses exist at each dependency's floor and newest version",
+    ),
+    OptionSpec(
+        flag="--depbounds-strict-scan",
+        kind="flag",
+        help="Fail a bound when the static scan finds a use missing at it",
+    ),
+    OptionSpec(
+        flag="--depbounds-lookahead",
+        kind="flag",
+        help="With --depbounds-upper-constraints, also test the newest releases the "
+        "ranges admit and report what would break there, without failing the run",
+    ),
+    OptionSpec(
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",
+    ),
+    OptionSpec(
+        flag="--depbounds-bisect",
+        kind="flag",
+        help="Bisect each culprit's released versions for the true bound, running "
+        "only the failing tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-localize",
+        kind="value",
+        choices=("auto", "yes", "no"),
+        help="Find the culprit dists of a failing bound by moving one direct "
+        "dependency at a time: auto (default: when attribution is inconclusive), "
+        "yes or no",
+    ),
+    OptionSpec(
+        flag="--depbounds-fix",
+        kind="flag",
+        has_ini=False,
+        help="Raise the failing lower bounds in pyproject.toml and requirements "
+        "files in place, and print the diff",
     ),
 )
 

@@ -149,19 +149,25 @@ def pytest_configure(config: pytest.Config) -> None:
         BoundsSession(config, settings, _declaration(config, settings)),
         "depbounds-session",
     )
+    from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
+
+    config.pluginmanager.register(
+        JunitSplitter(config, settings.bounds), "depbounds-junit"
+    )
 
 
 def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
     """The project's declaration, read as every mode of the plugin reads it."""
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
 
     try:
         return read_declaration(
             _project_dir(config), extras=settings.extras, groups=settings.groups
         )
     except DepboundsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(redact(str(exc))) from None
 
 
 def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:

@@ -6,10 +6,12 @@ never collects, so it never imports the project under test.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from packaging.utils import canonicalize_name
 
+from pytest_depbounds import github, radar
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -24,6 +27,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
+from pytest_depbounds.bisection import after_attribution
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
@@ -38,7 +42,9 @@ from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find_for as find_interpreter
 from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
-from pytest_depbounds.process import kill_all
+from pytest_depbounds.process import allow_children, kill_all
+from pytest_depbounds.radar import WarningLog
+from pytest_depbounds.redact import redact, redact_data
 from pytest_depbounds.resolution import (
     MAX_STEPS,
     ResolveRequest,
@@ -50,9 +56,10 @@ from pytest_depbounds.resolution import (
 )
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
 from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+from pytest_depbounds.scan import Scanner
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
@@ -61,6 +68,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import ConstraintsFile, Pins
     from pytest_depbounds.runner import RunOutcome
+    from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
 
 Event = tuple[str, Any]
@@ -91,6 +99,11 @@ class BoundsSession:
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.interpreter_labels: dict[str, str] = {}
+        #: The run's exit code, once ``pytest_sessionfinish`` computed it.
+        self.exitcode: int | None = None
+        #: Exit code of an error that ended the run before any bound ran.
+        self.fatal: int | None = None
+        self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -101,20 +114,24 @@ class BoundsSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         """Prepare and run every bound, replaying their reports in bound order."""
+        allow_children()
         try:
             context = self._context()
         except DepboundsError as exc:
-            pytest.exit(str(exc), returncode=exc.exit_code)
+            self._fatal(exc)
+            return True
         self.interpreter_labels = {
             bound: interpreter.label
             for bound, interpreter in context.interpreters.items()
         }
+        if self.settings.scan_first:
+            self._scan(context)
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None and hasattr(terminal, "_show_progress_info"):
             # Percentages cannot be right while later bounds are still collecting.
             terminal._show_progress_info = False  # noqa: SLF001
         channels: dict[BoundName, queue.Queue[Event]] = {
-            bound: queue.Queue() for bound in self.settings.bounds
+            bound: queue.Queue() for bound in self._work_bounds()
         }
         with ThreadPoolExecutor(max_workers=self.settings.jobs) as pool:
             for bound, channel in channels.items():
@@ -122,34 +139,102 @@ class BoundsSession:
             try:
                 for bound, channel in channels.items():
                     self.results.append(self._consume(session, bound, channel))
+            except KeyboardInterrupt:
+                self.stop.set()
+                kill_all()
+                self._interrupted(channels)
+                raise
             except BaseException:
                 self.stop.set()
                 kill_all()
                 raise
         self._attribute()
+        self.results = after_attribution(
+            self.results,
+            config=self.config,
+            settings=self.settings,
+            declaration=self.declaration,
+            workspace={
+                # Bisection runs each failing bound on that bound's interpreter;
+                # until it takes one per bound, the first bound's is used.
+                "interpreter": context.interpreters[self.settings.bounds[0]],
+                "installer": context.installer,
+                "cache_dir": context.cache_dir,
+                "inner_dir": context.inner_dir,
+                "stop": self.stop,
+            },
+        )
+        self._radar()
+        self._lookahead()
+        self._add_scan_notes()
         return True
+
+    def _fatal(self, exc: DepboundsError) -> None:
+        """End the run before any bound with one line and the error's exit code."""
+        self.fatal = exc.exit_code
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"ERROR: {redact(str(exc))}"
+        if terminal is None:
+            print(message)  # noqa: T201 - no terminal reporter (-p no:terminal)
+            return
+        terminal.ensure_newline()
+        terminal.write_line(message, red=True, bold=True)
+
+    def _interrupted(self, channels: Mapping[BoundName, queue.Queue[Event]]) -> None:
+        """Record the bounds Ctrl-C cut short, once their workers have stopped."""
+        done = {result.bound for result in self.results}
+        for bound, channel in channels.items():
+            if bound in done:
+                continue
+            _wait_for_end(channel, timeout=10.0)
+            state = self.states.get(bound) or _BoundState(
+                bound=bound, view=reporting.BoundView(self.config, bound)
+            )
+            self.results.append(self._finish(state, "interrupted", None))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Set the exit code from every bound, and write the JSON report."""
-        if self.results and session.exitstatus not in (
+        if self.fatal is not None:
+            session.exitstatus = self.fatal
+        elif self.results and session.exitstatus not in (
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
+        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
-            reporting.write_json(
-                self.settings.report,
-                self.results,
-                exitcode=int(session.exitstatus),
-                declaration=self.declaration,
-            )
+            try:
+                reporting.write_json(
+                    self.settings.report,
+                    self.results,
+                    exitcode=int(session.exitstatus),
+                    declaration=self.declaration,
+                )
+            except OSError as exc:
+                # The report was asked for: a run that cannot write it must not pass.
+                self._fatal(
+                    DepboundsError(
+                        f"cannot write the report {self.settings.report}: "
+                        f"{exc.strerror or exc}"
+                    )
+                )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
         """Show the per-bound table after pytest's own summary."""
-        reporting.write_summary(terminalreporter, self.results)
+        reporting.write_summary(terminalreporter, self.results, exitcode=self.exitcode)
+        if github.enabled(os.environ):
+            for line in github.annotation_lines(
+                self.results,
+                project_dir=self.declaration.project_dir,
+                workspace=github.workspace(os.environ),
+            ):
+                terminalreporter.write_line(line)
 
     # -- worker threads: no pytest hooks here, only events ----------------------
 
@@ -164,6 +249,14 @@ class BoundsSession:
                     spec, self.declaration.requires_python
                 )
             interpreters[bound] = found[spec or ""]
+        if self.settings.lookahead:
+            if self.settings.upper_constraints is None:
+                raise ConfigurationError(
+                    "--depbounds-lookahead needs --depbounds-upper-constraints: "
+                    "without one, the upper bound already tests the newest releases"
+                )
+            if "upper" in interpreters:
+                interpreters[LOOKAHEAD] = interpreters["upper"]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -188,8 +281,8 @@ class BoundsSession:
         try:
             inner_dir = install_inner_plugin(cache_dir / "inner")
         except OSError as exc:
-            msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror}"
-            raise DepboundsError(msg) from None
+            msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror or exc}"
+            raise EnvBuildError(msg) from None
         return _Context(
             interpreters=interpreters,
             installer=installer,
@@ -226,37 +319,44 @@ class BoundsSession:
         self, bound: BoundName, channel: queue.Queue[Event], context: _Context
     ) -> None:
         def log(message: str) -> None:
-            channel.put(("log", message))
+            channel.put(("log", redact(message)))
 
         try:
-            pins = self._resolve(bound, context, log)
-            channel.put(("pins", pins))
-            env = self._env_stepping_up(bound, pins, context, log, channel)
-            channel.put(("env", env))
-            if self.settings.freeze_dir is not None:
-                frozen = freeze_bound(
-                    self.settings.freeze_dir,
-                    bound=bound,
-                    env_path=env.path,
-                    pins=pins,
-                    project=self.declaration.project_name,
-                    interpreter=context.interpreters[bound],
-                    include_all=self.settings.freeze_all,
+            with contextlib.ExitStack() as held:
+                pins = self._resolve(bound, context, log)
+                channel.put(("pins", pins))
+                # The env stays locked while its session runs: a concurrent run
+                # on the same cache waits instead of rebuilding it underneath.
+                env = self._env_stepping_up(
+                    bound, pins, context, log, channel=channel, held=held
                 )
-                log(f"froze the env into {frozen}")
-            if self.stop.is_set():
-                channel.put(("error", DepboundsError("interrupted")))
-                return
-            outcome = run_inner(
-                self._inner_request(bound, env, context),
-                lambda record: channel.put(("record", record)),
-                self.stop,
-            )
+                channel.put(("env", env))
+                if self.settings.freeze_dir is not None:
+                    frozen = freeze_bound(
+                        self.settings.freeze_dir,
+                        bound=bound,
+                        env_path=env.path,
+                        pins=pins,
+                        project=self.declaration.project_name,
+                        interpreter=context.interpreters[bound],
+                        include_all=self.settings.freeze_all,
+                    )
+                    log(f"froze the env into {frozen}")
+                if self.stop.is_set():
+                    channel.put(("interrupted", None))
+                    return
+                outcome = run_inner(
+                    self._inner_request(bound, env, context),
+                    lambda record: channel.put(("record", record)),
+                    self.stop,
+                )
             channel.put(("done", outcome))
         except DepboundsError as exc:
             channel.put(("error", exc))
         except OSError as exc:
-            channel.put(("error", DepboundsError(f"{exc.filename}: {exc.strerror}")))
+            where = f"{exc.filename}: " if exc.filename else ""
+            error = EnvBuildError(f"cannot write {where}{exc.strerror or exc}")
+            channel.put(("error", error))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
 
@@ -271,7 +371,7 @@ class BoundsSession:
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
             bound=bound,
-            resolution=resolution_for(bound, self.settings.strategy),
+            resolution=resolution_for(_strategy_of(bound), self.settings.strategy),
             interpreter=context.interpreters[bound],
             under_test=tuple(str(r.requirement) for r in declaration.under_test),
             tooling=tooling_requirements(declared_tooling, self.settings.with_tooling),
@@ -293,15 +393,20 @@ class BoundsSession:
         log: Log,
         exclusions: tuple[tuple[str, str, str], ...] = (),
     ) -> Pins:
-        return resolve(
-            self._request(bound, context, exclusions),
-            context.installer,
-            workdir=context.cache_dir / "resolutions",
-            max_age=None if bound == "lower" else self.settings.refresh,
-            rebuild=self.settings.rebuild or bool(exclusions),
-            log=log,
-            index=context.index,
-        )
+        request = self._request(bound, context, exclusions)
+        workdir = context.cache_dir / "resolutions"
+        workdir.mkdir(parents=True, exist_ok=True)
+        # One resolver per request at a time: a concurrent run waits, then reuses it.
+        with _locked(workdir / f"{bound}-{request.key(context.installer)[:16]}.lock"):
+            return resolve(
+                request,
+                context.installer,
+                workdir=workdir,
+                max_age=None if bound == "lower" else self.settings.refresh,
+                rebuild=self.settings.rebuild or bool(exclusions),
+                log=log,
+                index=context.index,
+            )
 
     def _env_stepping_up(
         self,
@@ -309,7 +414,9 @@ class BoundsSession:
         pins: Pins,
         context: _Context,
         log: Log,
+        *,
         channel: queue.Queue[Event],
+        held: contextlib.ExitStack,
     ) -> BuiltEnv:
         """Build the env; a lower floor that does not build is stepped over.
 
@@ -320,7 +427,7 @@ class BoundsSession:
         direct = {r.name for r in self.declaration.under_test}
         while True:
             try:
-                env = self._env(bound, pins, context, log)
+                env = self._env(bound, pins, context, log, held)
             except EnvBuildError as exc:
                 failure = exc.failure
                 if (
@@ -351,7 +458,12 @@ class BoundsSession:
             return env
 
     def _env(
-        self, bound: BoundName, pins: Pins, context: _Context, log: Log
+        self,
+        bound: BoundName,
+        pins: Pins,
+        context: _Context,
+        log: Log,
+        held: contextlib.ExitStack,
     ) -> BuiltEnv:
         declaration = self.declaration
         plan = EnvPlan(
@@ -370,6 +482,7 @@ class BoundsSession:
             envs_dir=context.cache_dir / "envs",
             rebuild=self.settings.rebuild,
             log=log,
+            hold=held,
         )
 
     def _inner_request(
@@ -382,8 +495,10 @@ class BoundsSession:
             args=tuple(strip_our_args(self.config.invocation_params.args)),
             cwd=self.config.invocation_params.dir,
             inner_dir=context.inner_dir,
-            results=runs / f"{bound}.jsonl",
-            log=runs / f"{bound}.log",
+            # Named after the env, whose lock this run holds: runs of other
+            # envs on the same cache never write the same files.
+            results=runs / f"{env.path.name}.jsonl",
+            log=runs / f"{env.path.name}.log",
             cache_dir=context.cache_dir / "inner-cache" / bound,
             timeout=self.settings.timeout,
         )
@@ -402,7 +517,7 @@ class BoundsSession:
             except queue.Empty:
                 continue
             if kind == "log":
-                state.view.line(payload)
+                state.view.step(payload)
             elif kind == "pins":
                 state.pins = payload
                 state.view.pins(payload, self.declaration)
@@ -420,7 +535,6 @@ class BoundsSession:
         self, session: pytest.Session, state: _BoundState, record: dict[str, Any]
     ) -> None:
         event = record.get("event")
-        hook = self.config.hook
         if event == "start":
             state.runtime = record
             state.view.line(
@@ -429,48 +543,67 @@ class BoundsSession:
             )
         elif event == "collected":
             state.collected = int(record.get("count", 0))
-            session.testscollected += state.collected
+            if state.bound != LOOKAHEAD:
+                session.testscollected += state.collected
             state.view.collected(state.collected)
+        elif event == "warning":
+            state.warnings.add(record)
         elif event in {"report", "collectreport"}:
-            data, facts = split_facts(record["data"])
-            if facts is not None:
-                when = "collect" if event == "collectreport" else data.get("when")
-                state.failures.append((str(data.get("nodeid")), str(when), facts))
-            report = rebuild_report(self.config, data, state.bound)
-            state.tally.add(report)
-            if isinstance(report, pytest.CollectReport):
-                hook.pytest_collectreport(report=report)
-                return
-            if report.when == "setup":
-                hook.pytest_runtest_logstart(
-                    nodeid=report.nodeid, location=report.location
-                )
-            hook.pytest_runtest_logreport(report=report)
-            if report.when == "teardown":
-                hook.pytest_runtest_logfinish(
-                    nodeid=report.nodeid, location=report.location
-                )
+            self._replay_report(state, event, record)
+
+    def _replay_report(
+        self, state: _BoundState, event: str, record: dict[str, Any]
+    ) -> None:
+        """Count a report and replay it through pytest's hooks, tagged."""
+        hook = self.config.hook
+        # A test's output may print an index URL or a token: mask it before
+        # the terminal, JUnit or any other plugin sees it.
+        data, facts = split_facts(redact_data(record["data"]))
+        if facts is not None:
+            when = "collect" if event == "collectreport" else data.get("when")
+            state.failures.append((str(data.get("nodeid")), str(when), facts))
+        report = rebuild_report(self.config, data, state.bound)
+        state.tally.add(report)
+        if state.bound == LOOKAHEAD:
+            return  # what would break is a note, never a failed test
+        if isinstance(report, pytest.CollectReport):
+            hook.pytest_collectreport(report=report)
+            return
+        if report.when == "setup":
+            hook.pytest_runtest_logstart(nodeid=report.nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        if report.when == "teardown":
+            hook.pytest_runtest_logfinish(
+                nodeid=report.nodeid, location=report.location
+            )
 
     def _finish(self, state: _BoundState, kind: str, payload: object) -> BoundResult:
         error = crash = None
         outcome: RunOutcome | None = None
         if kind == "error":
-            error = str(payload)
+            error = redact(str(payload))
             state.view.error(error)
-        else:
+            self.config.hook.pytest_runtest_logreport(
+                report=reporting.env_failure_report(state.bound, error)
+            )
+        elif kind == "done":
             outcome = cast("RunOutcome", payload)
-            if outcome.crashed:
+            if outcome.crashed and not outcome.interrupted:
                 crash = f"the inner pytest session {outcome.describe()}"
-                report = _crash_report(state.bound, crash, outcome.log_tail())
+                tail = redact(outcome.log_tail())
+                report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
-                self.config.hook.pytest_runtest_logreport(report=report)
+                if state.bound != LOOKAHEAD:
+                    self.config.hook.pytest_runtest_logreport(report=report)
         pins, env = state.pins, state.env
         result = BoundResult(
             bound=state.bound,
             interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
             direct=tuple(r.name for r in self.declaration.under_test),
-            resolution=resolution_for(state.bound, self.settings.strategy),
+            resolution=resolution_for(
+                _strategy_of(state.bound), self.settings.strategy
+            ),
             env_path=str(env.path) if env else None,
             env_reused=bool(env and env.reused),
             project_reinstalled=bool(env and env.project_reinstalled),
@@ -483,6 +616,8 @@ class BoundsSession:
             crash=crash,
             tests=tuple(state.tally.tests.values()),
             notes=pins.notes if pins else (),
+            interrupted=kind == "interrupted"
+            or (outcome is not None and outcome.interrupted),
         )
         state.view.done(result)
         return result
@@ -513,6 +648,82 @@ class BoundsSession:
                 result, findings=findings, unattributed=unattributed
             )
 
+    # -- static scan (scan.py) ---------------------------------------------------
+
+    def _scan(self, context: _Context) -> None:
+        """Run the static scan before any env is built and show what it found."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        scanner = Scanner(context.index, context.cache_dir)
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except DepboundsError as exc:
+            pytest.exit(str(exc), returncode=exc.exit_code)
+        if terminal is not None:
+            terminal.write_sep("-", "depbounds: static scan")
+            for line in self.scan_result.lines():
+                terminal.write_line(line)
+
+    def _add_scan_notes(self) -> None:
+        if self.scan_result is None:
+            return
+        strict = self.settings.strict_scan
+        for index, result in enumerate(self.results):
+            notes = self.scan_result.notes(result.bound, strict=strict)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- deprecation radar (radar.py) ------------------------------------------
+
+    def _radar(self) -> None:
+        """Add each bound's deprecated dependency uses to its notes."""
+        for index, result in enumerate(self.results):
+            state = self.states[result.bound]
+            if not state.warnings or state.env is None:
+                continue
+            attributor = Attributor(
+                SiteIndex(site_packages(state.env.path)),
+                self.declaration,
+                env_path=state.env.path,
+            )
+            found = radar.deprecations(state.warnings, attributor)
+            notes = radar.notes(found, strict=self.settings.strict_deprecations)
+            self.results[index] = dataclasses.replace(
+                result, notes=(*result.notes, *notes)
+            )
+
+    # -- lookahead (radar.py) --------------------------------------------------
+
+    def _work_bounds(self) -> tuple[BoundName, ...]:
+        """The bounds to run: the lookahead env too when it was asked for."""
+        bounds = self.settings.bounds
+        if self.settings.lookahead and "upper" in bounds:
+            return (*bounds, LOOKAHEAD)
+        return bounds
+
+    def _lookahead(self) -> None:
+        """Turn the lookahead env's result into notes of the upper bound."""
+        ahead = next((r for r in self.results if r.bound == LOOKAHEAD), None)
+        if ahead is None:
+            return
+        self.results.remove(ahead)
+        for index, result in enumerate(self.results):
+            if result.bound == "upper":
+                notes = radar.lookahead_notes(ahead, result)
+                self.results[index] = dataclasses.replace(
+                    result, notes=(*result.notes, *notes)
+                )
+
+
+#: The env at the newest releases the ranges admit, beyond the upper constraints:
+#: run like a bound, reported as notes of the upper bound.
+LOOKAHEAD = cast("BoundName", "lookahead")
+
+
+def _strategy_of(bound: BoundName) -> BoundName:
+    """The bound whose resolver strategy a bound uses (lookahead: the upper's)."""
+    return "upper" if bound == LOOKAHEAD else bound
+
 
 @dataclasses.dataclass(kw_only=True)
 class _BoundState:
@@ -526,10 +737,32 @@ class _BoundState:
     collected: int | None = None
     #: The inner session's ``start`` record: its pytest and interpreter.
     runtime: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The deprecation radar's records.
+    warnings: WarningLog = dataclasses.field(default_factory=WarningLog)
     #: ``(nodeid, when, facts)`` of each failed phase or collection.
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list
     )
+
+
+def _wait_for_end(channel: queue.Queue[Event], *, timeout: float) -> None:
+    """Skip a stopped worker's events until its last one (or a deadline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kind, _ = channel.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if kind in {"done", "error", "bug", "interrupted"}:
+            return
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    from filelock import FileLock  # noqa: PLC0415
+
+    with FileLock(str(path)):
+        yield
 
 
 def exit_code(results: list[BoundResult], pytest_code: int) -> int:

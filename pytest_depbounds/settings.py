@@ -55,6 +55,17 @@ class Settings:
     #: ``--depbounds-freeze``: where each bound's env is written as constraints.
     freeze_dir: Path | None = None
     freeze_all: bool = False
+    #: Deprecation radar: a project's use of a deprecated API fails its bound.
+    strict_deprecations: bool = False
+    #: Static scan before the envs are built, and whether its findings fail.
+    scan_first: bool = False
+    strict_scan: bool = False
+    #: An extra env beyond the upper constraints, reported as notes.
+    lookahead: bool = False
+    bisect: bool = False
+    #: ``auto``: localise when attribution is inconclusive; ``yes``; ``no``.
+    localize: str = "auto"
+    fix: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -99,6 +110,10 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         )
     groups = _words(values["depbounds_groups"])
     jobs = number("depbounds-jobs", values["depbounds_jobs"], None)
+    localize = str(values["depbounds_localize"] or "auto")
+    if localize not in {"auto", "yes", "no"}:
+        msg = f"--depbounds-localize: use auto, yes or no, not {localize!r}"
+        raise pytest.UsageError(msg)
     return Settings(
         bounds=bounds,
         extras=_words(values["depbounds_extras"]),
@@ -127,6 +142,13 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         upper_constraints=_path_or_url(values["depbounds_upper_constraints"], path),
         freeze_dir=path(values["depbounds_freeze"]),
         freeze_all=bool(values["depbounds_freeze_all"]),
+        strict_deprecations=bool(values["depbounds_strict_deprecations"]),
+        scan_first=bool(values["depbounds_scan_first"]),
+        strict_scan=bool(values["depbounds_strict_scan"]),
+        lookahead=bool(values["depbounds_lookahead"]),
+        bisect=bool(values["depbounds_bisect"]),
+        localize=localize,
+        fix=bool(values["depbounds_fix"]),
     )
 
 

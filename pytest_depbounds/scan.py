@@ -1,0 +1,1016 @@
+"""The static floor check: used symbols and keywords missing at a bound, no env.
+
+The project's sources are read with `ast` for the dependency names they use
+(``import a.b``, ``from a import b``, ``a.b.c``, ``a.func(kw=...)``). Each
+direct dependency's API at its floor and at its newest admitted version is read
+from its wheel with griffe's static loader (nothing is installed or imported)
+and kept as a small JSON summary per wheel in the cache, so a warm scan reads
+no wheel at all. A use missing at the floor is reported with the first release
+that has it; a use missing at the newest release, with the last that had it.
+
+What cannot be known statically is skipped and said: modules defining
+``__getattr__``, compiled modules, names re-exported from another package, and
+the project's own star-imports. Imports guarded by ``try``/``except
+ImportError`` or ``hasattr`` are the project's own fallbacks and are not
+reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from packaging.markers import (
+    InvalidMarker,
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+)
+
+from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.results import Note
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from pytest_depbounds.declared import Declaration
+    from pytest_depbounds.installer import IndexSettings
+
+#: The note kind of a static finding.
+KIND = "static-missing"
+#: Bumped when the cached API summaries change shape.
+SUMMARY_FORMAT = 1
+
+#: Folders of a project that hold no code of its own.
+_SKIPPED_DIRS = frozenset(
+    {"__pycache__", "build", "dist", "node_modules", "site-packages", "venv"}
+)
+#: Exceptions whose handler makes an import a guarded, optional one.
+_GUARDS = frozenset(
+    {"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "TypeError"}
+)
+#: Module attributes every module has, listed or not.
+_IMPLICIT = frozenset(
+    {
+        "__name__",
+        "__file__",
+        "__doc__",
+        "__path__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+        "__dict__",
+        "__all__",
+        "__builtins__",
+        "__class__",
+        "__module__",
+        "__qualname__",
+        "__init__",
+        "__call__",
+        "__version__",
+    }
+)
+_MAX_ALIAS_HOPS = 16
+
+Bound = Literal["lower", "upper"]
+
+
+# -- the project's uses ---------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Usage:
+    """One use of an imported name by the project."""
+
+    #: Dotted path: ``libfoo.sub.func``.
+    symbol: str
+    #: The keyword passed in a call, if this is a keyword use.
+    keyword: str | None = None
+    #: ``path:line`` in the project.
+    site: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProjectUses:
+    """Every use the project's sources make of imported names."""
+
+    uses: tuple[Usage, ...]
+    #: ``(module, path:line)`` of each ``from x import *``, which hides its names.
+    star_imports: tuple[tuple[str, str], ...]
+    #: Files that do not parse.
+    unparsable: tuple[str, ...]
+
+
+def project_files(project_dir: Path) -> list[Path]:
+    """The project's own Python files: its packages, tests and scripts.
+
+    :param project_dir: The folder holding ``pyproject.toml``.
+    :returns: ``.py`` files, without virtualenvs, caches and build output.
+    """
+    found = []
+    for root, dirs, files in os.walk(project_dir):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIPPED_DIRS
+            and not (Path(root) / d / "pyvenv.cfg").exists()
+        )
+        found += [Path(root) / f for f in sorted(files) if f.endswith(".py")]
+    return found
+
+
+def read_uses(project_dir: Path, files: Iterable[Path] | None = None) -> ProjectUses:
+    """Read the imports and the attribute and keyword uses of imported names.
+
+    :param project_dir: The project folder (sites are relative to it).
+    :param files: The files to read (default: `project_files`).
+    :returns: The uses, in file and line order.
+    """
+    uses: list[Usage] = []
+    stars: list[tuple[str, str]] = []
+    broken: list[str] = []
+    for path in project_files(project_dir) if files is None else files:
+        relative = path.relative_to(project_dir).as_posix()
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            broken.append(relative)
+            continue
+        reader = _UseReader(relative)
+        reader.visit(tree)
+        uses += reader.result()
+        stars += reader.stars
+    return ProjectUses(
+        uses=tuple(uses), star_imports=tuple(stars), unparsable=tuple(broken)
+    )
+
+
+class _UseReader(ast.NodeVisitor):
+    """Collects the uses in one module; names rebound other than by import are left."""
+
+    def __init__(self, relative: str) -> None:
+        self.relative = relative
+        #: Local name → dotted module path it was imported as.
+        self.bound: dict[str, str] = {}
+        #: Names also bound by something other than an import.
+        self.rebound: set[str] = set()
+        self.found: list[tuple[str, Usage]] = []
+        self.stars: list[tuple[str, str]] = []
+        self.guarded = 0
+
+    def result(self) -> list[Usage]:
+        # A use through a name that is also assigned, is a parameter, ... is not
+        # known to be the module: it is left out rather than guessed.
+        return [u for name, u in self.found if name not in self.rebound]
+
+    def _site(self, node: ast.AST) -> str:
+        return f"{self.relative}:{getattr(node, 'lineno', 0)}"
+
+    def _use(
+        self, name: str, symbol: str, node: ast.AST, keyword: str | None = None
+    ) -> None:
+        if not self.guarded:
+            self.found.append(
+                (name, Usage(symbol=symbol, keyword=keyword, site=self._site(node)))
+            )
+
+    # -- bindings ---------------------------------------------------------------
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.bound[alias.asname] = alias.name
+                self._use(alias.asname, alias.name, node)
+            else:
+                top = alias.name.partition(".")[0]
+                self.bound[top] = top
+                self._use(top, alias.name, node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level or not node.module:
+            return  # the project's own relative imports
+        for alias in node.names:
+            if alias.name == "*":
+                self.stars.append((node.module, self._site(node)))
+                continue
+            local = alias.asname or alias.name
+            symbol = f"{node.module}.{alias.name}"
+            self.bound[local] = symbol
+            self._use(local, symbol, node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            self.rebound.add(node.id)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self.rebound.add(node.arg)
+
+    def _define(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    ) -> None:
+        self.rebound.add(node.name)
+        self.generic_visit(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _define  # noqa: N815
+
+    # -- uses -------------------------------------------------------------------
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        dotted = _dotted(node)
+        if dotted is not None and dotted[0] in self.bound:
+            if not isinstance(node.ctx, ast.Load):
+                return  # setting a module attribute (a patch) is not a use of its API
+            name, rest = dotted[0], dotted[1:]
+            self._use(name, ".".join([self.bound[name], *rest]), node)
+            return
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        dotted = _dotted(node.func)
+        if dotted is not None and dotted[0] in self.bound:
+            name, rest = dotted[0], dotted[1:]
+            symbol = ".".join([self.bound[name], *rest])
+            for keyword in node.keywords:
+                if keyword.arg is not None:
+                    self._use(name, symbol, keyword, keyword.arg)
+        self.generic_visit(node)
+
+    # -- guards -----------------------------------------------------------------
+
+    def visit_Try(self, node: ast.Try) -> None:
+        guarded = any(_catches(h.type) for h in node.handlers)
+        self.guarded += guarded
+        for statement in node.body:
+            self.visit(statement)
+        self.guarded -= guarded
+        for other in [*node.handlers, *node.orelse, *node.finalbody]:
+            self.visit(other)
+
+    visit_TryStar = visit_Try  # noqa: N815
+
+    def visit_If(self, node: ast.If) -> None:
+        # ``if hasattr(mod, "x")`` / ``getattr(mod, "x", None)``: a checked use.
+        guarded = any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in {"hasattr", "getattr"}
+            for n in ast.walk(node.test)
+        )
+        self.guarded += guarded
+        self.visit(node.test)
+        for child in node.body:
+            self.visit(child)
+        self.guarded -= guarded
+        for child in node.orelse:
+            self.visit(child)
+
+
+def _dotted(node: ast.expr) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _catches(handler: ast.expr | None) -> bool:
+    if handler is None:
+        return True
+    names = handler.elts if isinstance(handler, ast.Tuple) else [handler]
+    return any(
+        (isinstance(n, ast.Name) and n.id in _GUARDS)
+        or (isinstance(n, ast.Attribute) and n.attr in _GUARDS)
+        for n in names
+    )
+
+
+# -- a dependency's API, from its wheel -----------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Api:
+    """The static API of one version of one distribution."""
+
+    dist: str
+    version: str
+    top_level: tuple[str, ...]
+    #: Dotted path → ``{"k": kind, ...}``; kinds: module, class, function,
+    #: attribute, alias (``t``: target), external, compiled, unloadable.
+    objects: Mapping[str, Mapping[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Lookup:
+    """Whether a dotted use exists in an API."""
+
+    state: Literal["present", "missing", "unknown"]
+    #: For ``missing``: the first part that does not exist (``libfoo.new_api``),
+    #: or the callable; for ``unknown``: why it cannot be told.
+    detail: str = ""
+    #: For ``missing``: the keyword the callable does not accept, if that is it.
+    keyword: str | None = None
+
+
+def load_api(wheel: Path, dist: str, version: str) -> Api:
+    """Read a wheel's API with griffe, without installing or importing it.
+
+    :param wheel: The wheel file.
+    :param dist: Its distribution name.
+    :param version: Its version.
+    :returns: The API summary.
+    """
+    import griffe  # noqa: PLC0415 - only the scan needs it
+
+    with tempfile.TemporaryDirectory(prefix="depbounds-scan-") as folder:
+        root = Path(folder)
+        with zipfile.ZipFile(wheel) as archive:
+            names = [
+                n
+                for n in archive.namelist()
+                if n.endswith((".py", ".pyi")) or _is_compiled(n)
+            ]
+            archive.extractall(root, members=names)
+        top_level = _top_level(names)
+        objects: dict[str, dict[str, Any]] = {}
+        for name in names:
+            if _is_compiled(name):
+                dotted = _module_of(name)
+                if dotted and not _has_source(names, name):
+                    objects[dotted] = {"k": "compiled"}
+        loader = griffe.GriffeLoader(
+            search_paths=[root], allow_inspection=False, store_source=False
+        )
+        for top in top_level:
+            if objects.get(top, {}).get("k") == "compiled":
+                continue
+            try:
+                loaded = loader.load(top)
+            except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
+                objects[top] = {"k": "unloadable"}
+                continue
+            _summarise(loaded, objects)
+    return Api(
+        dist=dist,
+        version=version,
+        top_level=tuple(top_level),
+        objects=objects,
+    )
+
+
+def _top_level(names: Sequence[str]) -> list[str]:
+    tops: dict[str, None] = {}
+    for name in names:
+        first, _, rest = name.partition("/")
+        if first.endswith((".dist-info", ".data")):
+            continue
+        stem = first.partition(".")[0] if not rest else first
+        if stem.isidentifier():
+            tops[stem] = None
+    return list(tops)
+
+
+def _is_compiled(name: str) -> bool:
+    return name.endswith((".so", ".pyd"))
+
+
+def _module_of(name: str) -> str | None:
+    parts = name.split("/")
+    stem = parts[-1].partition(".")[0]
+    parts[-1] = stem
+    if parts[-1] == "__init__":
+        parts.pop()
+    dotted = ".".join(parts)
+    return dotted if all(p.isidentifier() for p in parts) and parts else None
+
+
+def _has_source(names: Sequence[str], compiled: str) -> bool:
+    folder, _, leaf = compiled.rpartition("/")
+    stem = leaf.partition(".")[0]
+    prefix = f"{folder}/" if folder else ""
+    return f"{prefix}{stem}.py" in names or f"{prefix}{stem}.pyi" in names
+
+
+def _summarise(obj: Any, objects: dict[str, dict[str, Any]]) -> None:  # noqa: ANN401 - a griffe object
+    """Flatten a griffe module tree into dotted paths (aliases kept as targets)."""
+    stack = [obj]
+    while stack:
+        current = stack.pop()
+        path = current.path
+        if path in objects:
+            continue
+        if current.is_alias:
+            objects[path] = {"k": "alias", "t": current.target_path}
+            continue
+        objects[path], members = _entry(current)
+        for name, member in members.items():
+            if member.is_alias or member.path != f"{path}.{name}":
+                # Inherited or re-exported: reachable here, defined elsewhere.
+                target = member.target_path if member.is_alias else member.path
+                objects.setdefault(f"{path}.{name}", {"k": "alias", "t": target})
+                if member.is_alias:
+                    continue
+            stack.append(member)
+
+
+def _entry(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:  # noqa: ANN401 - a griffe object
+    """One object's summary, and the members to summarise after it."""
+    kind = obj.kind.value
+    entry: dict[str, Any] = {"k": kind}
+    if kind == "module":
+        members = dict(obj.members)
+        entry["dyn"] = "__getattr__" in members
+        return entry, members
+    if kind == "class":
+        members = _class_members(obj)
+        entry["dyn"] = "__getattr__" in members or not _bases_known(obj)
+        return entry, members
+    if kind == "function":
+        entry["p"] = _parameters(obj)
+    return entry, {}
+
+
+def _class_members(cls: Any) -> dict[str, Any]:  # noqa: ANN401 - a griffe class
+    try:
+        return dict(cls.all_members)
+    except Exception:  # noqa: BLE001 - unresolvable bases: own members only
+        return dict(cls.members)
+
+
+def _bases_known(cls: Any) -> bool:  # noqa: ANN401 - a griffe class
+    bases = [str(b) for b in cls.bases]
+    plain = {"object", "Exception", "BaseException", "ValueError", "TypeError"}
+    try:
+        resolved = len(cls.resolved_bases)
+    except Exception:  # noqa: BLE001 - a base griffe cannot follow
+        return False
+    return resolved >= len([b for b in bases if b not in plain])
+
+
+def _parameters(function: Any) -> list[list[str]]:  # noqa: ANN401 - a griffe function
+    return [[p.name, p.kind.value] for p in function.parameters]
+
+
+class ApiCache:
+    """API summaries per wheel, read from JSON when cached, from the wheel if not."""
+
+    def __init__(self, folder: Path) -> None:
+        """Keep summaries in ``folder``.
+
+        :param folder: The cache folder (created on first write).
+        """
+        self.folder = folder
+        self._loaded: dict[str, Api] = {}
+        #: Wheels read from their archive in this run (for the benchmark).
+        self.built = 0
+
+    def get(
+        self, wheel: Callable[[], Path], filename: str, dist: str, version: str
+    ) -> Api:
+        """The summary of one wheel.
+
+        :param wheel: Gives the wheel's path, downloading it when needed.
+        :param filename: The wheel's file name (the cache key).
+        :param dist: Its distribution name.
+        :param version: Its version.
+        :returns: Its API.
+        """
+        if filename in self._loaded:
+            return self._loaded[filename]
+        target = self.folder / f"{filename}.json"
+        api = None
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads(target.read_text(encoding="utf-8"))
+            if data.get("format") == SUMMARY_FORMAT:
+                api = Api(
+                    dist=data["dist"],
+                    version=data["version"],
+                    top_level=tuple(data["top_level"]),
+                    objects=data["objects"],
+                )
+        if api is None:
+            api = load_api(wheel(), dist, version)
+            self.built += 1
+            self.folder.mkdir(parents=True, exist_ok=True)
+            data = {"format": SUMMARY_FORMAT, **dataclasses.asdict(api)}
+            temporary = target.with_name(f".{target.name}.{os.getpid()}")
+            temporary.write_text(json.dumps(data), encoding="utf-8")
+            temporary.replace(target)
+        self._loaded[filename] = api
+        return api
+
+
+def lookup(api: Api, symbol: str) -> Lookup:  # noqa: PLR0911 - one answer per case
+    """Say whether a dotted name exists in an API.
+
+    :param api: One version's API.
+    :param symbol: e.g. ``libfoo.sub.func``.
+    :returns: present, missing (with the first missing part) or unknown (why).
+    """
+    parts = symbol.split(".")
+    path = parts[0]
+    if path not in api.objects:
+        return Lookup(state="missing", detail=path)
+    for part in parts[1:]:
+        resolved = _resolve(api, path)
+        if isinstance(resolved, Lookup):
+            return resolved
+        path, entry = resolved
+        kind = entry.get("k")
+        if kind not in {"module", "class"}:
+            # An attribute of a function or a value: not an API question.
+            return Lookup(state="present")
+        child = f"{path}.{part}"
+        if child in api.objects:
+            path = child
+            continue
+        if entry.get("dyn"):
+            why = "defines __getattr__" if kind == "module" else "has dynamic bases"
+            return Lookup(state="unknown", detail=f"`{path}` {why}")
+        if part in _IMPLICIT:
+            return Lookup(state="present")
+        return Lookup(state="missing", detail=child)
+    resolved = _resolve(api, path)
+    return resolved if isinstance(resolved, Lookup) else Lookup(state="present")
+
+
+def accepts(api: Api, symbol: str, keyword: str) -> Lookup:
+    """Say whether a callable accepts a keyword argument.
+
+    :param api: One version's API.
+    :param symbol: The callable's dotted name.
+    :param keyword: The keyword.
+    :returns: present (accepted), missing, or unknown.
+    """
+    found = lookup(api, symbol)
+    if found.state != "present":
+        return found
+    resolved = _resolve(api, symbol)
+    if isinstance(resolved, Lookup):
+        return resolved
+    path, entry = resolved
+    skip_first = False
+    if entry.get("k") == "class":
+        init = _resolve(api, f"{path}.__init__")
+        if isinstance(init, Lookup) or "p" not in init[1]:
+            return Lookup(state="unknown", detail=f"no `__init__` found for `{path}`")
+        entry, skip_first = init[1], True
+    params = entry.get("p")
+    if not isinstance(params, list):
+        return Lookup(state="unknown", detail=f"`{path}` is not a function")
+    if skip_first:
+        params = params[1:]
+    for name, kind in params:
+        if kind == "variadic keyword" or (
+            name == keyword and kind in {"positional or keyword", "keyword-only"}
+        ):
+            return Lookup(state="present")
+    return Lookup(state="missing", detail=symbol, keyword=keyword)
+
+
+def _resolve(api: Api, path: str) -> tuple[str, Mapping[str, Any]] | Lookup:
+    """Follow aliases to the object a path names."""
+    for _ in range(_MAX_ALIAS_HOPS):
+        entry = api.objects.get(path)
+        if entry is None:
+            if path.partition(".")[0] not in api.top_level:
+                return Lookup(state="unknown", detail=f"`{path}` is another package's")
+            return Lookup(state="unknown", detail=f"`{path}` not found")
+        kind = entry.get("k")
+        if kind == "alias":
+            path = str(entry.get("t"))
+            continue
+        if kind == "compiled":
+            return Lookup(state="unknown", detail=f"`{path}` is a compiled module")
+        if kind == "unloadable":
+            return Lookup(state="unknown", detail=f"`{path}` could not be read")
+        return path, entry
+    return Lookup(state="unknown", detail=f"`{path}`: too many aliases")
+
+
+# -- where wheels come from -----------------------------------------------------
+
+
+class WheelFile(Protocol):
+    """One file of a distribution as a listing gives it."""
+
+    @property
+    def filename(self) -> str: ...  # noqa: D102
+    @property
+    def url(self) -> str: ...  # noqa: D102
+    @property
+    def version(self) -> Version: ...  # noqa: D102
+    @property
+    def yanked(self) -> bool: ...  # noqa: D102
+
+
+class Listing(Protocol):
+    """Lists the files of a distribution (find-links folders, indexes)."""
+
+    def files(self, name: str) -> Sequence[WheelFile]:  # noqa: D102
+        ...
+
+
+def _fetch(file: WheelFile, folder: Path) -> Path:
+    """The wheel's local path, downloaded into ``folder`` when remote."""
+    if file.url.startswith("file:"):
+        return Path(urllib.request.url2pathname(urllib.parse.urlsplit(file.url).path))
+    if not file.url.startswith(("http://", "https://")):
+        raise DepboundsError(f"cannot fetch {file.filename} from {file.url}")
+    digest = hashlib.sha256(file.url.encode()).hexdigest()[:16]
+    target = folder / digest / file.filename
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}")
+        request = urllib.request.Request(  # noqa: S310 - http(s) checked above
+            file.url, headers={"User-Agent": "pytest-depbounds"}
+        )
+        with (
+            urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
+            temporary.open("wb") as out,
+        ):
+            shutil.copyfileobj(response, out)
+        temporary.replace(target)
+    return target
+
+
+# -- the scan -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StaticFinding:
+    """A use missing in one version at one bound of one dependency."""
+
+    dist: str
+    version: str
+    bound: Bound
+    symbol: str
+    keyword: str | None
+    sites: tuple[str, ...]
+    #: lower: the first release that has it; upper: the last that had it.
+    other: str | None
+    #: The newest version looked at (for "never present up to ...").
+    newest: str
+
+    @property
+    def what(self) -> str:
+        """The use, as code: ``libfoo.new_api`` or ``libfoo.connect(timeout=)``."""
+        return f"{self.symbol}({self.keyword}=)" if self.keyword else self.symbol
+
+    @property
+    def message(self) -> str:
+        """One line: the use, where, the version lacking it, and the fix."""
+        shown = ", ".join(self.sites[:3])
+        if len(self.sites) > 3:  # noqa: PLR2004 - three sites are enough to read
+            shown += f" and {len(self.sites) - 3} more"
+        verb = "is not accepted by" if self.keyword else "does not exist in"
+        present = "accepted" if self.keyword else "present"
+        text = (
+            f"static: `{self.what}` used at {shown} {verb} {self.dist} {self.version}"
+        )
+        if self.bound == "lower":
+            if self.other is not None:
+                text += f"; first {present} in {self.other}"
+            else:
+                text += f"; not {present} up to {self.newest}"
+        else:
+            text += " (the newest release the range admits)"
+            if self.other is not None:
+                text += f"; last {present} in {self.other}"
+        return text
+
+    def note(self, *, strict: bool) -> Note:
+        """The finding as a note of its bound.
+
+        :param strict: ``--depbounds-strict-scan``: the note fails the bound.
+        :returns: A ``static-missing`` note.
+        """
+        fix = None
+        if self.bound == "lower" and self.other is not None:
+            fix = f"{self.dist}>={self.other}"
+        return Note(
+            kind=KIND,
+            dist=self.dist,
+            message=self.message,
+            location=self.sites[0] if self.sites else None,
+            fix=fix,
+            fails=strict,
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScanResult:
+    """What the static scan found."""
+
+    findings: tuple[StaticFinding, ...]
+    #: One line per use or module that cannot be checked statically, and why.
+    skipped: tuple[str, ...]
+    #: Dist → (floor, newest) versions scanned.
+    versions: Mapping[str, tuple[str, str]]
+    #: Uses of dependency names checked.
+    checked: int
+    seconds: float
+    #: Wheels whose API was read from the archive (not from the cache).
+    built: int
+
+    def notes(self, bound: str, *, strict: bool) -> tuple[Note, ...]:
+        """The findings of one bound as notes.
+
+        :param bound: ``lower`` or ``upper``.
+        :param strict: Whether they fail the bound.
+        :returns: ``static-missing`` notes.
+        """
+        return tuple(f.note(strict=strict) for f in self.findings if f.bound == bound)
+
+    def lines(self) -> list[str]:
+        """The report a user reads, findings first."""
+        out = [f.message for f in self.findings]
+        out += [f"skipped: {s}" for s in self.skipped]
+        scanned = ", ".join(f"{d} {lo}..{hi}" for d, (lo, hi) in self.versions.items())
+        count = len(self.versions)
+        out.append(
+            f"scan: {self.checked} uses of {count} "
+            f"dependenc{'y' if count == 1 else 'ies'} checked "
+            f"({scanned or 'none'}) in {self.seconds:.2f} s: "
+            f"{len(self.findings)} missing"
+        )
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        """The result as JSON."""
+        return {
+            "findings": [
+                {**dataclasses.asdict(f), "message": f.message} for f in self.findings
+            ],
+            "skipped": list(self.skipped),
+            "versions": {d: list(v) for d, v in self.versions.items()},
+            "checked": self.checked,
+        }
+
+
+class _Dist:
+    """One direct dependency: its admitted wheels and their APIs."""
+
+    def __init__(
+        self, name: str, specifier: SpecifierSet, listing: Listing, scanner: Scanner
+    ) -> None:
+        self.name = name
+        self.scanner = scanner
+        files = [f for f in listing.files(name) if f.filename.endswith(".whl")]
+        by_version: dict[Version, list[WheelFile]] = {}
+        for file in files:
+            if not file.yanked:
+                by_version.setdefault(file.version, []).append(file)
+        self.versions = sorted(specifier.filter(by_version))
+        self.files = by_version
+
+    def api(self, version: Version) -> Api:
+        # Any wheel of a version has the same pure-Python API: prefer a universal one.
+        wheel = min(
+            self.files[version],
+            key=lambda f: (not f.filename.endswith("-none-any.whl"), f.filename),
+        )
+        return self.scanner.cache.get(
+            lambda: _fetch(wheel, self.scanner.wheels_dir),
+            wheel.filename,
+            self.name,
+            str(version),
+        )
+
+
+class Scanner:
+    """Runs the static scan of one project."""
+
+    def __init__(self, listing: Listing, cache_dir: Path) -> None:
+        """Prepare a scan.
+
+        :param listing: Where the dependencies' wheels are listed.
+        :param cache_dir: The depbounds cache dir (``scan/`` is used inside).
+        """
+        self.listing = listing
+        self.cache = ApiCache(cache_dir / "scan" / "api")
+        self.wheels_dir = cache_dir / "scan" / "wheels"
+
+    def scan(self, declaration: Declaration) -> ScanResult:
+        """Check the project's uses against each direct dependency's floor and top.
+
+        :param declaration: The project's declared requirements.
+        :returns: The findings.
+        """
+        started = time.perf_counter()
+        uses = read_uses(declaration.project_dir)
+        skipped = [f"{f} (does not parse)" for f in uses.unparsable]
+        dists: dict[str, _Dist] = {}
+        roots: dict[str, str] = {}
+        versions: dict[str, tuple[str, str]] = {}
+        for requirement in declaration.under_test:
+            name = requirement.name
+            if name in dists or name == declaration.project_name:
+                continue
+            if not _applies(requirement.requirement):
+                continue
+            dist = _Dist(name, requirement.requirement.specifier, self.listing, self)
+            if not dist.versions:
+                skipped.append(f"{name}: no wheel admitted by the range")
+                continue
+            dists[name] = dist
+            floor, newest = dist.versions[0], dist.versions[-1]
+            versions[name] = (str(floor), str(newest))
+            for top in dist.api(floor).top_level + dist.api(newest).top_level:
+                roots.setdefault(top, name)
+        findings, checked, reasons = self._check(uses.uses, dists, roots)
+        skipped += [
+            f"`from {module} import *` at {site}: the names it brings are not checked"
+            for module, site in uses.star_imports
+            if module.partition(".")[0] in roots
+        ]
+        skipped += reasons
+        return ScanResult(
+            findings=tuple(findings),
+            skipped=tuple(skipped),
+            versions=versions,
+            checked=checked,
+            seconds=time.perf_counter() - started,
+            built=self.cache.built,
+        )
+
+    def _check(
+        self,
+        uses: Sequence[Usage],
+        dists: Mapping[str, _Dist],
+        roots: Mapping[str, str],
+    ) -> tuple[list[StaticFinding], int, list[str]]:
+        missing: dict[tuple[str, Bound, str, str | None], list[str]] = {}
+        reasons: dict[str, list[str]] = {}
+        checked = 0
+        for use in uses:
+            owner = roots.get(use.symbol.partition(".")[0])
+            if owner is None:
+                continue
+            checked += 1
+            dist = dists[owner]
+            edges: tuple[tuple[Bound, Version], ...] = (
+                ("lower", dist.versions[0]),
+                ("upper", dist.versions[-1]),
+            )
+            for bound, version in edges:
+                found = _check_use(dist.api(version), use)
+                if found.state == "missing":
+                    key = (owner, bound, found.detail, found.keyword)
+                    missing.setdefault(key, []).append(use.site)
+                elif found.state == "unknown":
+                    reasons.setdefault(found.detail, []).append(use.site)
+        findings = [
+            self._finding(dists[owner], bound, symbol, keyword, sites)
+            for (owner, bound, symbol, keyword), sites in missing.items()
+        ]
+        skipped = [
+            f"{why}: {len(set(sites))} use{'s' if len(set(sites)) != 1 else ''} "
+            f"not checked ({', '.join(dict.fromkeys(sites[:3]))}"
+            f"{', ...' if len(set(sites)) > 3 else ''})"  # noqa: PLR2004
+            for why, sites in reasons.items()
+        ]
+        return findings, checked, skipped
+
+    def _finding(
+        self,
+        dist: _Dist,
+        bound: Bound,
+        symbol: str,
+        keyword: str | None,
+        sites: Sequence[str],
+    ) -> StaticFinding:
+        use = Usage(symbol=symbol, keyword=keyword, site="")
+        between = dist.versions[1:] if bound == "lower" else dist.versions[-2::-1]
+        other = next(
+            (v for v in between if _check_use(dist.api(v), use).state == "present"),
+            None,
+        )
+        version = dist.versions[0] if bound == "lower" else dist.versions[-1]
+        return StaticFinding(
+            dist=dist.name,
+            version=str(version),
+            bound=bound,
+            symbol=symbol,
+            keyword=keyword,
+            sites=tuple(dict.fromkeys(sites)),
+            other=str(other) if other is not None else None,
+            newest=str(dist.versions[-1]),
+        )
+
+
+def _applies(requirement: Requirement) -> bool:
+    """Whether a requirement's marker holds for the interpreter running the scan."""
+    if requirement.marker is None:
+        return True
+    try:
+        return requirement.marker.evaluate({"extra": ""})
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return True
+
+
+def _check_use(api: Api, use: Usage) -> Lookup:
+    if use.keyword is not None:
+        return accepts(api, use.symbol, use.keyword)
+    return lookup(api, use.symbol)
+
+
+def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
+    """Where the scan lists wheels, for the user's index settings.
+
+    :param settings: Index URLs, find-links, no-index and offline.
+    :param cache_dir: The depbounds cache dir (the index keeps files under it).
+    :returns: The listing: the same index reader the resolution uses.
+    """
+    from pytest_depbounds.index import Index  # noqa: PLC0415
+
+    return Index(settings, cache_dir=cache_dir / "index")
+
+
+# -- ``depbounds scan`` ---------------------------------------------------------
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``depbounds scan`` to the command's subcommands.
+
+    :param commands: The ``depbounds`` subparsers.
+    """
+    parser = commands.add_parser(
+        "scan",
+        help="Check statically that the symbols and keywords the project uses "
+        "exist at each dependency's floor and newest version",
+    )
+    parser.add_argument(
+        "project", nargs="?", type=Path, default=Path(), help="Project folder"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="The depbounds cache dir (default: PROJECT/.pytest_cache/d/depbounds)",
+    )
+    parser.add_argument("--extras", default="", help="Extras scanned too (a,b)")
+    parser.add_argument("--groups", default=None, help="Dependency groups (a,b)")
+    parser.add_argument("--index-url", help="Package index (default: PIP_INDEX_URL)")
+    parser.add_argument("--extra-index-url", action="append", default=[])
+    parser.add_argument("--find-links", action="append", default=[])
+    parser.add_argument("--no-index", action="store_true")
+    parser.add_argument("--offline", action="store_true")
+    parser.add_argument(
+        "--strict", action="store_true", help="Exit with 1 when a use is missing"
+    )
+    parser.add_argument("--json", type=Path, help="Write the findings as JSON")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``depbounds scan``.
+
+    :param args: The parsed command line.
+    :returns: The exit code: 1 with ``--strict`` and a finding, else 0.
+    """
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.installer import IndexSettings  # noqa: PLC0415
+
+    project = args.project.resolve()
+    settings = IndexSettings.from_environ(
+        os.environ,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_url,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        offline=args.offline,
+    )
+    words = [w for w in args.extras.split(",") if w]
+    groups = [w for w in args.groups.split(",") if w] if args.groups else None
+    cache_dir = args.cache_dir or project / ".pytest_cache" / "d" / "depbounds"
+    try:
+        declaration = read_declaration(project, extras=words, groups=groups)
+        listing = listing_for(settings, cache_dir)
+        result = Scanner(listing, cache_dir).scan(declaration)
+    except DepboundsError as exc:
+        sys.stderr.write(f"depbounds scan: {exc}\n")
+        return exc.exit_code
+    for line in result.lines():
+        sys.stdout.write(f"{line}\n")
+    if args.json is not None:
+        args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n", "utf-8")
+    return 1 if args.strict and result.findings else 0

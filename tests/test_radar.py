@@ -1,0 +1,309 @@
+"""The deprecation radar: a dependency's deprecation reached by the project's code."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from pytest_depbounds import _inner, radar
+from pytest_depbounds.attribution import Attributor, SiteIndex
+from pytest_depbounds.declared import Declaration, DeclaredRequirement
+from pytest_depbounds.testing import write_project, write_wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+DEPLIB_V1 = {
+    "deplib/__init__.py": """\
+        import warnings
+
+
+        def old():
+            warnings.warn("old() is deprecated; use new()", DeprecationWarning, stacklevel=2)
+            return 1
+
+
+        def later():
+            warnings.warn("later() will return a list", FutureWarning, stacklevel=2)
+            return 1
+    """,
+    "deplib/util.py": """\
+        import warnings
+
+        warnings.warn("deplib.util is deprecated", DeprecationWarning, stacklevel=2)
+    """,
+}
+# Another dependency calling the deprecated function: its problem, not ours.
+OTHERLIB = {
+    "otherlib/__init__.py": """\
+        import deplib
+
+
+        def run():
+            return deplib.old()
+    """
+}
+PROJECT = {
+    "myproj/__init__.py": "import deplib\n\n\ndef go():\n    return deplib.old()\n",
+}
+TESTS = {
+    "test_a.py": (
+        "import warnings\n\nimport deplib.util\nimport myproj\nimport otherlib\n\n\n"
+        "def test_one():\n    assert myproj.go() == 1\n\n\n"
+        "def test_two():\n    assert myproj.go() == 1\n\n\n"
+        "def test_later():\n    assert deplib.later() == 1\n\n\n"
+        "def test_other():\n    assert otherlib.run() == 1\n\n\n"
+        "def test_own():\n    warnings.warn('mine', DeprecationWarning)\n"
+    )
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wheels = tmp_path_factory.mktemp("wheels")
+    target = tmp_path_factory.mktemp("env") / "site-packages"
+    for name, files in (("deplib", DEPLIB_V1), ("otherlib", OTHERLIB)):
+        wheel = write_wheel(wheels, name, "1.0", files)
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(target)
+    return target
+
+
+def _run(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    site: Path,
+    ini: str,
+) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
+    for path, text in {**PROJECT, **TESTS}.items():
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    pytester.makeini(ini)
+    results = pytester.path / "results.jsonl"
+    monkeypatch.setenv(_inner.RESULTS_VAR, str(results))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = pytester.runpytest_subprocess("-p", "pytest_depbounds._inner", "-rw")
+    records = [
+        json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
+    ]
+    return result, records
+
+
+def _deprecations(
+    records: list[dict[str, Any]], site: Path, project: Path
+) -> dict[str, radar.Deprecation]:
+    log = radar.WarningLog()
+    for record in records:
+        if record["event"] == "warning":
+            log.add(record)
+    declaration = Declaration(
+        project_dir=project,
+        project_name="myproj",  # type: ignore[arg-type]
+        requirements=(
+            DeclaredRequirement(
+                requirement=Requirement("deplib>=1.0"),
+                location="pyproject.toml",
+                origin="",
+            ),
+        ),
+        build_inputs=(),
+    )
+    found = radar.deprecations(log, Attributor(SiteIndex([site]), declaration))
+    return {d.symbol: d for d in found}
+
+
+def test_ignored_deprecations_are_still_seen_and_still_ignored(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    result, records = _run(
+        pytester,
+        monkeypatch,
+        site,
+        "[pytest]\nfilterwarnings =\n    ignore::DeprecationWarning\n"
+        "    ignore::FutureWarning\n",
+    )
+    result.assert_outcomes(passed=5)
+    # The project's filters keep working: pytest shows no warning.
+    result.stdout.no_fnmatch_line("*warnings summary*")
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
+    old = found["deplib.old"]
+    assert old.usages == ("myproj/__init__.py:5",)
+    assert old.tests == ("test_a.py::test_one", "test_a.py::test_two")
+    assert old.message == (
+        "deplib 1.0: `deplib.old` is deprecated — used at myproj/__init__.py:5 "
+        "(2 tests): DeprecationWarning: old() is deprecated; use new()"
+    )
+    util = found["deplib.util"]
+    assert (util.usages, util.tests, util.collection) == (("test_a.py:3",), (), True)
+    assert found["deplib.later"].message.startswith(
+        "deplib 1.0: `deplib.later` will change — used at test_a.py:17 (1 test)"
+    )
+    note = old.note(strict=False)
+    assert (note.kind, note.dist, note.location, note.fails) == (
+        "deprecated-use",
+        "deplib",
+        "myproj/__init__.py:5",
+        False,
+    )
+    assert old.note(strict=True).fails
+
+
+def test_another_dependency_and_the_project_itself_are_not_reported(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    _, records = _run(pytester, monkeypatch, site, "[pytest]\n")
+    # The inner session saw otherlib's call, with the stack to tell whose it is.
+    stacks = [r for r in records if r["event"] == "warning" and "stack" in r]
+    assert any(
+        any(frame["module"] == "otherlib" for frame in r["stack"]) for r in stacks
+    )
+    found = _deprecations(records, site, pytester.path)
+    assert found["deplib.old"].tests == ("test_a.py::test_one", "test_a.py::test_two")
+    assert "otherlib.run" not in found
+    assert all(d.dist == "deplib" for d in found.values())
+
+
+def test_error_filters_still_fail_the_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    result, records = _run(
+        pytester,
+        monkeypatch,
+        site,
+        "[pytest]\nfilterwarnings =\n    error\n"
+        "    ignore:deplib.util:DeprecationWarning\n",
+    )
+    result.assert_outcomes(passed=0, failed=5)
+    result.stdout.fnmatch_lines(["*DeprecationWarning: old() is deprecated*"])
+    # Only the ignored import-time warning reached the radar.
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.util"}
+
+
+def test_a_default_run_keeps_pytest_warning_summary(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    result, records = _run(pytester, monkeypatch, site, "[pytest]\n")
+    result.assert_outcomes(passed=5, warnings=6)
+    result.stdout.fnmatch_lines(["*old() is deprecated; use new()*"])
+    ids = [r["id"] for r in records if r["event"] == "warning" and "stack" in r]
+    # Each warning's stack is sent once; repeats name its id.
+    assert len(ids) == len(set(ids))
+
+
+# -- end to end: the 1.x env of a function 2.0 removes ---------------------------
+
+
+@pytest.fixture(scope="module")
+def deprecating_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("radar-index")
+    write_wheel(folder, "deplib", "1.0", DEPLIB_V1)
+    write_wheel(
+        folder, "deplib", "2.0", {"deplib/__init__.py": "def new():\n    return 1\n"}
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_the_lower_env_reports_what_the_upper_env_removed(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    deprecating_index: Path,
+    tooling_wheels: Path,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["deplib>=1.0"],
+        package=PROJECT,
+        tests={"test_go.py": "import myproj\n\n\ndef test_go():\n    myproj.go()\n"},
+        extra_pyproject="""
+            [tool.pytest.ini_options]
+            filterwarnings = ["ignore::DeprecationWarning"]
+        """,
+    )
+    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-report=r.json")
+    result.stdout.fnmatch_lines(
+        [
+            "*depbounds summary*",
+            "findings:",
+            (
+                "[[]lower[]] deplib 1.0: `deplib.old` is deprecated — used at "
+                "myproj/__init__.py:5 (1 test): DeprecationWarning: old() is deprecated*"
+            ),
+            "[[]upper[]] deplib 2.0: `deplib.old` missing — used at myproj/__init__.py:5*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = json.loads((pytester.path / "r.json").read_text())
+    lower, upper = report["bounds"]
+    assert lower["status"] == "passed"
+    notes: list[Mapping[str, Any]] = lower["notes"]
+    assert [(n["kind"], n["dist"], n["location"], n["fails"]) for n in notes] == [
+        ("deprecated-use", "deplib", "myproj/__init__.py:5", False)
+    ]
+    assert upper["findings"][0]["symbol"] == "deplib.old"
+    strict = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-strict-deprecations"
+    )
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines(["lower*failed*1 passed*"])
+
+
+@pytest.mark.slow
+def test_lookahead_reports_what_the_newest_releases_would_break(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    deprecating_index: Path,
+    tooling_wheels: Path,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["deplib>=1.0"],
+        package=PROJECT,
+        tests={"test_go.py": "import myproj\n\n\ndef test_go():\n    myproj.go()\n"},
+    )
+    (pytester.path / "upper-constraints.txt").write_text("deplib==1.0\n")
+    args = ["--depbounds=upper", "--depbounds-upper-constraints=upper-constraints.txt"]
+    result = pytester.runpytest_subprocess(
+        *args, "--depbounds-lookahead", "--depbounds-report=r.json"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*depbounds: lookahead bound*",
+            "*depbounds summary*",
+            "upper*passed*1 passed*",
+            "findings:",
+            "[[]upper[]] deplib 1.0: `deplib.old` is deprecated*",
+            (
+                "[[]upper[]] lookahead (deplib 1.0 → 2.0): deplib 2.0: `deplib.old` "
+                "missing — used at myproj/__init__.py:5, 1 test fails"
+            ),
+        ]
+    )
+    result.stdout.no_fnmatch_line("lookahead *passed*")
+    # What would break is reported, not failed: the run passes.
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert [b["bound"] for b in report["bounds"]] == ["upper"]
+    kinds = [n["kind"] for n in report["bounds"][0]["notes"]]
+    assert kinds == ["deprecated-use", "lookahead-break"]
+    without = pytester.runpytest_subprocess("--depbounds", "--depbounds-lookahead")
+    assert without.ret == pytest.ExitCode.USAGE_ERROR
+    without.stdout.fnmatch_lines(
+        ["*--depbounds-lookahead needs --depbounds-upper-constraints*"]
+    )

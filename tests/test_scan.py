@@ -1,0 +1,314 @@
+"""The static floor check: uses missing at a dependency's floor or newest version."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_depbounds import cli
+from pytest_depbounds.declared import read_declaration
+from pytest_depbounds.index import Index
+from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.scan import Scanner, Usage, read_uses
+from pytest_depbounds.testing import write_project, write_wheel
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+LIBFOO_1_0 = """\
+    def old_api():
+        return 1
+
+
+    def connect(host):
+        return host
+
+
+    class Client:
+        def __init__(self, url):
+            self.url = url
+"""
+LIBFOO_1_2 = """\
+    def old_api():
+        return 1
+
+
+    def connect(host, timeout=None):
+        return host
+
+
+    class Client:
+        def __init__(self, url):
+            self.url = url
+"""
+LIBFOO_1_4 = """\
+    from libfoo._impl import new_api
+
+
+    def old_api():
+        return 1
+
+
+    def connect(host, timeout=None):
+        return host
+
+
+    class Client:
+        def __init__(self, url, retries=3):
+            self.url = url
+"""
+LIBFOO_2_0 = """\
+    from libfoo._impl import new_api
+
+
+    def connect(host, *, timeout=None):
+        return host
+
+
+    class Client:
+        def __init__(self, url, **options):
+            self.url = url
+"""
+#: Every version: a module whose attributes are dynamic, and a compiled one.
+LIBFOO_COMMON = {
+    "libfoo/lazy.py": "def __getattr__(name):\n    return name\n",
+    "libfoo/_impl.py": "def new_api():\n    return 2\n",
+    "libfoo/speedups.cpython-311-x86_64-linux-gnu.so": "not really ELF",
+}
+PROJECT = {
+    "myproj/__init__.py": """\
+        import barlib.sub
+        import libfoo
+        import libfoo.speedups
+        from libfoo import new_api
+        from libfoo.lazy import anything
+        from libfoo import *
+        from os.path import *
+
+        from . import helpers
+
+        try:
+            from libfoo import optional_api
+        except ImportError:
+            optional_api = None
+
+
+        def go():
+            libfoo.old_api()
+            libfoo.connect("h", timeout=3)
+            libfoo.Client("u", retries=2)
+            libfoo.Client("u", anything=2)
+            libfoo.speedups.fast()
+            if hasattr(libfoo, "maybe"):
+                libfoo.maybe()
+            return new_api(), barlib.sub.helper()
+    """,
+    "myproj/helpers.py": """\
+        import libfoo
+
+        libfoo.patched = True
+
+
+        def shadow(libfoo):
+            return libfoo.not_the_module
+    """,
+}
+
+
+def _listing(folder: Path) -> Index:
+    return Index(IndexSettings(find_links=(str(folder),), no_index=True))
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("scan-index")
+    for version, init in (
+        ("1.0", LIBFOO_1_0),
+        ("1.2", LIBFOO_1_2),
+        ("1.4", LIBFOO_1_4),
+        ("2.0", LIBFOO_2_0),
+    ):
+        files = {"libfoo/__init__.py": init, **LIBFOO_COMMON}
+        write_wheel(folder, "libfoo", version, files)
+    # eventlet's lesson: a submodule that 2.0 removes.
+    write_wheel(
+        folder,
+        "barlib",
+        "1.0",
+        {"barlib/__init__.py": "", "barlib/sub.py": "def helper():\n    return 1\n"},
+    )
+    write_wheel(folder, "barlib", "2.0", {"barlib/__init__.py": ""})
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(
+        tmp_path / "proj",
+        "myproj",
+        dependencies=["libfoo>=1.0", "barlib>=1.0", "tomli>=1; python_version<'3'"],
+        package=PROJECT,
+    )
+
+
+def test_uses_are_read_from_imports_attributes_and_keywords(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(
+        textwrap.dedent(
+            """\
+            import a.b
+            import c as d
+            from e.f import g as h
+            from . import local
+
+            a.b.x.y(kw=1, **extra)
+            d.z = 3
+            h(key=2)
+            try:
+                import guarded
+            except (ImportError, OSError):
+                pass
+            """
+        ),
+        encoding="utf-8",
+    )
+    uses = read_uses(tmp_path)
+    assert uses.uses == (
+        Usage(symbol="a.b", site="m.py:1"),
+        Usage(symbol="c", site="m.py:2"),
+        Usage(symbol="e.f.g", site="m.py:3"),
+        Usage(symbol="a.b.x.y", keyword="kw", site="m.py:6"),
+        Usage(symbol="a.b.x.y", site="m.py:6"),
+        Usage(symbol="e.f.g", keyword="key", site="m.py:8"),
+    )
+
+
+def test_scan_finds_every_missing_use_with_the_version_that_has_it(
+    index: Path, project: Path, tmp_path: Path
+) -> None:
+    declaration = read_declaration(project, extras=(), groups=None)
+    scanner = Scanner(_listing(index), tmp_path / "cache")
+    result = scanner.scan(declaration)
+    messages = {(f.bound, f.what): f for f in result.findings}
+    assert set(messages) == {
+        ("lower", "libfoo.new_api"),
+        ("lower", "libfoo.connect(timeout=)"),
+        ("lower", "libfoo.Client(retries=)"),
+        ("lower", "libfoo.Client(anything=)"),
+        ("upper", "libfoo.old_api"),
+        ("upper", "barlib.sub"),
+    }
+    new_api = messages["lower", "libfoo.new_api"]
+    assert new_api.message == (
+        "static: `libfoo.new_api` used at myproj/__init__.py:4 does not exist in "
+        "libfoo 1.0; first present in 1.4"
+    )
+    assert new_api.note(strict=False).fix == "libfoo>=1.4"
+    assert messages["lower", "libfoo.connect(timeout=)"].message == (
+        "static: `libfoo.connect(timeout=)` used at myproj/__init__.py:19 is not "
+        "accepted by libfoo 1.0; first accepted in 1.2"
+    )
+    assert messages["lower", "libfoo.Client(anything=)"].other == "2.0"
+    assert messages["lower", "libfoo.Client(retries=)"].other == "1.4"
+    assert messages["upper", "libfoo.old_api"].message == (
+        "static: `libfoo.old_api` used at myproj/__init__.py:18 does not exist in "
+        "libfoo 2.0 (the newest release the range admits); last present in 1.4"
+    )
+    removed = messages["upper", "barlib.sub"]
+    assert (removed.sites, removed.other) == (
+        ("myproj/__init__.py:1", "myproj/__init__.py:25"),
+        "1.0",
+    )
+    # What cannot be known is said, never guessed.
+    skipped = "\n".join(result.skipped)
+    assert "`libfoo.lazy` defines __getattr__: 1 use not checked" in skipped
+    assert "`libfoo.speedups` is a compiled module: 2 uses not checked" in skipped
+    assert "`from libfoo import *` at myproj/__init__.py:6" in skipped
+    assert "os.path" not in skipped
+    # Guarded, patched and shadowed names are the project's own business.
+    assert not {"optional_api", "maybe", "patched", "not_the_module"} & {
+        f.symbol.rpartition(".")[2] for f in result.findings
+    }
+    assert result.versions == {"libfoo": ("1.0", "2.0"), "barlib": ("1.0", "2.0")}
+    notes = result.notes("lower", strict=True)
+    assert {n.kind for n in notes} == {"static-missing"}
+    assert all(n.fails for n in notes)
+
+
+def test_a_warm_scan_reads_no_wheel(index: Path, project: Path, tmp_path: Path) -> None:
+    declaration = read_declaration(project, extras=(), groups=None)
+    cold = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
+    warm = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
+    assert cold.built == 6  # every version of libfoo scanned for first/last present
+    assert warm.built == 0
+    assert warm.findings == cold.findings
+
+
+def test_the_scan_command(
+    index: Path,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["scan", str(project), "--find-links", str(index), "--no-index"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "first present in 1.4" in out
+    assert "scan: 14 uses of 2 dependencies checked" in out
+    report = tmp_path / "scan.json"
+    assert cli.main([*args, "--strict", "--json", str(report)]) == 1
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert {f["symbol"] for f in data["findings"]} >= {"libfoo.new_api"}
+
+
+def test_the_scan_command_says_what_is_wrong_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["scan", str(tmp_path)]) == 4
+    assert "no pyproject.toml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_scan_first_runs_before_the_envs(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    index: Path,
+    tooling_wheels: Path,
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{index} {tooling_wheels}")
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["libfoo>=1.0"],
+        package={
+            "myproj/__init__.py": "import libfoo\n\n\ndef go():\n    return libfoo.new_api()\n"
+        },
+        tests={"test_go.py": "def test_nothing():\n    pass\n"},
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-scan-first"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*depbounds: static scan*",
+            (
+                "static: `libfoo.new_api` used at myproj/__init__.py:5 does not exist "
+                "in libfoo 1.0; first present in 1.4"
+            ),
+            "*depbounds: lower bound*",
+            "lower*passed*",
+            "[[]lower[]] static: `libfoo.new_api`*; write libfoo>=1.4",
+        ]
+    )
+    # The tests never call it: only the scan sees it, and it does not fail the run.
+    assert result.ret == pytest.ExitCode.OK
+    strict = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-scan-first", "--depbounds-strict-scan"
+    )
+    strict.stdout.fnmatch_lines(["lower*failed*"])
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
