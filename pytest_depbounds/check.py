@@ -87,6 +87,13 @@ RULES: tuple[Rule, ...] = (
 )
 RULE_IDS = tuple(rule.id for rule in RULES)
 
+#: The keys of ``[tool.depbounds.check]``.
+_TABLE_KEYS = frozenset(
+    {
+        *("requirements", "lower-constraints", "upper-constraints"),
+        *("global-requirements", "enable", "disable", "allow-caps", "resolve"),
+    }
+)
 _CAP_OPERATORS = frozenset({"<", "<=", "==", "~=", "==="})
 _FLOOR_OPERATORS = frozenset({">=", ">", "~=", "==", "==="})
 
@@ -207,6 +214,13 @@ def read_config(
     :raises ConfigurationError: On an unknown rule or a cap allowed without reason.
     """
     table = _check_table(project_dir / "pyproject.toml")
+    unknown = sorted(set(table) - _TABLE_KEYS)
+    if unknown:
+        msg = (
+            f"[tool.depbounds.check]: unknown key {', '.join(unknown)} (known: "
+            f"{', '.join(sorted(_TABLE_KEYS))})"
+        )
+        raise ConfigurationError(msg)
 
     def paths(key: str) -> tuple[Path, ...]:
         value = table.get(key, [])

@@ -243,6 +243,16 @@ def test_a_cap_allowed_without_a_reason_is_a_usage_error(
     assert "allow-caps: fakelib needs a reason" in err
 
 
+def test_a_misspelt_key_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (project / "pyproject.toml").open("a") as file:
+        file.write('disabled = ["A8"]\n')
+    code, _, err = _check(capsys)
+    assert code == 2
+    assert "[tool.depbounds.check]: unknown key disabled (known: allow-caps," in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
