@@ -20,7 +20,9 @@ from pytest_depbounds.options import (
 )
 
 if TYPE_CHECKING:
+    from pytest_depbounds.declared import Declaration
     from pytest_depbounds.options import OptionSpec
+    from pytest_depbounds.settings import Settings
 
 _INI_TYPES = {"flag": "bool", "list": "args"}
 
@@ -156,9 +158,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if value is None or hasattr(config, "workerinput"):
         return
-    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
-    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
-    from pytest_depbounds.redact import redact  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -169,17 +168,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(
             settings, with_tooling=(*settings.with_tooling, "pytest-xdist")
         )
-    try:
-        declaration = read_declaration(
-            _project_dir(config),
-            extras=settings.extras,
-            groups=settings.groups,
-            requirements_files=settings.requirements,
-        )
-    except DepboundsError as exc:
-        raise pytest.UsageError(redact(str(exc))) from None
     config.pluginmanager.register(
-        BoundsSession(config, settings, declaration), "depbounds-session"
+        BoundsSession(config, settings, _declaration(config, settings)),
+        "depbounds-session",
     )
     from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
 
@@ -188,8 +179,24 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
+def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
+    """The project's declaration, read as every mode of the plugin reads it."""
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
+
+    try:
+        return read_declaration(
+            _project_dir(config),
+            extras=settings.extras,
+            groups=settings.groups,
+            requirements_files=settings.requirements,
+        )
+    except DepboundsError as exc:
+        raise pytest.UsageError(redact(str(exc))) from None
+
+
+def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
     from pytest_depbounds.verify import register  # noqa: PLC0415
@@ -201,14 +208,14 @@ def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> No
         )
         raise pytest.UsageError(msg)
     settings = read_settings(config, bound)
+    declaration = _declaration(config, settings)
     try:
-        declaration = read_declaration(
-            _project_dir(config),
-            extras=settings.extras,
-            groups=settings.groups,
-            requirements_files=settings.requirements,
+        constraints = (
+            settings.lower_constraints
+            if bound == "lower"
+            else settings.upper_constraints
         )
-        register(config, bound, declaration)
+        register(config, bound, declaration, constraints)
     except DepboundsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
