@@ -58,7 +58,7 @@ KIND = "static-missing"
 #: Seconds a dist's list of wheels is reused (as ``--depbounds-refresh``).
 DEFAULT_REFRESH = 3600.0
 #: Bumped when the cached API summaries change shape.
-SUMMARY_FORMAT = 1
+SUMMARY_FORMAT = 2
 
 #: Folders of a project that hold no code of its own.
 _SKIPPED_DIRS = frozenset(
@@ -356,6 +356,8 @@ class Api:
     #: Dotted path → ``{"k": kind, ...}``; kinds: module, class, function,
     #: attribute, alias (``t``: target), external, compiled, unloadable.
     objects: Mapping[str, Mapping[str, Any]]
+    #: Namespace packages (no ``__init__``), which other dists may share.
+    namespaces: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -413,6 +415,7 @@ def load_api(wheel: Path, dist: str, version: str) -> Api:
         version=version,
         top_level=tuple(top_level),
         objects=objects,
+        namespaces=_namespaces(names),
     )
 
 
@@ -426,6 +429,24 @@ def _top_level(names: Sequence[str]) -> list[str]:
         if stem.isidentifier():
             tops[stem] = None
     return list(tops)
+
+
+def _namespaces(names: Sequence[str]) -> tuple[str, ...]:
+    """Package folders without ``__init__``: shared with other dists (``google``)."""
+    folders: set[str] = set()
+    for name in names:
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folders.add("/".join(parts[:depth]))
+    return tuple(
+        sorted(
+            folder.replace("/", ".")
+            for folder in folders
+            if f"{folder}/__init__.py" not in names
+            and f"{folder}/__init__.pyi" not in names
+            and all(p.isidentifier() for p in folder.split("/"))
+        )
+    )
 
 
 def _is_compiled(name: str) -> bool:
@@ -545,6 +566,7 @@ class ApiCache:
                     version=data["version"],
                     top_level=tuple(data["top_level"]),
                     objects=data["objects"],
+                    namespaces=tuple(data["namespaces"]),
                 )
         if api is None:
             api = load_api(wheel(), dist, version)
@@ -729,6 +751,8 @@ class StaticFinding:
         if self.bound == "lower":
             if self.other is not None:
                 text += f"; first {present} in {self.other}"
+            elif self.newest == self.version:
+                text += " (the only release the range admits)"
             else:
                 text += f"; not {present} up to {self.newest}"
         else:
@@ -948,13 +972,15 @@ class Scanner:
     def _scan(
         self, uses: ProjectUses, dists: Mapping[str, _Dist], skipped: list[str]
     ) -> ScanResult:
-        roots: dict[str, str] = {}
+        roots: dict[str, list[str]] = {}
         versions: dict[str, tuple[str, str]] = {}
         for name, dist in dists.items():
             floor, newest = dist.versions[0], dist.versions[-1]
             versions[name] = (str(floor), str(newest))
             for top in dist.api(floor).top_level + dist.api(newest).top_level:
-                roots.setdefault(top, name)
+                owners = roots.setdefault(top, [])
+                if name not in owners:
+                    owners.append(name)
         findings, checked, reasons = self._check(uses.uses, dists, roots)
         skipped = [
             *skipped,
@@ -979,21 +1005,20 @@ class Scanner:
         self,
         uses: Sequence[Usage],
         dists: Mapping[str, _Dist],
-        roots: Mapping[str, str],
+        roots: Mapping[str, Sequence[str]],
     ) -> tuple[list[StaticFinding], int, list[str]]:
         missing: dict[tuple[str, Bound, str, str | None], list[str]] = {}
         reasons: dict[str, list[str]] = {}
         checked = 0
         for use in uses:
-            owner = roots.get(use.symbol.partition(".")[0])
+            owner = _owner(use.symbol, roots, dists)
             if owner is None:
                 continue
             checked += 1
             dist = dists[owner]
-            edges: tuple[tuple[Bound, Version], ...] = (
-                ("lower", dist.versions[0]),
-                ("upper", dist.versions[-1]),
-            )
+            edges: tuple[tuple[Bound, Version], ...] = (("lower", dist.versions[0]),)
+            if len(dist.versions) > 1:
+                edges += (("upper", dist.versions[-1]),)
             for bound, version in edges:
                 found = _check_use(dist.api(version), use)
                 if found.state == "missing":
@@ -1092,6 +1117,35 @@ def _applies(requirement: Requirement) -> bool:
         return requirement.marker.evaluate({"extra": ""})
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
         return True
+
+
+def _owner(
+    symbol: str, roots: Mapping[str, Sequence[str]], dists: Mapping[str, _Dist]
+) -> str | None:
+    """The dependency a dotted use belongs to, by its top-level name.
+
+    A namespace package (``google``) or a name several dists install is settled
+    by the longest module path a dist really has; a use reaching only a shared
+    namespace belongs to none of them (it may be an undeclared dist's).
+    """
+    owners = roots.get(symbol.partition(".")[0], ())
+    if len(owners) == 1:
+        dist = dists[owners[0]]
+        edges = (dist.api(dist.versions[0]), dist.api(dist.versions[-1]))
+        if not any(symbol.partition(".")[0] in api.namespaces for api in edges):
+            return owners[0]
+    best, depth = None, 0
+    parts = symbol.split(".")
+    for name in owners:
+        dist = dists[name]
+        for api in (dist.api(dist.versions[0]), dist.api(dist.versions[-1])):
+            for length in range(len(parts), 0, -1):
+                prefix = ".".join(parts[:length])
+                if prefix in api.objects and prefix not in api.namespaces:
+                    if length > depth:
+                        best, depth = name, length
+                    break
+    return best
 
 
 def _check_use(api: Api, use: Usage) -> Lookup:
