@@ -80,6 +80,13 @@ def run():
     urllib3.PoolManager(num_pools=2)
     requests.get("http://x", timeout=1)
     iniconfig.IniConfig("x")
+
+
+def later():
+    # packaging.licenses appeared in 24.2: a finding with "first present in 24.2".
+    import packaging.licenses
+
+    return packaging.licenses.canonicalize_license_expression("MIT")
 """
 
 
