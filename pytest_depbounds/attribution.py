@@ -82,6 +82,11 @@ class Finding:
     detail: str
     #: What is wrong, without the usage site or the chain.
     headline: str
+    #: The requirement to write instead (``fakelib>=1.4``, or for a release that
+    #: breaks the project, the cap ``green-io<3.0`` the advice warns about).
+    fix: str | None = None
+    #: What to do, ending with the fix: ``write `fakelib>=1.4` (…)``.
+    advice: str | None = None
 
     @property
     def message(self) -> str:
@@ -126,7 +131,8 @@ class Culprit:
             counts.append(_count(len(self.tests), "test", "fail"))
         if self.collectors:
             counts.append(_count(len(self.collectors), "file", "fail") + " to collect")
-        return ", ".join([self.finding.describe(self.usages), *counts])
+        text = ", ".join([self.finding.describe(self.usages), *counts])
+        return f"{text}; {self.finding.advice}" if self.finding.advice else text
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

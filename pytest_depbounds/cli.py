@@ -1,24 +1,33 @@
-"""The ``depbounds`` command: look after the env cache outside a test run."""
+"""The ``depbounds`` command: the env cache, ``check`` and ``coinstall``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from pytest_depbounds import scan
 from pytest_depbounds.envs import list_envs, prune
+from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.installer import IndexSettings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # noqa: SLF001
+
 DEFAULT_CACHE_DIR = Path(".pytest_cache") / "d" / "depbounds"
+
+#: Exit code of ``check`` and ``coinstall`` on a usage error (argparse's own).
+EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``depbounds cache list|prune`` or ``depbounds scan``.
+    """Run ``depbounds cache list|prune``, ``check``, ``coinstall`` or ``scan``.
 
     :param argv: Arguments without the program name (default: ``sys.argv``).
     :returns: The exit code.
@@ -43,8 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 help="Envs kept per bound, most recently used first (default: 1; "
                 "0 removes all)",
             )
+    _add_check(commands)
+    _add_coinstall(commands)
     scan.add_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return run_check_command(args)
+    if args.command == "coinstall":
+        return _coinstall(args)
     if args.command == "scan":
         return scan.run_command(args)
     envs_dir = args.cache_dir / "envs"
@@ -56,6 +71,184 @@ def main(argv: Sequence[str] | None = None) -> int:
     freed = sum(env.size for env in removed)
     sys.stdout.write(f"{len(removed)} envs removed, {_mib(freed)} freed\n")
     return 0
+
+
+def _add_index_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--index-url", help="Package index (default: PIP_INDEX_URL)")
+    command.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR_OR_URL",
+        help="Directory or page of distributions (repeatable)",
+    )
+    command.add_argument(
+        "--no-index", action="store_true", help="Use only --find-links"
+    )
+    command.add_argument(
+        "--offline", action="store_true", help="Use only the resolver's cache"
+    )
+    command.add_argument(
+        "--python", help="Interpreter resolved for (default: the running one)"
+    )
+    command.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _add_check(commands: _Commands) -> None:
+    from pytest_depbounds.check import RULES  # noqa: PLC0415
+
+    rules = "; ".join(f"{rule.id}: {rule.summary}" for rule in RULES)
+    check = commands.add_parser(
+        "check",
+        help="Check declared ranges and constraints files, statically",
+        description=f"Rules: {rules}. Exit 0 clean, 1 violations, 2 usage error.",
+    )
+    check.add_argument(
+        "project", nargs="?", type=Path, default=Path(), help="Project folder"
+    )
+    check.add_argument(
+        "-r",
+        "--requirements",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="Requirements file checked too (repeatable), e.g. requirements.txt",
+    )
+    check.add_argument("--lower-constraints", type=Path, metavar="FILE")
+    check.add_argument("--upper-constraints", type=Path, metavar="FILE")
+    check.add_argument("--global-requirements", type=Path, metavar="FILE")
+    check.add_argument(
+        "--enable", action="append", default=[], metavar="RULE", help="Turn a rule on"
+    )
+    check.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="Turn a rule off",
+    )
+    check.add_argument(
+        "--resolve",
+        action="store_true",
+        help="Also resolve the floors together (A14; asks the package index)",
+    )
+    _add_index_options(check)
+
+
+def _add_coinstall(commands: _Commands) -> None:
+    coinstall = commands.add_parser(
+        "coinstall",
+        help="Resolve several projects together and name each conflict",
+        description="Exit 0 when the projects install together, 1 on a conflict, "
+        "2 on a usage error.",
+    )
+    coinstall.add_argument("projects", nargs="+", type=Path, metavar="PATH")
+    coinstall.add_argument(
+        "-c",
+        "--constraint",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="Upper-constraints file of the upper resolution (repeatable)",
+    )
+    coinstall.add_argument(
+        "--mode",
+        choices=("upper", "floors", "both"),
+        default="both",
+        help="Resolve at the upper constraints, at the floors, or both (default: both)",
+    )
+    _add_index_options(coinstall)
+
+
+def _index(args: argparse.Namespace) -> IndexSettings:
+    return IndexSettings.from_environ(
+        os.environ,
+        index_url=args.index_url,
+        extra_index_urls=(),
+        find_links=[
+            str(Path(link).resolve()) if "://" not in link else link
+            for link in args.find_links
+        ],
+        no_index=args.no_index,
+        offline=args.offline,
+    )
+
+
+def run_check_command(args: argparse.Namespace) -> int:
+    """Run ``depbounds check`` with parsed arguments.
+
+    :param args: The parsed command line.
+    :returns: 0 clean, 1 violations, 2 usage error.
+    """
+    from pytest_depbounds.check import (  # noqa: PLC0415
+        format_text,
+        read_config,
+        run_check,
+    )
+
+    try:
+        config = read_config(
+            args.project,
+            requirements=args.requirements,
+            lower_constraints=args.lower_constraints,
+            upper_constraints=args.upper_constraints,
+            global_requirements=args.global_requirements,
+            enable=args.enable,
+            disable=args.disable,
+            resolve=args.resolve,
+        )
+        result = run_check(config, index=_index(args), python=args.python)
+    except DepboundsError as exc:
+        sys.stderr.write(f"depbounds check: {exc}\n")
+        return EXIT_USAGE
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(format_text(result))
+    return 1 if result.violations else 0
+
+
+def _coinstall(args: argparse.Namespace) -> int:
+    from pytest_depbounds.coinstall import (  # noqa: PLC0415
+        Mode,
+        find_conflicts,
+        read_project,
+    )
+
+    modes = cast(
+        "tuple[Mode, ...]",
+        ("upper", "floors") if args.mode == "both" else (args.mode,),
+    )
+    try:
+        projects = [read_project(path) for path in args.projects]
+        conflicts = find_conflicts(
+            projects,
+            modes=modes,
+            constraints=args.constraint,
+            index=_index(args),
+            python=args.python,
+        )
+    except DepboundsError as exc:
+        sys.stderr.write(f"depbounds coinstall: {exc}\n")
+        return EXIT_USAGE
+    names = ", ".join(p.name for p in projects)
+    if args.format == "json":
+        data = {
+            "projects": [p.name for p in projects],
+            "modes": list(modes),
+            "conflicts": [c.as_json() for c in conflicts],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        for conflict in conflicts:
+            sys.stdout.write("\n".join(conflict.lines()) + "\n")
+        if not conflicts:
+            sys.stdout.write(f"{names}: install together ({', '.join(modes)})\n")
+        else:
+            sys.stdout.write(f"{len(conflicts)} conflicts among {names}\n")
+    return 1 if conflicts else 0
 
 
 def _list(envs_dir: Path) -> int:

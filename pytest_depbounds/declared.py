@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +110,7 @@ def read_declaration(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{pyproject}: invalid TOML: {exc}") from None
+        raise ConfigurationError(_toml_error(pyproject, exc)) from None
     project = _table(data, "project", pyproject)
     if "dependencies" in project.get("dynamic", ()):
         raise ConfigurationError(
@@ -165,7 +166,7 @@ class _PyprojectReader:
                 requirement = Requirement(raw)
             except InvalidRequirement as exc:
                 raise ConfigurationError(
-                    f"{location}: invalid requirement {raw!r}: {exc}"
+                    f"{location}: invalid requirement {raw!r}: {_one_line(exc)}"
                 ) from None
             yield DeclaredRequirement(
                 requirement=requirement, location=location, origin=origin
@@ -226,6 +227,29 @@ class _PyprojectReader:
                 ) from None
             found += self.parse(raws, f"group {key}")
         return found
+
+
+def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """``file:line:col: invalid TOML: why``, as compilers say it."""
+    # tomllib appends "(at line L, column C)" to its message (and sets lineno and
+    # colno from Python 3.14 on).
+    message = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found is None:
+        return f"{path}: invalid TOML: {message}"
+    why = message[: found.start()]
+    return f"{path}:{found[1]}:{found[2]}: invalid TOML: {why}"
+
+
+def _one_line(exc: InvalidRequirement) -> str:
+    """Packaging's message without the caret drawing, the column said in words."""
+    lines = str(exc).splitlines()
+    caret = next((line for line in lines[1:] if line.strip() == "^"), None)
+    text = lines[1] if len(lines) > 1 else ""
+    if caret is None or not text:
+        return lines[0] if lines else ""
+    column = caret.index("^") - (len(text) - len(text.lstrip())) + 1
+    return f"{lines[0]} (at column {column})"
 
 
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -9,23 +9,28 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.errors import EnvBuildError
 from pytest_depbounds.installer import parse_build_failure
-from pytest_depbounds.process import execute
+from pytest_depbounds.process import ExecuteRequest, execute
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from pytest_depbounds.installer import Installer
     from pytest_depbounds.interpreters import Interpreter
-    from pytest_depbounds.process import ExecuteRequest
 
 STAMP = "depbounds-stamp.json"
 PINS = "depbounds-pins.txt"
+
+#: Test hook: ``POINT:MARKER`` makes a build block at ``POINT`` in a child that
+#: writes its pid to ``MARKER``, as a slow installer step would, so that a test can
+#: kill or interrupt the run there. Never set outside our own tests.
+PAUSE_VAR = "PYTEST_DEPBOUNDS_TEST_PAUSE"
 
 #: Envs kept per bound; older ones (by last use) are removed after a build.
 KEEP_PER_BOUND = 3
@@ -98,6 +103,7 @@ def ensure_env(
     envs_dir: Path,
     rebuild: bool,
     log: Callable[[str], None],
+    hold: contextlib.ExitStack | None = None,
 ) -> BuiltEnv:
     """Reuse the bound's env when its stamp matches, else build it.
 
@@ -106,6 +112,8 @@ def ensure_env(
     :param envs_dir: The folder holding every env.
     :param rebuild: Build even when a matching env exists.
     :param log: Progress sink.
+    :param hold: Keep the env's lock in this stack after returning, so that no
+        other run rebuilds, reinstalls into or prunes the env while it is used.
     :returns: The ready env.
     :raises EnvBuildError: When the env cannot be created or filled.
     """
@@ -114,15 +122,24 @@ def ensure_env(
     path = envs_dir / f"{plan.bound}-{key[:16]}"
     source_digest = _source_digest(plan)
     envs_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(envs_dir / f"{path.name}.lock", log):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_locked(envs_dir / f"{path.name}.lock", log))
         stamp = None if rebuild else _read_stamp(path)
         if stamp is not None and stamp.get("key") == key:
             reinstalled = stamp.get("source") != source_digest
             if reinstalled:
                 log("project changed: reinstalling it only")
                 (path / STAMP).unlink()
-                _run(installer_project(installer, plan, path), "install the project")
+                _checkpoint("reinstalling")
+                _run(
+                    installer_project(installer, plan, path),
+                    "install the project",
+                    path,
+                )
+            # Also the last use, which pruning goes by.
             _write_stamp(path, key, source_digest)
+            if hold is not None:
+                hold.enter_context(stack.pop_all())
             return BuiltEnv(
                 path=path,
                 python=env_python(path),
@@ -131,7 +148,10 @@ def ensure_env(
                 elapsed=time.monotonic() - start,
             )
         _build(plan, installer, path, log)
+        _checkpoint("installed")
         _write_stamp(path, key, source_digest)
+        if hold is not None:
+            hold.enter_context(stack.pop_all())
     for removed in prune(envs_dir, keep=KEEP_PER_BOUND, bound=plan.bound):
         log(f"removed old env {removed.path.name}")
     return BuiltEnv(
@@ -162,12 +182,14 @@ def _build(
         shutil.rmtree(path)
     log(f"creating env {path.name} ({plan.interpreter.label})")
     _create(plan, installer, path)
+    _checkpoint("created")
     pins_file = path / PINS
     pins_file.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     log(f"installing {len(plan.pins)} packages with {installer.name}")
-    _run(installer.install_pins(env_python(path), pins_file), "install the pins")
+    _run(installer.install_pins(env_python(path), pins_file), "install the pins", path)
+    _checkpoint("pins")
     log(f"installing {plan.project_name} from {plan.project_dir}")
-    _run(installer_project(installer, plan, path), "install the project")
+    _run(installer_project(installer, plan, path), "install the project", path)
 
 
 def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
@@ -188,16 +210,31 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
         raise EnvBuildError(msg) from None
 
 
-def _run(request: ExecuteRequest, what: str) -> None:
+def _run(request: ExecuteRequest, what: str, path: Path) -> None:
     outcome = execute(request)
     if not outcome.ok:
         failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
         if failure is not None:
             name, version, why = failure
             what = f"{what}: {name}=={version} does not build ({why})"
+        log = path.parent / f"{path.name}.log"
         raise EnvBuildError(
-            f"could not {what}:\n{outcome.error_tail()}", failure=failure
+            f"could not {what}: {outcome.failure(log)}", failure=failure
         )
+
+
+def _checkpoint(point: str) -> None:
+    """Block at a named point of a build when a test asks for it (``PAUSE_VAR``)."""
+    wanted, _, marker = os.environ.get(PAUSE_VAR, "").partition(":")
+    if wanted != point or not marker:
+        return
+    # A child, as an installer step is: Ctrl-C must stop it like a real one.
+    script = (
+        "import os, sys, time\n"
+        "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "time.sleep(300)\n"
+    )
+    execute(ExecuteRequest(argv=(sys.executable, "-c", script, marker)))
 
 
 def _read_stamp(path: Path) -> dict[str, object] | None:

@@ -92,6 +92,30 @@ class IndexSettings:
             args += ["--find-links", link]
         return args
 
+    def describe(self, environ: Mapping[str, str] | None = None) -> str:
+        """Where distributions come from, as an error message names it.
+
+        :param environ: For the index uv reads from its own variables.
+        :returns: e.g. ``index https://host/simple, find-links ./wheels``.
+        """
+        environ = os.environ if environ is None else environ
+        parts: list[str] = []
+        if self.no_index:
+            parts.append("no index")
+        else:
+            index = (
+                self.index_url
+                or environ.get("UV_DEFAULT_INDEX")
+                or environ.get("UV_INDEX_URL")
+            )
+            parts.append(f"index {index}" if index else "the default index (PyPI)")
+            parts += [f"extra index {url}" for url in self.extra_index_urls]
+        if self.find_links:
+            parts.append(f"find-links {' '.join(self.find_links)}")
+        if self.offline:
+            parts.append("offline")
+        return ", ".join(parts)
+
     def fingerprint(self) -> str:
         """A digest that changes whenever the settings would change a resolution."""
         fields = dataclasses.asdict(self)

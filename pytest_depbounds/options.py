@@ -167,6 +167,34 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "capped by the CPU count)",
     ),
     OptionSpec(
+        flag="--depbounds-freeze",
+        kind="value",
+        metavar="DIR",
+        help="Write DIR/lower-constraints.txt and DIR/upper-constraints.txt from "
+        "what each bound's env holds (merged across interpreters)",
+    ),
+    OptionSpec(
+        flag="--depbounds-freeze-all",
+        kind="flag",
+        help="Keep the project and the test tooling in the --depbounds-freeze files",
+    ),
+    OptionSpec(
+        flag="--depbounds-check",
+        kind="flag",
+        has_ini=False,
+        help="Check the declared ranges and constraints files statically "
+        "(depbounds check) and exit without running tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-verify",
+        kind="value",
+        metavar="BOUND",
+        choices=("lower", "upper"),
+        has_ini=False,
+        help="Build no env: check that the running env holds the bound's pins, "
+        "then run the tests here with attribution (tox in-place mode)",
+    ),
+    OptionSpec(
         flag="--depbounds-strict-deprecations",
         kind="flag",
         help="Fail a bound whose tests use a deprecated dependency API",
@@ -192,6 +220,27 @@ OPTIONS: tuple[OptionSpec, ...] = (
         flag="--depbounds-editable",
         kind="flag",
         help="Install the project editable, so source edits need no reinstall",
+    ),
+    OptionSpec(
+        flag="--depbounds-bisect",
+        kind="flag",
+        help="Bisect each culprit's released versions for the true bound, running "
+        "only the failing tests",
+    ),
+    OptionSpec(
+        flag="--depbounds-localize",
+        kind="value",
+        choices=("auto", "yes", "no"),
+        help="Find the culprit dists of a failing bound by moving one direct "
+        "dependency at a time: auto (default: when attribution is inconclusive), "
+        "yes or no",
+    ),
+    OptionSpec(
+        flag="--depbounds-fix",
+        kind="flag",
+        has_ini=False,
+        help="Raise the failing lower bounds in pyproject.toml and requirements "
+        "files in place, and print the diff",
     ),
 )
 

@@ -115,13 +115,27 @@ def _merge_bounds_value(args: list[str]) -> None:
         return
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--depbounds-check``: run ``depbounds check`` and exit without tests."""
+    if not config.getoption("depbounds_check", default=False):
+        return None
+    from pytest_depbounds.check import check_from_pytest  # noqa: PLC0415
+
+    return check_from_pytest(config, _project_dir(config))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the bounds session when ``--depbounds`` is given (not on workers)."""
     value = config.getoption("depbounds")
+    if config.getoption("depbounds_verify", None):
+        _verify_in_place(config, str(config.getoption("depbounds_verify")), value)
+        return
     if value is None or hasattr(config, "workerinput"):
         return
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -137,10 +151,37 @@ def pytest_configure(config: pytest.Config) -> None:
             _project_dir(config), extras=settings.extras, groups=settings.groups
         )
     except DepboundsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(redact(str(exc))) from None
     config.pluginmanager.register(
         BoundsSession(config, settings, declaration), "depbounds-session"
     )
+    from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
+
+    config.pluginmanager.register(
+        JunitSplitter(config, settings.bounds), "depbounds-junit"
+    )
+
+
+def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
+    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+    from pytest_depbounds.verify import register  # noqa: PLC0415
+
+    if value is not None:
+        msg = (
+            "--depbounds-verify runs the tests here, in the running env: it does "
+            "not combine with --depbounds, which builds one env per bound"
+        )
+        raise pytest.UsageError(msg)
+    settings = read_settings(config, bound)
+    try:
+        declaration = read_declaration(
+            _project_dir(config), extras=settings.extras, groups=settings.groups
+        )
+        register(config, bound, declaration)
+    except DepboundsError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:

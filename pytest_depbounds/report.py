@@ -7,15 +7,19 @@ import os
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+import pytest
+from packaging.version import InvalidVersion, Version
+
 from pytest_depbounds import __version__
 from pytest_depbounds.declared import is_tooling
+from pytest_depbounds.redact import redact_data
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    import pytest
+    from packaging.specifiers import SpecifierSet
 
     from pytest_depbounds.attribution import Culprit
     from pytest_depbounds.declared import Declaration
@@ -28,7 +32,7 @@ REPORT_VERSION = 1
 
 EXIT_MEANINGS = {
     0: "every requested bound passed",
-    1: "tests failed in at least one bound",
+    1: "tests failed (or an inner session crashed) in at least one bound",
     2: "the run was interrupted",
     3: "internal error",
     4: "usage error",
@@ -38,7 +42,12 @@ EXIT_MEANINGS = {
 
 
 class BoundView:
-    """Progress lines of one bound, prefixed with its name."""
+    """Progress lines of one bound, prefixed with its name.
+
+    On a terminal, steps that take a while (resolving, creating the env,
+    installing) share one line rewritten in place; elsewhere (CI logs, files)
+    every step is a plain line. Under ``-q`` only errors are shown.
+    """
 
     def __init__(self, config: pytest.Config, bound: str) -> None:
         self.bound = bound
@@ -48,6 +57,9 @@ class BoundView:
             if hasattr(config, "get_verbosity")
             else config.option.verbose
         )
+        self.live = self.verbosity >= 0 and _isatty(self.terminal)
+        #: Whether the last thing written is a transient line to replace.
+        self._pending = False
 
     def header(self) -> None:
         """Start the bound's section on a line of its own."""
@@ -59,11 +71,33 @@ class BoundView:
         self.terminal.write_sep("-", f"depbounds: {self.bound} bound")
 
     def line(self, message: str) -> None:
-        """One progress line (hidden under ``-q``)."""
+        """One progress line that stays (hidden under ``-q``)."""
         if self.terminal is not None and self.verbosity >= 0:
-            self.terminal.ensure_newline()
-            for text in _wrap(self.terminal, f"[{self.bound}] {message}"):
-                self.terminal.write_line(text)
+            self._write(_wrap(self.terminal, f"[{self.bound}] {message}"))
+
+    def step(self, message: str) -> None:
+        """A step in progress: replaced by the next one on a terminal.
+
+        :param message: e.g. ``installing 7 packages with uv``.
+        """
+        if not self.live:
+            self.line(message)
+            return
+        width = max(int(getattr(self.terminal._tw, "fullwidth", 80)), 20)  # noqa: SLF001
+        text = _shorten(f"[{self.bound}] {message}", width - 1)
+        self.terminal.rewrite(text, erase=True)
+        self._pending = True
+
+    def _write(self, lines: Sequence[str], **markup: bool) -> None:
+        """Write lines that stay, the first one over a pending step."""
+        self.terminal.ensure_newline()
+        for text in lines:
+            if self._pending:
+                self.terminal.rewrite(text, erase=True, **markup)
+                self.terminal.write("\n")
+                self._pending = False
+            else:
+                self.terminal.write_line(text, **markup)
 
     def pins(self, pins: Pins, declaration: Declaration) -> None:
         """Show the versions pinned for the requirements under test."""
@@ -95,10 +129,11 @@ class BoundView:
     def error(self, message: str) -> None:
         """Show why the bound could not run."""
         if self.terminal is not None:
-            self.terminal.ensure_newline()
-            for number, text in enumerate(message.splitlines()):
-                prefix = f"[{self.bound}] ERROR: " if number == 0 else "    "
-                self.terminal.write_line(f"{prefix}{text}", red=True)
+            lines = [
+                f"[{self.bound}] ERROR: {text}" if number == 0 else f"    {text}"
+                for number, text in enumerate(message.splitlines())
+            ]
+            self._write(lines, red=True)
 
     def done(self, result: BoundResult) -> None:
         """Close the bound's section with its counts."""
@@ -111,17 +146,24 @@ class BoundView:
 
 
 def write_summary(
-    terminal: pytest.TerminalReporter | None, results: Sequence[BoundResult]
+    terminal: pytest.TerminalReporter | None,
+    results: Sequence[BoundResult],
+    *,
+    exitcode: int | None = None,
 ) -> None:
     """The per-bound table shown at the end of the run.
 
+    One row per bound (status, counts, time, env), the interpreters, the pins
+    that differ between bounds, the findings by culprit with their fix, and
+    what the exit code means.
+
     :param terminal: pytest's terminal reporter.
     :param results: One result per bound run, in order.
+    :param exitcode: The run's exit code, explained on the last line.
     """
     if terminal is None or not results:
         return
     terminal.write_sep("=", "depbounds summary")
-    differing = _differing_pins(results)
     for result in results:
         env = "reused" if result.env_reused else "built"
         if result.project_reinstalled:
@@ -134,13 +176,70 @@ def write_summary(
             f"{result.run_seconds + result.env_seconds:6.1f}s  env {env}",
             **markup,
         )
-        pins = differing.get(result.bound)
-        if pins:
-            for text in _wrap(terminal, f"       {result.interpreter}: {pins}"):
-                terminal.write_line(text)
-        else:
-            terminal.write_line(f"       {result.interpreter}")
+    _write_interpreters(terminal, results)
+    _write_pins(terminal, results)
     _write_findings(terminal, results)
+    if exitcode is not None:
+        markup = {"green": True} if exitcode == 0 else {"red": True, "bold": True}
+        terminal.write_line(f"exit code {exitcode}: {exit_meaning(exitcode)}", **markup)
+
+
+def _write_interpreters(
+    terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
+) -> None:
+    labels = {r.interpreter for r in results}
+    if len(labels) == 1:
+        terminal.write_line(f"interpreter: {results[0].interpreter}")
+        return
+    text = "; ".join(f"{r.bound} {r.interpreter}" for r in results)
+    for line in _wrap(terminal, f"interpreters: {text}"):
+        terminal.write_line(line)
+
+
+def _write_pins(
+    terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
+) -> None:
+    """The direct pins as a table, only those that differ when several bounds ran."""
+    rows = differing_pins(results)
+    shown = [r for r in results if r.pins]
+    if not shown:
+        return
+    if not rows:
+        terminal.write_line("pins: the same in every bound")
+        return
+    title = "pins that differ" if len(shown) > 1 else "pins"
+    name_width = max(len(title), *(len(name) + 2 for name in rows)) + 2
+    widths = [
+        max(len(r.bound), *(len(v.get(r.bound, "-")) for v in rows.values())) + 2
+        for r in shown
+    ]
+    head = title.ljust(name_width) + "".join(
+        r.bound.ljust(w) for r, w in zip(shown, widths, strict=True)
+    )
+    terminal.write_line(head.rstrip())
+    for name, versions in rows.items():
+        cells = "".join(
+            versions.get(r.bound, "-").ljust(w)
+            for r, w in zip(shown, widths, strict=True)
+        )
+        terminal.write_line(f"  {name}".ljust(name_width) + cells.rstrip())
+
+
+def differing_pins(results: Sequence[BoundResult]) -> dict[str, dict[str, str]]:
+    """The direct dependencies whose pinned version differs between bounds.
+
+    :param results: One result per bound run.
+    :returns: ``{dist: {bound: version}}``, in declaration order; every direct
+        pin when a single bound ran.
+    """
+    shown = [r for r in results if r.pins]
+    rows: dict[str, dict[str, str]] = {}
+    for result in shown:
+        for name in result.direct:
+            versions = {r.bound: r.pins[name] for r in shown if name in r.pins}
+            if len(shown) == 1 or len(set(versions.values())) > 1:
+                rows.setdefault(name, versions)
+    return rows
 
 
 def _write_findings(
@@ -159,6 +258,10 @@ def _write_findings(
         for culprit in result.findings:
             for text in _wrap(terminal, f"[{result.bound}] {culprit.summary}"):
                 terminal.write_line(text, yellow=True)
+            fix = culprit_fix(culprit)
+            if fix is not None:
+                for text in _wrap(terminal, f"{'':9}fix: {fix}"):
+                    terminal.write_line(text, bold=True)
         if result.unattributed:
             count = len(result.unattributed)
             terminal.write_line(
@@ -167,9 +270,43 @@ def _write_findings(
             )
 
 
+def culprit_fix(culprit: Culprit) -> str | None:
+    """The requirement to write instead, when attribution or bisection found one.
+
+    :param culprit: A grouped finding.
+    :returns: e.g. ``fakelib>=1.4``, or ``None``.
+    """
+    fix = getattr(culprit, "fix", None) or getattr(culprit.finding, "fix", None)
+    return str(fix) if fix else None
+
+
+def culprit_true_bound(culprit: Culprit) -> str | None:
+    """The version bisection found to be the true bound, if it ran.
+
+    :param culprit: A grouped finding.
+    :returns: A version, or ``None``.
+    """
+    for owner in (culprit, culprit.finding):
+        for name in ("true_bound", "bisected"):
+            value = getattr(owner, name, None)
+            if value:
+                return str(value)
+    return None
+
+
 def exit_meaning(code: int) -> str:
     """One line saying what an exit code means."""
     return EXIT_MEANINGS.get(code, "unknown")
+
+
+def _isatty(terminal: object) -> bool:
+    """Whether the terminal reporter writes to a terminal (pytest 7: a bool)."""
+    isatty = getattr(terminal, "isatty", False)
+    return bool(isatty() if callable(isatty) else isatty)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _singular(word: str, count: int) -> str:
@@ -193,22 +330,6 @@ def _counts(result: BoundResult) -> str:
         return "not run"
     parts = [f"{n} {_singular(k, n)}" for k, n in result.counts.items() if n]
     return ", ".join(parts) or "no tests ran"
-
-
-def _differing_pins(results: Sequence[BoundResult]) -> dict[str, str]:
-    """Per bound, the direct pins whose version differs from another bound's."""
-    shown: dict[str, str] = {}
-    for result in results:
-        others = [r for r in results if r is not result and r.pins]
-        words = []
-        for name in result.direct:
-            version = result.pins.get(name)
-            if version is None:
-                continue
-            if not others or any(o.pins.get(name) != version for o in others):
-                words.append(f"{name} {version}")
-        shown[result.bound] = ", ".join(words)
-    return shown
 
 
 def write_json(
@@ -241,15 +362,16 @@ def write_json(
                 for r in declaration.requirements
             ],
         },
-        "bounds": [_bound_json(r) for r in results],
+        "bounds": [_bound_json(r, declaration) for r in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(redact_data(data), indent=2)
+    temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
 
 
-def _bound_json(result: BoundResult) -> dict[str, Any]:
+def _bound_json(result: BoundResult, declaration: Declaration) -> dict[str, Any]:
     return {
         "bound": result.bound,
         "status": result.status,
@@ -257,6 +379,7 @@ def _bound_json(result: BoundResult) -> dict[str, Any]:
         "resolution": result.resolution,
         "pins": dict(sorted(result.pins.items())),
         "direct": {n: result.pins[n] for n in result.direct if n in result.pins},
+        "drift": drift(result, declaration),
         "env": {
             "path": result.env_path,
             "reused": result.env_reused,
@@ -295,6 +418,84 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "chain": list(finding.chain),
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
+        "fix": culprit_fix(culprit),
+        "advice": finding.advice,
+        "true_bound": culprit_true_bound(culprit),
         "tests": list(culprit.tests),
         "collection_errors": list(culprit.collectors),
     }
+
+
+def drift(result: BoundResult, declaration: Declaration) -> list[dict[str, Any]]:
+    """Each direct requirement's declared floor beside the version the bound pinned.
+
+    At the lower bound a pin above the floor is drift: the floor the project
+    declares is not the one it is tested with.
+
+    :param result: One bound's result.
+    :param declaration: The project's declared requirements.
+    :returns: One entry per requirement under test.
+    """
+    entries = []
+    for declared in declaration.under_test:
+        floor = declared_floor(declared.requirement.specifier)
+        pinned = result.pins.get(declared.name)
+        entries.append(
+            {
+                "dist": declared.name,
+                "requirement": str(declared.requirement),
+                "location": declared.location,
+                "declared_floor": str(floor) if floor is not None else None,
+                "pinned": pinned,
+                "at_floor": (
+                    None
+                    if floor is None or pinned is None
+                    else _same_version(pinned, floor)
+                ),
+            }
+        )
+    return entries
+
+
+def declared_floor(specifier: SpecifierSet) -> Version | None:
+    """The version a range's lower end names (``>=``, ``>``, ``~=``, ``==``).
+
+    :param specifier: A declared range.
+    :returns: The highest such version, or ``None`` for a range without a floor.
+    """
+    floors = []
+    for spec in specifier:
+        if spec.operator not in {">=", ">", "~=", "==", "==="}:
+            continue
+        try:
+            floors.append(Version(spec.version.removesuffix(".*")))
+        except InvalidVersion:
+            continue
+    return max(floors, default=None)
+
+
+def _same_version(pinned: str, floor: Version) -> bool:
+    try:
+        return Version(pinned) == floor
+    except InvalidVersion:
+        return False
+
+
+def env_failure_report(bound: str, message: str) -> pytest.TestReport:
+    """A failed ``env`` test case for a bound whose env could not be built.
+
+    Replayed like a test, so ``--junitxml`` and other report plugins keep the
+    install error instead of losing the bound.
+
+    :param bound: ``lower`` or ``upper``.
+    :param message: Why the env could not be resolved or built.
+    :returns: A failed report with node id ``depbounds::env@<bound>``.
+    """
+    return pytest.TestReport(
+        nodeid=f"depbounds::env@{bound}",
+        location=("depbounds", None, f"{bound} env"),
+        keywords={},
+        outcome="failed",
+        longrepr=message,
+        when="call",
+    )

@@ -739,7 +739,8 @@ def _resolution_error(
             why += f"{name}=={version} does not build: {last}\n"
     return ResolutionError(
         f"{request.bound} bound: {installer.name} could not resolve {what} "
-        f"({', '.join(requirements)}) for {request.interpreter.label}:\n{why}{detail}"
+        f"({', '.join(requirements)}) for {request.interpreter.label} "
+        f"from {installer.index.describe()}:\n{why}{detail}"
     )
 
 

@@ -83,14 +83,17 @@ class BoundResult:
     unattributed: tuple[str, ...] = ()
     #: Findings about the bound itself (pins, deprecations, bisection, scan).
     notes: tuple[Note, ...] = ()
+    #: Whether Ctrl-C stopped the bound before it finished.
+    interrupted: bool = False
 
     @property
     def status(self) -> str:
-        """``passed``, ``failed``, ``crashed``, ``no tests`` or ``env failed``."""
-        if self.error is not None:
-            return "env failed"
-        if self.crash is not None:
-            return "crashed"
+        """``passed``, ``failed``, ``crashed``, ``no tests``, ``env failed``, ``interrupted``."""  # noqa: E501
+        ended = {"interrupted": self.interrupted, "env failed": self.error is not None}
+        ended["crashed"] = self.crash is not None
+        for status, happened in ended.items():
+            if happened:
+                return status
         if self.counts.get("failed") or self.counts.get("errors"):
             return "failed"
         if any(note.fails for note in self.notes):

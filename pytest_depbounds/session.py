@@ -6,10 +6,12 @@ never collects, so it never imports the project under test.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from packaging.utils import canonicalize_name
 
-from pytest_depbounds import radar
+from pytest_depbounds import github, radar
 from pytest_depbounds import report as reporting
 from pytest_depbounds.attribution import (
     Attributor,
@@ -25,6 +27,7 @@ from pytest_depbounds.attribution import (
     attribute_failures,
     site_packages,
 )
+from pytest_depbounds.bisection import after_attribution
 from pytest_depbounds.bounds import resolution_for
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
@@ -33,13 +36,15 @@ from pytest_depbounds.errors import (
     DepboundsError,
     EnvBuildError,
 )
+from pytest_depbounds.freeze import freeze_bound
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find_for as find_interpreter
 from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
-from pytest_depbounds.process import kill_all
+from pytest_depbounds.process import allow_children, kill_all
 from pytest_depbounds.radar import WarningLog
+from pytest_depbounds.redact import redact, redact_data
 from pytest_depbounds.resolution import (
     MAX_STEPS,
     ResolveRequest,
@@ -54,7 +59,7 @@ from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inne
 from pytest_depbounds.scan import Scanner
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
@@ -94,6 +99,10 @@ class BoundsSession:
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.interpreter_labels: dict[str, str] = {}
+        #: The run's exit code, once ``pytest_sessionfinish`` computed it.
+        self.exitcode: int | None = None
+        #: Exit code of an error that ended the run before any bound ran.
+        self.fatal: int | None = None
         self.scan_result: ScanResult | None = None
 
     @pytest.hookimpl(tryfirst=True)
@@ -105,10 +114,12 @@ class BoundsSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         """Prepare and run every bound, replaying their reports in bound order."""
+        allow_children()
         try:
             context = self._context()
         except DepboundsError as exc:
-            pytest.exit(str(exc), returncode=exc.exit_code)
+            self._fatal(exc)
+            return True
         self.interpreter_labels = {
             bound: interpreter.label
             for bound, interpreter in context.interpreters.items()
@@ -128,37 +139,102 @@ class BoundsSession:
             try:
                 for bound, channel in channels.items():
                     self.results.append(self._consume(session, bound, channel))
+            except KeyboardInterrupt:
+                self.stop.set()
+                kill_all()
+                self._interrupted(channels)
+                raise
             except BaseException:
                 self.stop.set()
                 kill_all()
                 raise
         self._attribute()
+        self.results = after_attribution(
+            self.results,
+            config=self.config,
+            settings=self.settings,
+            declaration=self.declaration,
+            workspace={
+                # Bisection runs each failing bound on that bound's interpreter;
+                # until it takes one per bound, the first bound's is used.
+                "interpreter": context.interpreters[self.settings.bounds[0]],
+                "installer": context.installer,
+                "cache_dir": context.cache_dir,
+                "inner_dir": context.inner_dir,
+                "stop": self.stop,
+            },
+        )
         self._radar()
         self._lookahead()
         self._add_scan_notes()
         return True
 
+    def _fatal(self, exc: DepboundsError) -> None:
+        """End the run before any bound with one line and the error's exit code."""
+        self.fatal = exc.exit_code
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"ERROR: {redact(str(exc))}"
+        if terminal is None:
+            print(message)  # noqa: T201 - no terminal reporter (-p no:terminal)
+            return
+        terminal.ensure_newline()
+        terminal.write_line(message, red=True, bold=True)
+
+    def _interrupted(self, channels: Mapping[BoundName, queue.Queue[Event]]) -> None:
+        """Record the bounds Ctrl-C cut short, once their workers have stopped."""
+        done = {result.bound for result in self.results}
+        for bound, channel in channels.items():
+            if bound in done:
+                continue
+            _wait_for_end(channel, timeout=10.0)
+            state = self.states.get(bound) or _BoundState(
+                bound=bound, view=reporting.BoundView(self.config, bound)
+            )
+            self.results.append(self._finish(state, "interrupted", None))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Set the exit code from every bound, and write the JSON report."""
-        if self.results and session.exitstatus not in (
+        if self.fatal is not None:
+            session.exitstatus = self.fatal
+        elif self.results and session.exitstatus not in (
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
+        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
-            reporting.write_json(
-                self.settings.report,
-                self.results,
-                exitcode=int(session.exitstatus),
-                declaration=self.declaration,
-            )
+            try:
+                reporting.write_json(
+                    self.settings.report,
+                    self.results,
+                    exitcode=int(session.exitstatus),
+                    declaration=self.declaration,
+                )
+            except OSError as exc:
+                # The report was asked for: a run that cannot write it must not pass.
+                self._fatal(
+                    DepboundsError(
+                        f"cannot write the report {self.settings.report}: "
+                        f"{exc.strerror or exc}"
+                    )
+                )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter
     ) -> None:
         """Show the per-bound table after pytest's own summary."""
-        reporting.write_summary(terminalreporter, self.results)
+        reporting.write_summary(terminalreporter, self.results, exitcode=self.exitcode)
+        if github.enabled(os.environ):
+            for line in github.annotation_lines(
+                self.results,
+                project_dir=self.declaration.project_dir,
+                workspace=github.workspace(os.environ),
+            ):
+                terminalreporter.write_line(line)
 
     # -- worker threads: no pytest hooks here, only events ----------------------
 
@@ -205,8 +281,8 @@ class BoundsSession:
         try:
             inner_dir = install_inner_plugin(cache_dir / "inner")
         except OSError as exc:
-            msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror}"
-            raise DepboundsError(msg) from None
+            msg = f"cannot write to the cache dir {cache_dir}: {exc.strerror or exc}"
+            raise EnvBuildError(msg) from None
         return _Context(
             interpreters=interpreters,
             installer=installer,
@@ -243,26 +319,44 @@ class BoundsSession:
         self, bound: BoundName, channel: queue.Queue[Event], context: _Context
     ) -> None:
         def log(message: str) -> None:
-            channel.put(("log", message))
+            channel.put(("log", redact(message)))
 
         try:
-            pins = self._resolve(bound, context, log)
-            channel.put(("pins", pins))
-            env = self._env_stepping_up(bound, pins, context, log, channel)
-            channel.put(("env", env))
-            if self.stop.is_set():
-                channel.put(("error", DepboundsError("interrupted")))
-                return
-            outcome = run_inner(
-                self._inner_request(bound, env, context),
-                lambda record: channel.put(("record", record)),
-                self.stop,
-            )
+            with contextlib.ExitStack() as held:
+                pins = self._resolve(bound, context, log)
+                channel.put(("pins", pins))
+                # The env stays locked while its session runs: a concurrent run
+                # on the same cache waits instead of rebuilding it underneath.
+                env = self._env_stepping_up(
+                    bound, pins, context, log, channel=channel, held=held
+                )
+                channel.put(("env", env))
+                if self.settings.freeze_dir is not None:
+                    frozen = freeze_bound(
+                        self.settings.freeze_dir,
+                        bound=bound,
+                        env_path=env.path,
+                        pins=pins,
+                        project=self.declaration.project_name,
+                        interpreter=context.interpreters[bound],
+                        include_all=self.settings.freeze_all,
+                    )
+                    log(f"froze the env into {frozen}")
+                if self.stop.is_set():
+                    channel.put(("interrupted", None))
+                    return
+                outcome = run_inner(
+                    self._inner_request(bound, env, context),
+                    lambda record: channel.put(("record", record)),
+                    self.stop,
+                )
             channel.put(("done", outcome))
         except DepboundsError as exc:
             channel.put(("error", exc))
         except OSError as exc:
-            channel.put(("error", DepboundsError(f"{exc.filename}: {exc.strerror}")))
+            where = f"{exc.filename}: " if exc.filename else ""
+            error = EnvBuildError(f"cannot write {where}{exc.strerror or exc}")
+            channel.put(("error", error))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
 
@@ -299,15 +393,20 @@ class BoundsSession:
         log: Log,
         exclusions: tuple[tuple[str, str, str], ...] = (),
     ) -> Pins:
-        return resolve(
-            self._request(bound, context, exclusions),
-            context.installer,
-            workdir=context.cache_dir / "resolutions",
-            max_age=None if bound == "lower" else self.settings.refresh,
-            rebuild=self.settings.rebuild or bool(exclusions),
-            log=log,
-            index=context.index,
-        )
+        request = self._request(bound, context, exclusions)
+        workdir = context.cache_dir / "resolutions"
+        workdir.mkdir(parents=True, exist_ok=True)
+        # One resolver per request at a time: a concurrent run waits, then reuses it.
+        with _locked(workdir / f"{bound}-{request.key(context.installer)[:16]}.lock"):
+            return resolve(
+                request,
+                context.installer,
+                workdir=workdir,
+                max_age=None if bound == "lower" else self.settings.refresh,
+                rebuild=self.settings.rebuild or bool(exclusions),
+                log=log,
+                index=context.index,
+            )
 
     def _env_stepping_up(
         self,
@@ -315,7 +414,9 @@ class BoundsSession:
         pins: Pins,
         context: _Context,
         log: Log,
+        *,
         channel: queue.Queue[Event],
+        held: contextlib.ExitStack,
     ) -> BuiltEnv:
         """Build the env; a lower floor that does not build is stepped over.
 
@@ -326,7 +427,7 @@ class BoundsSession:
         direct = {r.name for r in self.declaration.under_test}
         while True:
             try:
-                env = self._env(bound, pins, context, log)
+                env = self._env(bound, pins, context, log, held)
             except EnvBuildError as exc:
                 failure = exc.failure
                 if (
@@ -357,7 +458,12 @@ class BoundsSession:
             return env
 
     def _env(
-        self, bound: BoundName, pins: Pins, context: _Context, log: Log
+        self,
+        bound: BoundName,
+        pins: Pins,
+        context: _Context,
+        log: Log,
+        held: contextlib.ExitStack,
     ) -> BuiltEnv:
         declaration = self.declaration
         plan = EnvPlan(
@@ -376,6 +482,7 @@ class BoundsSession:
             envs_dir=context.cache_dir / "envs",
             rebuild=self.settings.rebuild,
             log=log,
+            hold=held,
         )
 
     def _inner_request(
@@ -388,8 +495,10 @@ class BoundsSession:
             args=tuple(strip_our_args(self.config.invocation_params.args)),
             cwd=self.config.invocation_params.dir,
             inner_dir=context.inner_dir,
-            results=runs / f"{bound}.jsonl",
-            log=runs / f"{bound}.log",
+            # Named after the env, whose lock this run holds: runs of other
+            # envs on the same cache never write the same files.
+            results=runs / f"{env.path.name}.jsonl",
+            log=runs / f"{env.path.name}.log",
             cache_dir=context.cache_dir / "inner-cache" / bound,
             timeout=self.settings.timeout,
         )
@@ -408,7 +517,7 @@ class BoundsSession:
             except queue.Empty:
                 continue
             if kind == "log":
-                state.view.line(payload)
+                state.view.step(payload)
             elif kind == "pins":
                 state.pins = payload
                 state.view.pins(payload, self.declaration)
@@ -447,7 +556,9 @@ class BoundsSession:
     ) -> None:
         """Count a report and replay it through pytest's hooks, tagged."""
         hook = self.config.hook
-        data, facts = split_facts(record["data"])
+        # A test's output may print an index URL or a token: mask it before
+        # the terminal, JUnit or any other plugin sees it.
+        data, facts = split_facts(redact_data(record["data"]))
         if facts is not None:
             when = "collect" if event == "collectreport" else data.get("when")
             state.failures.append((str(data.get("nodeid")), str(when), facts))
@@ -470,13 +581,17 @@ class BoundsSession:
         error = crash = None
         outcome: RunOutcome | None = None
         if kind == "error":
-            error = str(payload)
+            error = redact(str(payload))
             state.view.error(error)
-        else:
+            self.config.hook.pytest_runtest_logreport(
+                report=reporting.env_failure_report(state.bound, error)
+            )
+        elif kind == "done":
             outcome = cast("RunOutcome", payload)
-            if outcome.crashed:
+            if outcome.crashed and not outcome.interrupted:
                 crash = f"the inner pytest session {outcome.describe()}"
-                report = _crash_report(state.bound, crash, outcome.log_tail())
+                tail = redact(outcome.log_tail())
+                report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
                 if state.bound != LOOKAHEAD:
                     self.config.hook.pytest_runtest_logreport(report=report)
@@ -501,6 +616,8 @@ class BoundsSession:
             crash=crash,
             tests=tuple(state.tally.tests.values()),
             notes=pins.notes if pins else (),
+            interrupted=kind == "interrupted"
+            or (outcome is not None and outcome.interrupted),
         )
         state.view.done(result)
         return result
@@ -627,6 +744,26 @@ class _BoundState:
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list
     )
+
+
+def _wait_for_end(channel: queue.Queue[Event], *, timeout: float) -> None:
+    """Skip a stopped worker's events until its last one (or a deadline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kind, _ = channel.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if kind in {"done", "error", "bug", "interrupted"}:
+            return
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    from filelock import FileLock  # noqa: PLC0415
+
+    with FileLock(str(path)):
+        yield
 
 
 def exit_code(results: list[BoundResult], pytest_code: int) -> int:

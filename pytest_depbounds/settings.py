@@ -52,6 +52,9 @@ class Settings:
     lower_constraints: Path | None = None
     #: ``--depbounds-upper-constraints``: a resolved path or an http(s) URL.
     upper_constraints: str | None = None
+    #: ``--depbounds-freeze``: where each bound's env is written as constraints.
+    freeze_dir: Path | None = None
+    freeze_all: bool = False
     #: Deprecation radar: a project's use of a deprecated API fails its bound.
     strict_deprecations: bool = False
     #: Static scan before the envs are built, and whether its findings fail.
@@ -59,6 +62,10 @@ class Settings:
     strict_scan: bool = False
     #: An extra env beyond the upper constraints, reported as notes.
     lookahead: bool = False
+    bisect: bool = False
+    #: ``auto``: localise when attribution is inconclusive; ``yes``; ``no``.
+    localize: str = "auto"
+    fix: bool = False
 
 
 def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
@@ -103,6 +110,10 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         )
     groups = _words(values["depbounds_groups"])
     jobs = number("depbounds-jobs", values["depbounds_jobs"], None)
+    localize = str(values["depbounds_localize"] or "auto")
+    if localize not in {"auto", "yes", "no"}:
+        msg = f"--depbounds-localize: use auto, yes or no, not {localize!r}"
+        raise pytest.UsageError(msg)
     return Settings(
         bounds=bounds,
         extras=_words(values["depbounds_extras"]),
@@ -129,10 +140,15 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         strict_lower=bool(values["depbounds_strict_lower"]),
         lower_constraints=path(values["depbounds_lower_constraints"]),
         upper_constraints=_path_or_url(values["depbounds_upper_constraints"], path),
+        freeze_dir=path(values["depbounds_freeze"]),
+        freeze_all=bool(values["depbounds_freeze_all"]),
         strict_deprecations=bool(values["depbounds_strict_deprecations"]),
         scan_first=bool(values["depbounds_scan_first"]),
         strict_scan=bool(values["depbounds_strict_scan"]),
         lookahead=bool(values["depbounds_lookahead"]),
+        bisect=bool(values["depbounds_bisect"]),
+        localize=localize,
+        fix=bool(values["depbounds_fix"]),
     )
 
 

@@ -1,0 +1,805 @@
+"""Find the culprit dists of a failing bound, and the true bound of each by bisection.
+
+Localisation runs the failing tests with one direct dependency alone at the
+failing bound and every other at the passing bound. Bisection pins one culprit
+to each released version between its failing and its passing version (all other
+direct dependencies held at the failing bound's pins) and runs only the failing
+tests, about ``ceil(log2 n) + 1`` envs for ``n`` candidates. Every env goes
+through `resolution.resolve` and `envs.ensure_env`, so all of them are cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from pytest_depbounds.attribution import (
+    Attributor,
+    SiteIndex,
+    attribute_failures,
+    site_packages,
+)
+from pytest_depbounds.bounds import resolution_for, unusable_reason
+from pytest_depbounds.envs import EnvPlan, ensure_env
+from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.fix import (
+    UPPER_ADVICE,
+    apply_fixes,
+    lower_fix,
+    suggest,
+    target_of,
+    upper_advice,
+)
+from pytest_depbounds.index import Index
+from pytest_depbounds.interpreters import target
+from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.resolution import ResolveRequest, resolve
+from pytest_depbounds.results import Note, split_facts
+from pytest_depbounds.runner import InnerRequest, run_inner
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    import pytest
+
+    from pytest_depbounds.attribution import Culprit, Finding
+    from pytest_depbounds.bounds import BoundName
+    from pytest_depbounds.declared import Declaration
+    from pytest_depbounds.installer import Installer
+    from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.results import BoundResult
+    from pytest_depbounds.settings import Settings
+
+Verdict = Literal["pass", "fail", "skip"]
+Direction = Literal["lower", "upper"]
+Localize = Literal["auto", "yes", "no"]
+
+_MARKS = {"pass": "✓", "fail": "✗", "skip": "skipped"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Trial:
+    """One version tried."""
+
+    version: Version
+    verdict: Verdict
+    #: Why it was skipped, or where a known verdict came from.
+    reason: str = ""
+    #: Whether the verdict comes from a bound's own run rather than a new env.
+    known: bool = False
+
+    @property
+    def label(self) -> str:
+        """``1.4 ✗``, ``1.2 skipped (does not install)``."""
+        text = f"{self.version} {_MARKS[self.verdict]}"
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Search:
+    """The outcome of one bisection."""
+
+    dist: str
+    direction: Direction
+    trials: tuple[Trial, ...]
+    #: Lower: the lowest version that passes; upper: the last that passes.
+    good: Version | None
+    #: Lower: the highest version that fails; upper: the first that fails.
+    bad: Version | None
+    candidates: int
+
+    @property
+    def tried(self) -> str:
+        """Every version tried, in version order."""
+        return ", ".join(t.label for t in sorted(self.trials, key=lambda t: t.version))
+
+
+def expected_probes(candidates: int) -> int:
+    """Envs a bisection over ``candidates`` versions builds at most (no skips).
+
+    :param candidates: Versions from the failing one to the passing one, both
+        included; the failing one is known from the bound's own run.
+    :returns: ``ceil(log2(n - 1)) + 1``: the passing end, then halving.
+    """
+    if candidates < 2:  # noqa: PLR2004
+        return 0
+    return math.ceil(math.log2(candidates - 1)) + 1
+
+
+def search(
+    versions: Sequence[Version],
+    probe: Callable[[Version], Trial],
+    *,
+    dist: str,
+    direction: Direction,
+    known_reason: str = "",
+) -> Search:
+    """Bisect ordered versions for the boundary between failing and passing.
+
+    :param versions: Candidates in ascending order: for ``lower`` the first one
+        fails (the floor), for ``upper`` the last one fails (the newest).
+    :param probe: Runs the failing tests at one version.
+    :param dist: The distribution.
+    :param direction: ``lower`` (lowest passing) or ``upper`` (last passing).
+    :param known_reason: Why the known failing end fails, when worth saying.
+    :returns: The search's trials and boundary.
+    """
+    # ``seq[0]`` is the known failing end; the passing end is verified first.
+    seq = list(versions) if direction == "lower" else list(reversed(versions))
+    trials = [Trial(version=seq[0], verdict="fail", reason=known_reason, known=True)]
+    verdicts: dict[int, Verdict] = {0: "fail"}
+
+    def run(index: int) -> Verdict:
+        trial = probe(seq[index])
+        trials.append(trial)
+        verdicts[index] = trial.verdict
+        return trial.verdict
+
+    good = len(seq) - 1
+    while good > 0 and run(good) == "skip":
+        good -= 1
+    if good == 0 or verdicts[good] == "fail":
+        return Search(
+            dist=dist,
+            direction=direction,
+            trials=tuple(trials),
+            good=None,
+            bad=seq[good],
+            candidates=len(seq),
+        )
+    bad = 0
+    while good - bad > 1:
+        middle = (bad + good) // 2
+        # The untried version nearest the middle: skipped ones are left out.
+        order = sorted(range(bad + 1, good), key=lambda i: (abs(i - middle), i))
+        index = next((i for i in order if i not in verdicts), None)
+        if index is None:
+            break
+        verdict = run(index)
+        if verdict == "pass":
+            good = index
+        elif verdict == "fail":
+            bad = index
+    return Search(
+        dist=dist,
+        direction=direction,
+        trials=tuple(trials),
+        good=seq[good],
+        bad=seq[bad],
+        candidates=len(seq),
+    )
+
+
+def candidate_versions(
+    installer: Installer, name: str, interpreter: Interpreter
+) -> list[Version]:
+    """The released versions of a distribution that install on one interpreter.
+
+    Not yanked, Requires-Python admitting the interpreter, and a file that
+    installs there (a wheel with a matching tag, or an sdist).
+
+    :param installer: Its index settings.
+    :param name: The distribution.
+    :param interpreter: The env's interpreter.
+    :returns: The versions, ascending.
+    """
+    files = Index(installer.index).files(name)
+    found = {
+        version
+        for version in {f.version for f in files}
+        if unusable_reason(
+            [f for f in files if f.version == version],
+            python_version=target(interpreter).python_version,
+            tags=target(interpreter).tags,
+            allow_yanked=False,
+        )
+        is None
+    }
+    found |= _find_links_versions(installer.index.find_links, name)
+    return sorted(found)
+
+
+def _find_links_versions(links: Iterable[str], name: str) -> set[Version]:
+    wanted = canonicalize_name(name)
+    found: set[Version] = set()
+    for link in links:
+        folder = Path(link)
+        if "://" in link or not folder.is_dir():
+            continue
+        for entry in (p.name for p in folder.iterdir()):
+            with contextlib.suppress(InvalidWheelFilename, InvalidSdistFilename):
+                if entry.endswith(".whl"):
+                    dist, version, _, _ = parse_wheel_filename(entry)
+                elif entry.endswith((".tar.gz", ".zip")):
+                    dist, version = parse_sdist_filename(entry)
+                else:
+                    continue
+                if dist == wanted:
+                    found.add(version)
+    return found
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Workspace:
+    """What building and running a probe env needs, shared by every probe."""
+
+    interpreter: Interpreter
+    installer: Installer
+    cache_dir: Path
+    inner_dir: Path
+    declaration: Declaration
+    tooling: tuple[str, ...]
+    #: The user's arguments without their paths: the node ids replace them.
+    args: tuple[str, ...]
+    cwd: Path
+    rootdir: Path
+    timeout: float | None
+    rebuild: bool
+    editable: bool
+    stop: threading.Event
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProbeRun:
+    """The failing tests run once with some pins."""
+
+    verdict: Verdict
+    reason: str
+    #: Inner node ids that failed.
+    failed: tuple[str, ...] = ()
+    findings: tuple[Culprit, ...] = ()
+
+
+class Prober:
+    """Runs some tests with a bound's direct pins, a few of them changed."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        bound: BoundName,
+        held: Mapping[str, str],
+        tests: Sequence[str],
+    ) -> None:
+        """Prepare probes of one bound.
+
+        :param workspace: Shared settings.
+        :param bound: The bound whose strategy resolves the rest.
+        :param held: Pins of the direct dependencies, held unless overridden.
+        :param tests: Inner node ids to run.
+        """
+        self.workspace = workspace
+        self.bound = bound
+        self.held = {canonicalize_name(n): v for n, v in held.items()}
+        self.tests = tuple(tests)
+        self.builds = 0
+        self.runs = 0
+
+    def run(
+        self, overrides: Mapping[str, str], *, watch: str | None = None
+    ) -> ProbeRun:
+        """Build (or reuse) the env with ``overrides`` pinned and run the tests.
+
+        :param overrides: Distribution → exact version.
+        :param watch: A dist whose failure to import makes the run a skip.
+        :returns: The verdict.
+        """
+        ws = self.workspace
+        pins = {**self.held, **{canonicalize_name(n): v for n, v in overrides.items()}}
+        requirements = [str(r.requirement) for r in ws.declaration.under_test]
+        requirements += [f"{name}=={version}" for name, version in sorted(pins.items())]
+        request = ResolveRequest(
+            bound=self.bound,
+            resolution=resolution_for(self.bound),
+            interpreter=ws.interpreter,
+            under_test=tuple(requirements),
+            tooling=ws.tooling,
+        )
+        quiet: Callable[[str], None] = lambda _message: None  # noqa: E731
+        name = f"bisect-{self.bound}"
+        # One env group per pinned set: at most three envs are kept per group, and
+        # a re-run must find every probe's env again.
+        group = "-".join([name, *(f"{n}-{v}" for n, v in sorted(overrides.items()))])
+        try:
+            resolved = resolve(
+                request,
+                ws.installer,
+                workdir=ws.cache_dir / "resolutions",
+                max_age=None,
+                rebuild=ws.rebuild,
+                log=quiet,
+            )
+            plan = EnvPlan(
+                bound=group,
+                interpreter=ws.interpreter,
+                pins=resolved.lines,
+                installer=ws.installer.name,
+                project_dir=ws.declaration.project_dir,
+                project_name=ws.declaration.project_name
+                or ws.declaration.project_dir.name,
+                build_inputs=ws.declaration.build_inputs,
+                editable=ws.editable,
+            )
+            env = ensure_env(
+                plan,
+                ws.installer,
+                envs_dir=ws.cache_dir / "envs",
+                rebuild=False,
+                log=quiet,
+            )
+        except DepboundsError as exc:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            what = "does not resolve" if "resolve" in str(exc) else "does not install"
+            return ProbeRun(verdict="skip", reason=f"{what}: {lines[-1].strip()}")
+        self.builds += not env.reused
+        self.runs += 1
+        return self._run_tests(env.path, env.python, name, watch)
+
+    def _run_tests(
+        self, env_path: Path, python: Path, name: str, watch: str | None
+    ) -> ProbeRun:
+        ws = self.workspace
+        runs = ws.cache_dir / "runs"
+        nodes = [f"{ws.rootdir}{os.sep}{nodeid}" for nodeid in self.tests]
+        failures: list[tuple[str, str, Mapping[str, Any]]] = []
+        runtime: dict[str, Any] = {}
+
+        def record(item: dict[str, Any]) -> None:
+            if item.get("event") == "start":
+                runtime.update(item)
+            if item.get("event") not in {"report", "collectreport"}:
+                return
+            data, facts = split_facts(item["data"])
+            if data.get("outcome") == "failed":
+                when = "collect" if item["event"] == "collectreport" else data["when"]
+                failures.append((str(data.get("nodeid")), str(when), facts or {}))
+
+        outcome = run_inner(
+            InnerRequest(
+                bound=name,
+                env_python=python,
+                args=(*ws.args, *nodes),
+                cwd=ws.cwd,
+                inner_dir=ws.inner_dir,
+                results=runs / f"{name}.jsonl",
+                log=runs / f"{name}.log",
+                cache_dir=ws.cache_dir / "inner-cache" / name,
+                timeout=ws.timeout,
+            ),
+            record,
+            ws.stop,
+        )
+        if outcome.crashed:
+            return ProbeRun(verdict="skip", reason=f"pytest {outcome.describe()}")
+        if outcome.exitstatus == 0:
+            return ProbeRun(verdict="pass", reason="")
+        attributor = Attributor(
+            SiteIndex(site_packages(env_path)),
+            ws.declaration,
+            env_path=env_path,
+            implementation=str(runtime.get("implementation", "")),
+            python=str(runtime.get("python", "")),
+        )
+        findings, _ = attribute_failures(attributor, failures)
+        failed = tuple(dict.fromkeys(n for n, _, _ in failures))
+        for culprit in findings:
+            finding = culprit.finding
+            if (
+                watch is not None
+                and finding.kind == "broken-dependency"
+                and canonicalize_name(finding.dist or "") == canonicalize_name(watch)
+            ):
+                reason = _import_failure(finding.headline)
+                return ProbeRun(verdict="skip", reason=reason, failed=failed)
+        if outcome.exitstatus != 1 or not failed:
+            reason = f"pytest exited with {outcome.exitstatus}"
+            return ProbeRun(verdict="skip", reason=reason, failed=failed)
+        return ProbeRun(
+            verdict="fail", reason="", failed=failed, findings=tuple(findings)
+        )
+
+
+# -- the orchestration after attribution ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RefineRequest:
+    """What the outer session asks of localisation and bisection."""
+
+    workspace: Workspace
+    bisect: bool
+    localize: Localize
+    #: ``(bound, message)`` progress sink.
+    log: Callable[[str, str], None]
+
+
+def refine(results: Sequence[BoundResult], request: RefineRequest) -> list[BoundResult]:
+    """Localise inconclusive failures and bisect culprits, as asked.
+
+    :param results: Every bound's result, attributed.
+    :param request: Settings and the probe workspace.
+    :returns: The results with notes (culprits, true bounds) and finding fixes.
+    """
+    by_bound = {r.bound: r for r in results}
+    refined = []
+    for result in results:
+        other = next((r for b, r in by_bound.items() if b != result.bound), None)
+        if result.status != "failed" or request.workspace.stop.is_set():
+            refined.append(result)
+            continue
+        refined.append(_refine_bound(result, other, request))
+    return refined
+
+
+def _refine_bound(
+    result: BoundResult, other: BoundResult | None, request: RefineRequest
+) -> BoundResult:
+    bound: BoundName = "lower" if result.bound == "lower" else "upper"
+    notes: list[Note] = []
+    targets = _targets(result)
+    inconclusive = bool(result.unattributed) or any(
+        c.finding.dist is None and c.finding.kind != "missing-module"
+        for c in result.findings
+    )
+    wants = request.localize == "yes" or (request.localize == "auto" and inconclusive)
+    if wants and other is not None and other.ok:
+        unexplained = result.unattributed or _failed(result)
+        found, note = _localize(result, other, unexplained, request)
+        notes.append(note)
+        for dist, failing in found.items():
+            targets.setdefault(dist, []).extend(failing)
+    if not request.bisect:
+        return dataclasses.replace(result, notes=(*result.notes, *notes))
+    searches: dict[str, Search] = {}
+    for dist, tests in targets.items():
+        if request.workspace.stop.is_set():
+            break
+        search_result, note = _bisect(
+            bound, dist, tuple(dict.fromkeys(tests)), (result, other), request
+        )
+        notes.append(note)
+        if search_result is not None:
+            searches[canonicalize_name(dist)] = search_result
+    findings = tuple(
+        dataclasses.replace(c, finding=_with_search(c.finding, bound, searches))
+        for c in result.findings
+    )
+    return dataclasses.replace(result, notes=(*result.notes, *notes), findings=findings)
+
+
+def _failed(result: BoundResult) -> tuple[str, ...]:
+    suffix = f"@{result.bound}"
+    return tuple(
+        t.nodeid.removesuffix(suffix)
+        for t in result.tests
+        if t.outcome in {"failed", "errors"} and not t.nodeid.startswith("depbounds::")
+    )
+
+
+def _targets(result: BoundResult) -> dict[str, list[str]]:
+    """Each dist to bisect, with the tests its findings explain."""
+    targets: dict[str, list[str]] = {}
+    for culprit in result.findings:
+        finding = culprit.finding
+        dist = target_of(finding) if result.bound == "lower" else finding.dist
+        if dist is None:
+            continue
+        targets.setdefault(dist, []).extend([*culprit.tests, *culprit.collectors])
+    return targets
+
+
+def _direct_pins(result: BoundResult, declaration: Declaration) -> dict[str, str]:
+    names = {r.name for r in declaration.under_test}
+    return {n: v for n, v in result.pins.items() if n in names}
+
+
+def _localize(
+    result: BoundResult,
+    other: BoundResult,
+    tests: Sequence[str],
+    request: RefineRequest,
+) -> tuple[dict[str, list[str]], Note]:
+    """Which direct dists, alone at the failing bound, make the tests fail."""
+    ws = request.workspace
+    failing = _direct_pins(result, ws.declaration)
+    passing = _direct_pins(other, ws.declaration)
+    differing = sorted(n for n, v in failing.items() if passing.get(n, v) != v)
+    passing_bound: BoundName = "lower" if other.bound == "lower" else "upper"
+    found: dict[str, list[str]] = {}
+    if len(differing) == 1:
+        found[differing[0]] = list(tests)
+    else:
+        prober = Prober(ws, passing_bound, passing, tests)
+        for number, dist in enumerate(differing, start=1):
+            if ws.stop.is_set():
+                break
+            run = prober.run({dist: failing[dist]}, watch=dist)
+            mark = "fails" if run.verdict == "fail" else _MARKS[run.verdict]
+            request.log(
+                result.bound,
+                f"localize: {dist} {failing[dist]} alone: {mark} "
+                f"({number} of {len(differing)})",
+            )
+            if run.verdict == "fail":
+                found[dist] = list(run.failed)
+    if found:
+        names = ", ".join(f"{d} {failing[d]}" for d in found)
+        message = (
+            f"localised {len(tests)} unexplained failure"
+            f"{'s' if len(tests) != 1 else ''} to {names}: alone at the "
+            f"{result.bound} bound (the rest at the {other.bound} bound) "
+            + ("it fails" if len(found) == 1 else "each fails")
+        )
+        if len(differing) == 1:
+            message = (
+                f"localised {len(tests)} unexplained failure"
+                f"{'s' if len(tests) != 1 else ''} to {names}: the only direct "
+                f"dependency whose version differs from the {other.bound} bound"
+            )
+    else:
+        message = (
+            f"no single direct dependency at the {result.bound} bound makes the "
+            "unexplained failures fail alone "
+            f"({', '.join(differing) or 'none differs'})"
+        )
+    dist_note = next(iter(found), None) if len(found) == 1 else None
+    note = Note(
+        kind="culprit",
+        dist=dist_note,
+        message=message,
+        location=_location(ws.declaration, dist_note),
+    )
+    return found, note
+
+
+def _location(declaration: Declaration, dist: str | None) -> str | None:
+    if dist is None:
+        return None
+    key = canonicalize_name(dist)
+    return next((r.location for r in declaration.requirements if r.name == key), None)
+
+
+def _bisect(
+    bound: BoundName,
+    dist: str,
+    tests: Sequence[str],
+    results: tuple[BoundResult, BoundResult | None],
+    request: RefineRequest,
+) -> tuple[Search | None, Note]:
+    result, other = results
+    ws = request.workspace
+    key = canonicalize_name(dist)
+    location = _location(ws.declaration, dist)
+    failing = result.pins.get(key)
+    versions = candidate_versions(ws.installer, dist, ws.interpreter)
+    passing = other.pins.get(key) if other is not None else None
+    if passing is None and versions:
+        passing = str(versions[-1] if bound == "lower" else versions[0])
+    kind = "true-lower-bound" if bound == "lower" else "upper-break"
+    if failing is None or passing is None or _v(passing) == _v(failing):
+        message = f"{dist}: no other version to bisect towards"
+        return None, Note(kind=kind, dist=dist, message=message, location=location)
+    low, high = sorted((_v(failing), _v(passing)))
+    allowed = SpecifierSet(f">={low},<={high}")
+    declared = next(
+        (r.requirement for r in ws.declaration.under_test if r.name == key), None
+    )
+    candidates = [
+        v
+        for v in versions
+        if v in allowed
+        and (declared is None or declared.specifier.contains(v, prereleases=True))
+    ]
+    candidates = sorted({*candidates, low, high})
+    expected = expected_probes(len(candidates))
+    prober = Prober(ws, bound, _direct_pins(result, ws.declaration), tests)
+    count = 0
+
+    def probe(version: Version) -> Trial:
+        nonlocal count
+        count += 1
+        run = prober.run({dist: str(version)}, watch=dist)
+        reason = run.reason if run.verdict == "skip" else ""
+        trial = Trial(version=version, verdict=run.verdict, reason=reason)
+        request.log(
+            result.bound, f"bisect {dist}: {trial.label} ({count} of {expected})"
+        )
+        return trial
+
+    broken = next(
+        (
+            c.finding
+            for c in result.findings
+            if c.finding.kind == "broken-dependency"
+            and canonicalize_name(c.finding.dist or "") == key
+        ),
+        None,
+    )
+    known = _import_failure(broken.headline) if broken else ""
+    found = search(candidates, probe, dist=dist, direction=bound, known_reason=known)
+    return found, _note(found, location)
+
+
+def _note(found: Search, location: str | None) -> Note:
+    dist = found.dist
+    if found.direction == "lower":
+        if found.good is None:
+            message = (
+                f"{dist}: the failing tests fail even at {found.bad} with the other "
+                f"dependencies at the lower bound (tried {found.tried}): another "
+                "dependency is involved"
+            )
+            return Note(
+                kind="true-lower-bound", dist=dist, message=message, location=location
+            )
+        message = (
+            f"{dist}: the failing tests pass from {found.good} (tried {found.tried})"
+        )
+        return Note(
+            kind="true-lower-bound",
+            dist=dist,
+            message=message,
+            location=location,
+            fix=lower_fix(dist, str(found.good)),
+        )
+    if found.good is None:
+        message = (
+            f"{dist}: the failing tests fail at every version tried with the other "
+            f"dependencies at the upper bound (tried {found.tried})"
+        )
+        return Note(kind="upper-break", dist=dist, message=message, location=location)
+    message = (
+        f"{dist}: {found.good} is the last good version, {found.bad} the first bad "
+        f"(tried {found.tried}); " + UPPER_ADVICE.format(cap=f"`{dist}<{found.bad}`")
+    )
+    return Note(kind="upper-break", dist=dist, message=message, location=location)
+
+
+def _with_search(
+    finding: Finding, bound: BoundName, searches: Mapping[str, Search]
+) -> Finding:
+    dist = target_of(finding) if bound == "lower" else finding.dist
+    found = searches.get(canonicalize_name(dist)) if dist else None
+    if dist is None or found is None or found.good is None:
+        return finding
+    if bound == "lower":
+        fix = lower_fix(dist, str(found.good))
+        what = "declare" if finding.relation == "undeclared" else "write"
+        advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
+        return dataclasses.replace(finding, fix=fix, advice=advice)
+    advice = upper_advice(dist, str(found.bad), str(found.good))
+    return dataclasses.replace(finding, fix=None, advice=advice)
+
+
+def _import_failure(headline: str) -> str:
+    """``does not import on CPython 3.11`` from a broken-dependency headline."""
+    return headline.split(": ", 1)[0].split(" ", 2)[-1]
+
+
+def _v(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
+
+
+def fix_floors(results: Sequence[BoundResult]) -> dict[str, str]:
+    """The floors ``--depbounds-fix`` writes: bisected, else from the passing bound.
+
+    :param results: Every bound's result, refined.
+    :returns: Distribution → new floor.
+    """
+    floors: dict[str, str] = {}
+    for result in results:
+        if result.bound != "lower":
+            continue
+        fixes = [n.fix for n in result.notes if n.kind == "true-lower-bound"]
+        fixes += [c.finding.fix for c in result.findings]
+        for fix in fixes:
+            if not fix:
+                continue
+            try:
+                requirement = Requirement(fix)
+            except InvalidRequirement:
+                continue
+            floor = next(
+                (s.version for s in requirement.specifier if s.operator == ">="), None
+            )
+            if floor is not None:
+                floors.setdefault(canonicalize_name(requirement.name), floor)
+    return floors
+
+
+def strip_paths(args: Sequence[str], paths: Sequence[str]) -> tuple[str, ...]:
+    """The command line without the paths and node ids it selected.
+
+    :param args: The inner session's arguments.
+    :param paths: pytest's positional arguments (``config.args``).
+    :returns: The arguments minus those words.
+    """
+    chosen = set(paths)
+    return tuple(a for a in args if a not in chosen)
+
+
+def after_attribution(
+    results: Sequence[BoundResult],
+    *,
+    config: pytest.Config,
+    settings: Settings,
+    declaration: Declaration,
+    workspace: Mapping[str, Any],
+) -> list[BoundResult]:
+    """Complete findings with fixes, then localise, bisect and rewrite as asked.
+
+    :param results: Every bound's attributed result.
+    :param config: The outer config (command line, terminal).
+    :param settings: The user's options.
+    :param declaration: The project's requirements.
+    :param workspace: ``interpreter``, ``installer``, ``cache_dir``, ``inner_dir``
+        and ``stop`` of the session.
+    :returns: The results, completed.
+    """
+    from pytest_depbounds.report import BoundView  # noqa: PLC0415
+    from pytest_depbounds.resolution import tooling_requirements  # noqa: PLC0415
+
+    completed = suggest(results)
+    if not any(r.status == "failed" for r in completed):
+        return completed
+    views = {r.bound: BoundView(config, r.bound) for r in completed}
+    args = strip_our_args(config.invocation_params.args)
+    tooling = tooling_requirements(
+        [str(r.requirement) for r in declaration.tooling], settings.with_tooling
+    )
+    request = RefineRequest(
+        workspace=Workspace(
+            declaration=declaration,
+            tooling=tooling,
+            args=strip_paths(args, [str(a) for a in config.args]),
+            cwd=config.invocation_params.dir,
+            rootdir=config.rootpath,
+            timeout=settings.timeout,
+            rebuild=settings.rebuild,
+            editable=settings.editable,
+            **workspace,
+        ),
+        bisect=settings.bisect,
+        localize="yes"
+        if settings.localize == "yes"
+        else "no"
+        if settings.localize == "no"
+        else "auto",
+        log=lambda bound, message: views[bound].line(message),
+    )
+    completed = refine(completed, request)
+    if settings.fix:
+        _write_fix(config, declaration, completed)
+    return completed
+
+
+def _write_fix(
+    config: pytest.Config, declaration: Declaration, results: Sequence[BoundResult]
+) -> None:
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    outcome = apply_fixes(declaration, fix_floors(results))
+    lines = outcome.diff.splitlines() or ["no lower bound to rewrite"]
+    lines += [f"not rewritten: {reason}" for reason in outcome.skipped]
+    if terminal is None:
+        return
+    terminal.write_sep("-", "depbounds: --depbounds-fix")
+    for line in lines:
+        terminal.write_line(line)

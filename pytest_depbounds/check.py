@@ -1,0 +1,830 @@
+"""``depbounds check``: static rules on declared ranges and constraints files.
+
+No env, no index (except the opt-in ``--resolve`` rule): each requirement is held
+against the rules OpenStack's requirements check enforced across ~300 projects,
+and each violation is one ``file:line: RULE message; fix: ...`` line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pytest_depbounds.declared import is_tooling, read_declaration
+from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.reqfiles import read_requirements_file
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+    import pytest
+    from packaging.requirements import Requirement
+    from packaging.specifiers import Specifier, SpecifierSet
+
+    from pytest_depbounds.installer import IndexSettings
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One check: its id (OpenStack's where it has one), and when it runs."""
+
+    id: str
+    summary: str
+    #: What the rule needs besides the declaration (``None``: nothing).
+    needs: str | None = None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(id="A2", summary="no package listed twice in one file (PEP 503 names)"),
+    Rule(
+        id="A6",
+        summary="exclusions (!=) and caps only where the global requirements have them",
+        needs="--global-requirements",
+    ),
+    Rule(id="A7", summary="every requirement has a lower bound"),
+    Rule(id="A8", summary="no caps (<, <=, ==, ~=) unless allowed with a reason"),
+    Rule(
+        id="B2",
+        summary="every range admits the version the upper constraints pin",
+        needs="--upper-constraints",
+    ),
+    Rule(
+        id="B10",
+        summary="every floor is at most the version the upper constraints pin",
+        needs="--upper-constraints",
+    ),
+    Rule(
+        id="A11",
+        summary="every dependency is pinned in the lower constraints",
+        needs="--lower-constraints",
+    ),
+    Rule(
+        id="A12",
+        summary="every lower constraint satisfies the declared range",
+        needs="--lower-constraints",
+    ),
+    Rule(
+        id="A13",
+        summary="every lower constraint equals the declared floor",
+        needs="--lower-constraints",
+    ),
+    Rule(
+        id="A14",
+        summary="the declared floors install together",
+        needs="--resolve (asks the package index)",
+    ),
+)
+RULE_IDS = tuple(rule.id for rule in RULES)
+
+_CAP_OPERATORS = frozenset({"<", "<=", "==", "~=", "==="})
+_FLOOR_OPERATORS = frozenset({">=", ">", "~=", "==", "==="})
+#: Lines of a resolver's explanation kept in a violation.
+_RESOLVER_LINES = 6
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Violation:
+    """One broken rule, where, and how to fix it."""
+
+    rule: str
+    location: str
+    dist: str | None
+    message: str
+    fix: str
+
+    def line(self) -> str:
+        """The violation as one line: ``file:line: RULE message; fix: ...``."""
+        return f"{self.location}: {self.rule} {self.message}; fix: {self.fix}"
+
+    def as_json(self) -> dict[str, object]:
+        """The violation as ``--format json`` writes it."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Entry:
+    """A requirement as written, where, and the file (or table) holding it."""
+
+    requirement: Requirement
+    location: str
+    scope: str
+
+    @property
+    def name(self) -> NormalizedName:
+        """Its PEP 503 name."""
+        return canonicalize_name(self.requirement.name)
+
+    @property
+    def is_tooling(self) -> bool:
+        """Whether it is test tooling (pytest, its plugins, coverage)."""
+        return is_tooling(self.name)
+
+    @property
+    def applies(self) -> bool:
+        """Whether its marker holds on the running interpreter."""
+        marker = self.requirement.marker
+        return marker is None or marker.evaluate({"extra": ""})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Pin:
+    """One ``name==version`` line of a constraints file."""
+
+    version: Version
+    location: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CheckConfig:
+    """What ``[tool.depbounds.check]`` and the command line ask for."""
+
+    project_dir: Path
+    requirements: tuple[Path, ...] = ()
+    lower_constraints: Path | None = None
+    upper_constraints: Path | None = None
+    global_requirements: Path | None = None
+    enabled: frozenset[str] = frozenset(RULE_IDS)
+    #: Distribution → why its cap is kept.
+    allow_caps: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    resolve: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    """Every violation found, and what could not be checked."""
+
+    violations: tuple[Violation, ...]
+    checked: int
+    skipped: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        """The result as ``--format json`` writes it."""
+        return {
+            "violations": [v.as_json() for v in self.violations],
+            "checked": self.checked,
+            "skipped": list(self.skipped),
+        }
+
+
+# -- configuration ----------------------------------------------------------------
+
+
+def read_config(
+    project_dir: Path,
+    *,
+    requirements: Sequence[Path] = (),
+    lower_constraints: Path | None = None,
+    upper_constraints: Path | None = None,
+    global_requirements: Path | None = None,
+    enable: Sequence[str] = (),
+    disable: Sequence[str] = (),
+    resolve: bool = False,
+) -> CheckConfig:
+    """Merge ``[tool.depbounds.check]`` of the project with command-line values.
+
+    File options given on the command line win over the table's; paths in the
+    table are relative to the project folder.
+
+    :param project_dir: The project folder.
+    :param requirements: Requirements files (``requirements.txt``, ...).
+    :param lower_constraints: A lower-constraints file.
+    :param upper_constraints: An upper-constraints file.
+    :param global_requirements: A shared policy file (global-requirements.txt).
+    :param enable: Rule ids turned on.
+    :param disable: Rule ids turned off.
+    :param resolve: Run the rule that asks the index (A14).
+    :returns: The configuration.
+    :raises ConfigurationError: On an unknown rule or a cap allowed without reason.
+    """
+    table = _check_table(project_dir / "pyproject.toml")
+
+    def paths(key: str) -> tuple[Path, ...]:
+        value = table.get(key, [])
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            msg = f"[tool.depbounds.check] {key}: expected a path or a list of paths"
+            raise ConfigurationError(msg)
+        return tuple(project_dir / item for item in items)
+
+    def one(key: str, given: Path | None) -> Path | None:
+        if given is not None:
+            return given
+        found = paths(key)
+        return found[0] if found else None
+
+    enabled = set(RULE_IDS)
+    for key, given, add in (
+        ("disable", disable, False),
+        ("enable", enable, True),
+    ):
+        words = [*_rule_list(table.get(key, []), key), *given]
+        for word in words:
+            rule = _rule_id(word)
+            (enabled.add if add else enabled.discard)(rule)
+    allow = table.get("allow-caps", {})
+    if not isinstance(allow, dict):
+        msg = "[tool.depbounds.check] allow-caps: expected a table of name = reason"
+        raise ConfigurationError(msg)
+    for name, reason in allow.items():
+        if not isinstance(reason, str) or not reason.strip():
+            msg = (
+                f"[tool.depbounds.check] allow-caps: {name} needs a reason, e.g. "
+                f'{name} = "3.0 removed the API we use, see #123"'
+            )
+            raise ConfigurationError(msg)
+    return CheckConfig(
+        project_dir=project_dir,
+        requirements=tuple(requirements) or paths("requirements"),
+        lower_constraints=one("lower-constraints", lower_constraints),
+        upper_constraints=one("upper-constraints", upper_constraints),
+        global_requirements=one("global-requirements", global_requirements),
+        enabled=frozenset(enabled),
+        allow_caps={canonicalize_name(k): str(v) for k, v in allow.items()},
+        resolve=resolve or bool(table.get("resolve", False)),
+    )
+
+
+def _check_table(pyproject: Path) -> dict[str, Any]:
+    if not pyproject.is_file():
+        return {}
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{pyproject}: invalid TOML: {exc}") from None
+    table = data.get("tool", {}).get("depbounds", {}).get("check", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{pyproject}: [tool.depbounds.check] must be a table")
+    return table
+
+
+def _rule_list(value: object, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        msg = f"[tool.depbounds.check] {key}: expected a list of rule ids"
+        raise ConfigurationError(msg)
+    return list(value)
+
+
+def _rule_id(word: str) -> str:
+    rule = word.strip().upper()
+    if rule not in RULE_IDS:
+        msg = f"unknown rule {word!r} (rules: {', '.join(RULE_IDS)})"
+        raise ConfigurationError(msg)
+    return rule
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+def requirement_lines(
+    path: Path, *, with_constraints: bool = False
+) -> Iterator[tuple[Requirement, str]]:
+    """The requirements of a pip requirements file, with ``file:line``.
+
+    Follows ``-r`` (and ``-c``) includes; skips options and direct references.
+
+    :param path: The file.
+    :param with_constraints: Also yield what its ``-c`` includes pin (for a
+        constraints file; in a requirements file they are no requirements).
+    :returns: ``(requirement, "file:line")``, locations relative to the working
+        folder.
+    :raises ConfigurationError: On a missing file or an invalid requirement.
+    """
+    parsed = read_requirements_file(path, base=Path.cwd())
+    lines = parsed.requirements + (parsed.constraints if with_constraints else ())
+    for line in lines:
+        if line.requirement is not None and not line.is_direct:
+            yield line.requirement, line.location
+
+
+def read_pins(path: Path) -> dict[NormalizedName, Pin]:
+    """The ``name==version`` pins of a constraints file for the running interpreter.
+
+    :param path: A constraints file (pip freeze format, markers allowed).
+    :returns: Name → pin; lines whose marker does not hold are left out.
+    :raises ConfigurationError: On an unreadable file or a line that is no pin.
+    """
+    pins: dict[NormalizedName, Pin] = {}
+    for requirement, location in requirement_lines(path, with_constraints=True):
+        if requirement.marker is not None and not requirement.marker.evaluate(
+            {"extra": ""}
+        ):
+            continue
+        version = pinned_version(requirement.specifier)
+        if version is None:
+            if requirement.url:
+                continue
+            msg = f"{location}: {requirement} is not a pin (name==version)"
+            raise ConfigurationError(msg)
+        pins[canonicalize_name(requirement.name)] = Pin(
+            version=version, location=location
+        )
+    return pins
+
+
+def pinned_version(specifier: SpecifierSet) -> Version | None:
+    """The version of an exact pin (``==1.2``, ``===1.2``), else ``None``.
+
+    :param specifier: A requirement's specifier.
+    :returns: The pinned version.
+    """
+    for spec in specifier:
+        if spec.operator in {"==", "==="} and not spec.version.endswith(".*"):
+            try:
+                return Version(spec.version)
+            except InvalidVersion:
+                return None
+    return None
+
+
+def declared_floor(specifier: SpecifierSet) -> Version | None:
+    """The lowest version a range states explicitly (``>=``, ``~=``, ``==``).
+
+    ``>1.2`` states no floor: the lowest version above 1.2 needs the index.
+
+    :param specifier: A requirement's specifier.
+    :returns: The highest of the stated floors, or ``None``.
+    """
+    floors = []
+    for spec in specifier:
+        if spec.operator in {">=", "~=", "==", "==="} and not spec.version.endswith(
+            ".*"
+        ):
+            try:
+                floors.append(Version(spec.version))
+            except InvalidVersion:
+                continue
+    return max(floors, default=None)
+
+
+def caps(specifier: SpecifierSet) -> list[Specifier]:
+    """The clauses of a range that cap it from above.
+
+    :param specifier: A requirement's specifier.
+    :returns: ``<``, ``<=``, ``==``, ``~=`` and ``===`` clauses.
+    """
+    return [s for s in specifier if s.operator in _CAP_OPERATORS]
+
+
+def display(path: Path) -> str:
+    """A path as messages show it: relative to the working folder when inside it.
+
+    :param path: Any path.
+    :returns: The text shown.
+    """
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_entries(config: CheckConfig) -> list[Entry]:
+    """Every requirement the project declares, in pyproject and requirements files.
+
+    pyproject's extras and groups are all read: each is a declaration.
+
+    :param config: The check's configuration.
+    :returns: The entries in file order.
+    :raises ConfigurationError: On an invalid file.
+    """
+    entries: list[Entry] = []
+    pyproject = config.project_dir / "pyproject.toml"
+    if pyproject.is_file():
+        extras, groups = _all_extras_and_groups(pyproject)
+        declaration = read_declaration(config.project_dir, extras=extras, groups=groups)
+        prefix = display(pyproject)
+        for item in declaration.requirements:
+            _, _, line = item.location.partition(":")
+            entries.append(
+                Entry(
+                    requirement=item.requirement,
+                    location=f"{prefix}:{line}" if line else prefix,
+                    scope=f"{prefix} {item.origin or 'dependencies'}",
+                )
+            )
+    elif not config.requirements:
+        msg = (
+            f"no pyproject.toml in {config.project_dir} and no requirements file: "
+            "pass --requirements FILE"
+        )
+        raise ConfigurationError(msg)
+    for path in config.requirements:
+        for requirement, location in requirement_lines(path):
+            if requirement.url:
+                continue
+            entries.append(
+                Entry(
+                    requirement=requirement,
+                    location=location,
+                    scope=location.rsplit(":", 1)[0],
+                )
+            )
+    return entries
+
+
+def _all_extras_and_groups(pyproject: Path) -> tuple[list[str], list[str]]:
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    project = data.get("project", {})
+    optional = project.get("optional-dependencies", {}) if project else {}
+    groups = data.get("dependency-groups", {})
+    return (
+        list(optional) if isinstance(optional, dict) else [],
+        list(groups) if isinstance(groups, dict) else [],
+    )
+
+
+# -- the rules ------------------------------------------------------------------
+
+
+def run_check(
+    config: CheckConfig,
+    *,
+    index: IndexSettings | None = None,
+    python: str | None = None,
+) -> CheckResult:
+    """Hold every declared requirement against the enabled rules.
+
+    :param config: What to check and how.
+    :param index: Where A14 looks for distributions (only with ``resolve``).
+    :param python: The interpreter A14 resolves for (default: the running one).
+    :returns: The violations, in rule then file order.
+    :raises ConfigurationError: On an invalid file.
+    """
+    entries = read_entries(config)
+    enabled = config.enabled
+    skipped: list[str] = []
+    global_specs = _global(config.global_requirements)
+    upper = read_pins(config.upper_constraints) if config.upper_constraints else None
+    lower = read_pins(config.lower_constraints) if config.lower_constraints else None
+    found: list[Violation] = []
+    if "A2" in enabled:
+        found += _duplicates(entries)
+    for entry in entries:
+        found += _entry_rules(entry, config, global_specs)
+        if upper is not None and entry.applies:
+            found += _upper_rules(entry, upper, enabled)
+    if lower is not None:
+        found += _lower_rules(entries, lower, enabled, config.lower_constraints)
+    for rule in RULES:
+        if rule.id not in enabled or rule.needs is None:
+            continue
+        given = {
+            "A6": global_specs is not None,
+            "B2": upper is not None,
+            "B10": upper is not None,
+            "A11": lower is not None,
+            "A12": lower is not None,
+            "A13": lower is not None,
+            "A14": config.resolve,
+        }[rule.id]
+        if not given:
+            skipped.append(f"{rule.id} not checked: needs {rule.needs}")
+    if "A14" in enabled and config.resolve:
+        found += _floors_install(entries, index, python)
+    order = {rule: position for position, rule in enumerate(RULE_IDS)}
+    found = [v for v in found if v.rule in enabled]
+    found.sort(key=lambda v: order[v.rule])
+    return CheckResult(
+        violations=tuple(found), checked=len(entries), skipped=tuple(skipped)
+    )
+
+
+def _global(path: Path | None) -> dict[NormalizedName, tuple[Entry, ...]] | None:
+    if path is None:
+        return None
+    found: dict[NormalizedName, tuple[Entry, ...]] = {}
+    for requirement, location in requirement_lines(path):
+        entry = Entry(requirement=requirement, location=location, scope="global")
+        found[entry.name] = (*found.get(entry.name, ()), entry)
+    return found
+
+
+def _duplicates(entries: Iterable[Entry]) -> list[Violation]:
+    seen: dict[tuple[str, str, str], Entry] = {}
+    found = []
+    for entry in entries:
+        key = (entry.scope, entry.name, str(entry.requirement.marker or ""))
+        first = seen.setdefault(key, entry)
+        if first is entry:
+            continue
+        found.append(
+            Violation(
+                rule="A2",
+                location=entry.location,
+                dist=entry.name,
+                message=f"{entry.requirement} repeats {first.requirement} "
+                f"({first.location}): both name {entry.name}",
+                fix="keep one entry with the combined range",
+            )
+        )
+    return found
+
+
+def _entry_rules(
+    entry: Entry,
+    config: CheckConfig,
+    global_specs: Mapping[NormalizedName, tuple[Entry, ...]] | None,
+) -> list[Violation]:
+    requirement, found = entry.requirement, []
+    specifier = requirement.specifier
+    if requirement.url:
+        return []
+    if "A7" in config.enabled and not any(
+        s.operator in _FLOOR_OPERATORS for s in specifier
+    ):
+        found.append(
+            Violation(
+                rule="A7",
+                location=entry.location,
+                dist=entry.name,
+                message=f"{requirement} has no lower bound: any version, however "
+                "old, satisfies it",
+                fix=f"declare the oldest version you support, e.g. "
+                f"{_with_specifier(requirement, '>=X.Y')}",
+            )
+        )
+    in_global = {
+        str(s)
+        for g in (global_specs or {}).get(entry.name, ())
+        for s in g.requirement.specifier
+    }
+    for cap in caps(specifier):
+        if str(cap) in in_global or entry.name in config.allow_caps:
+            continue
+        exact = cap.operator in {"==", "==="}
+        found.append(
+            Violation(
+                rule="A8",
+                location=entry.location,
+                dist=entry.name,
+                message=f"{requirement} caps {entry.name} at {cap}: users cannot "
+                "install newer releases, even fixed ones",
+                fix=(
+                    f"use {entry.name}>={cap.version}"
+                    if exact
+                    else f"drop {cap} and test the upper bound instead"
+                )
+                + ", or allow it in [tool.depbounds.check] allow-caps with a reason",
+            )
+        )
+    if global_specs is not None:
+        found += _global_rule(entry, global_specs, in_global)
+    return found
+
+
+def _global_rule(
+    entry: Entry,
+    global_specs: Mapping[NormalizedName, tuple[Entry, ...]],
+    in_global: set[str],
+) -> list[Violation]:
+    restrictive = [
+        s
+        for s in entry.requirement.specifier
+        if s.operator == "!=" or s.operator in _CAP_OPERATORS
+    ]
+    missing = [s for s in restrictive if str(s) not in in_global]
+    if not missing:
+        return []
+    known = global_specs.get(entry.name)
+    where = (
+        f"{known[0].location} has {known[0].requirement}"
+        if known
+        else "the global requirements do not list it"
+    )
+    shown = ",".join(str(s) for s in missing)
+    return [
+        Violation(
+            rule="A6",
+            location=entry.location,
+            dist=entry.name,
+            message=f"{entry.requirement} excludes or caps with {shown}, which the "
+            f"global requirements do not ({where})",
+            fix=f"drop {shown}, or add it to the global requirements first",
+        )
+    ]
+
+
+def _upper_rules(
+    entry: Entry, upper: Mapping[NormalizedName, Pin], enabled: frozenset[str]
+) -> list[Violation]:
+    pin = upper.get(entry.name)
+    requirement = entry.requirement
+    if pin is None or requirement.url:
+        return []
+    floor = declared_floor(requirement.specifier)
+    if floor is not None and floor > pin.version:
+        # The floor explains why the range excludes the pin: one rule, not two.
+        if "B10" not in enabled:
+            return []
+        return [
+            Violation(
+                rule="B10",
+                location=entry.location,
+                dist=entry.name,
+                message=f"{requirement} has its floor {floor} above {pin.version}, "
+                f"the version {pin.location} pins",
+                fix=f"lower the floor to at most {pin.version}, or raise the "
+                "upper constraint",
+            )
+        ]
+    if requirement.specifier.contains(pin.version, prereleases=True):
+        return []
+    return [
+        Violation(
+            rule="B2",
+            location=entry.location,
+            dist=entry.name,
+            message=f"{requirement} excludes {pin.version}, the version "
+            f"{pin.location} pins",
+            fix=f"widen the range to admit {pin.version}, or lower the upper "
+            "constraint",
+        )
+    ]
+
+
+def _lower_rules(
+    entries: Iterable[Entry],
+    lower: Mapping[NormalizedName, Pin],
+    enabled: frozenset[str],
+    path: Path | None,
+) -> list[Violation]:
+    found: list[Violation] = []
+    shown = display(path) if path else "the lower constraints"
+    for entry in entries:
+        requirement = entry.requirement
+        if requirement.url or not entry.applies:
+            continue
+        floor = declared_floor(requirement.specifier)
+        pin = lower.get(entry.name)
+        if pin is None:
+            # Test tooling runs at its newest: a freeze leaves it out.
+            if not entry.is_tooling:
+                found.append(
+                    Violation(
+                        rule="A11",
+                        location=entry.location,
+                        dist=entry.name,
+                        message=f"{requirement} is not pinned in {shown}: its "
+                        "lower bound is never installed",
+                        fix=f"add {entry.name}=={floor or 'FLOOR'} to {shown}",
+                    )
+                )
+            continue
+        if not requirement.specifier.contains(pin.version, prereleases=True):
+            found.append(
+                Violation(
+                    rule="A12",
+                    location=pin.location,
+                    dist=entry.name,
+                    message=f"{entry.name}=={pin.version} is outside {requirement} "
+                    f"({entry.location})",
+                    fix=f"pin {entry.name}=={floor}"
+                    if floor
+                    else f"pin a version {requirement.specifier} admits",
+                )
+            )
+        elif floor is not None and pin.version != floor:
+            found.append(
+                Violation(
+                    rule="A13",
+                    location=pin.location,
+                    dist=entry.name,
+                    message=f"{entry.name}=={pin.version} is not the declared floor "
+                    f"{floor} of {requirement} ({entry.location}): {floor} is "
+                    "never tested",
+                    fix=f"raise the floor to {entry.name}>={pin.version}, or pin "
+                    f"{entry.name}=={floor}",
+                )
+            )
+    return [v for v in found if v.rule in enabled]
+
+
+def floor_requirements(entries: Iterable[Entry]) -> dict[NormalizedName, str]:
+    """Each declared dependency pinned at its highest stated floor.
+
+    :param entries: Declared requirements.
+    :returns: Name → ``name[extras]==floor`` (markers kept).
+    """
+    best: dict[NormalizedName, tuple[Version, str]] = {}
+    for entry in entries:
+        requirement = entry.requirement
+        floor = declared_floor(requirement.specifier)
+        # Test tooling is resolved at its newest, never at its floor.
+        if floor is None or requirement.url or not entry.applies or entry.is_tooling:
+            continue
+        extras = (
+            f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        )
+        line = f"{requirement.name}{extras}=={floor}"
+        if entry.name not in best or best[entry.name][0] < floor:
+            best[entry.name] = (floor, line)
+    return {name: line for name, (_, line) in best.items()}
+
+
+def _floors_install(
+    entries: Sequence[Entry], index: IndexSettings | None, python: str | None
+) -> list[Violation]:
+    from pytest_depbounds.coinstall import compile_together  # noqa: PLC0415
+
+    floors = floor_requirements(entries)
+    if not floors:
+        return []
+    failure = compile_together(list(floors.values()), index=index, python=python)
+    if failure is None:
+        return []
+    mentioned = [e for e in entries if e.name in _names_in(failure)]
+    where = mentioned[0] if mentioned else entries[0]
+    explanation = " ".join(failure.splitlines()[:_RESOLVER_LINES])
+    return [
+        Violation(
+            rule="A14",
+            location=where.location,
+            dist=where.name,
+            message=f"the declared floors do not install together: {explanation}",
+            fix="raise the floor named first so that its dependencies' floors fit",
+        )
+    ]
+
+
+def _names_in(text: str) -> set[NormalizedName]:
+    return {
+        canonicalize_name(word)
+        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
+    }
+
+
+def _with_specifier(requirement: Requirement, specifier: str) -> str:
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return f"{requirement.name}{extras}{specifier}"
+
+
+def format_text(result: CheckResult) -> str:
+    """The report as text: one line per violation, then a summary.
+
+    :param result: The check's result.
+    :returns: The text, ending with a newline.
+    """
+    lines = [v.line() for v in result.violations]
+    lines += [f"note: {s}" for s in result.skipped]
+    count = len(result.violations)
+    lines.append(
+        f"{count} violation{'s' if count != 1 else ''} in {result.checked} requirements"
+        if count
+        else f"{result.checked} requirements checked: no violations"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def check_from_pytest(config: pytest.Config, project_dir: Path) -> int:
+    """Run the check for ``pytest --depbounds-check`` and print its report.
+
+    The constraints and requirements files come from the plugin's own options
+    when given (``--depbounds-lower-constraints``, ``--depbounds-upper-constraints``,
+    ``--depbounds-requirements``), else from ``[tool.depbounds.check]``.
+
+    :param config: The pytest config.
+    :param project_dir: The project folder.
+    :returns: 0 clean, 1 violations, 2 usage error.
+    """
+    base = config.invocation_params.dir
+
+    def option(name: str) -> list[Path]:
+        value = config.getoption(name, None)
+        words = value if isinstance(value, (list, tuple)) else [value]
+        found = []
+        for word in words:
+            for item in re.split(r"[,\s]+", str(word or "")):
+                if not item:
+                    continue
+                if "://" in item:
+                    flag = name.replace("_", "-")
+                    msg = f"--{flag}={item}: the check reads local files only"
+                    raise ConfigurationError(msg)
+                found.append(base / item)
+        return found
+
+    try:
+        lower = option("depbounds_lower_constraints")
+        upper = option("depbounds_upper_constraints")
+        check_config = read_config(
+            project_dir,
+            requirements=option("depbounds_requirements"),
+            lower_constraints=lower[0] if lower else None,
+            upper_constraints=upper[0] if upper else None,
+        )
+        result = run_check(check_config)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"depbounds check: {exc}\n")
+        return 2
+    sys.stdout.write(format_text(result))
+    return 1 if result.violations else 0

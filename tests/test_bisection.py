@@ -1,0 +1,363 @@
+"""Bisection to the true bound, and localisation of the culprit dists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from packaging.version import Version
+
+from pytest_depbounds.bisection import (
+    Trial,
+    _find_links_versions,
+    expected_probes,
+    search,
+    strip_paths,
+)
+from pytest_depbounds.installer import Installer
+from pytest_depbounds.testing import write_project, write_wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def _versions(n: int) -> list[Version]:
+    return [Version(f"1.{i}") for i in range(n)]
+
+
+def _probe(
+    verdicts: Callable[[Version], str], tried: list[Version]
+) -> Callable[[Version], Trial]:
+    def probe(version: Version) -> Trial:
+        tried.append(version)
+        verdict = verdicts(version)
+        return Trial(version=version, verdict=verdict, reason="x" * (verdict == "skip"))  # type: ignore[arg-type]
+
+    return probe
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 8, 9, 17, 33])
+def test_lower_search_finds_the_lowest_passing_in_log_steps(n: int) -> None:
+    versions = _versions(n)
+    for boundary in range(1, n):
+        tried: list[Version] = []
+        found = search(
+            versions,
+            _probe(lambda v, b=boundary: "pass" if v >= versions[b] else "fail", tried),
+            dist="lib",
+            direction="lower",
+        )
+        assert (found.good, found.bad) == (versions[boundary], versions[boundary - 1])
+        assert len(tried) <= expected_probes(n)
+        assert versions[0] not in tried  # the floor's failure is known
+    assert expected_probes(8) == 4
+    assert expected_probes(2) == 1
+
+
+@pytest.mark.parametrize("n", [2, 3, 6, 9])
+def test_upper_search_finds_the_last_good_and_first_bad(n: int) -> None:
+    versions = _versions(n)
+    for first_bad in range(1, n):
+        tried: list[Version] = []
+        found = search(
+            versions,
+            _probe(
+                lambda v, b=first_bad: "fail" if v >= versions[b] else "pass", tried
+            ),
+            dist="lib",
+            direction="upper",
+        )
+        assert (found.good, found.bad) == (versions[first_bad - 1], versions[first_bad])
+        assert len(tried) <= expected_probes(n)
+        assert versions[-1] not in tried
+
+
+def test_versions_that_do_not_install_are_skipped_and_said() -> None:
+    versions = _versions(6)
+    skipped = {Version("1.2"), Version("1.3")}
+    tried: list[Version] = []
+    found = search(
+        versions,
+        _probe(
+            lambda v: (
+                "skip" if v in skipped else ("pass" if v >= Version("1.4") else "fail")
+            ),
+            tried,
+        ),
+        dist="lib",
+        direction="lower",
+        known_reason="does not import on CPython 3.11",
+    )
+    assert found.good == Version("1.4")
+    assert found.bad == Version("1.1")
+    assert found.tried == (
+        "1.0 ✗ (does not import on CPython 3.11), 1.1 ✗, 1.2 skipped (x), "
+        "1.3 skipped (x), 1.4 ✓, 1.5 ✓"
+    )
+
+
+def test_no_passing_version_is_inconclusive() -> None:
+    tried: list[Version] = []
+    found = search(
+        _versions(4), _probe(lambda _v: "fail", tried), dist="lib", direction="lower"
+    )
+    assert found.good is None
+    assert tried == [Version("1.3")]
+
+
+def test_candidates_from_find_links_and_paths_stripped(tmp_path: Path) -> None:
+    for version in ("1.0", "1.3", "2.0rc1"):
+        write_wheel(tmp_path, "Two_Lib", version, {"two_lib/__init__.py": ""})
+    write_wheel(tmp_path, "other", "9.0", {"other/__init__.py": ""})
+    (tmp_path / "two_lib-1.1.tar.gz").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
+    found = _find_links_versions([str(tmp_path), "https://example.org"], "two-lib")
+    assert sorted(found) == [Version(v) for v in ("1.0", "1.1", "1.3", "2.0rc1")]
+    assert strip_paths(["-x", "tests/test_a.py", "-k", "go"], ["tests/test_a.py"]) == (
+        "-x",
+        "-k",
+        "go",
+    )
+
+
+# -- end to end: envs built from fake wheels -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Libraries whose API grows across several releases."""
+    folder = tmp_path_factory.mktemp("bisect-index")
+    # Two names: ``b`` from 1.3, ``c`` from 1.6 (the true minimum is 1.6).
+    for version in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "2.0"):
+        code = "def a():\n    return 1\n"
+        if Version(version) >= Version("1.3"):
+            code += "def b():\n    return 2\n"
+        if Version(version) >= Version("1.6"):
+            code += "def c():\n    return 3\n"
+        write_wheel(folder, "twolib", version, {"twolib/__init__.py": code})
+    # A submodule added in 2.0.
+    write_wheel(folder, "sublib", "1.0", {"sublib/__init__.py": ""})
+    write_wheel(
+        folder,
+        "sublib",
+        "2.0",
+        {"sublib/__init__.py": "", "sublib/extra.py": "def f():\n    return 1\n"},
+    )
+    # A return type changed in 2.0: a list of pairs, then a dict.
+    write_wheel(
+        folder,
+        "retlib",
+        "1.0",
+        {"retlib/__init__.py": "def items():\n    return [('a', 1)]\n"},
+    )
+    write_wheel(
+        folder,
+        "retlib",
+        "2.0",
+        {"retlib/__init__.py": "def items():\n    return {'a': 1}\n"},
+    )
+    # A value that changed: no exception names it (localisation finds it).
+    write_wheel(folder, "valuelib", "1.0", {"valuelib/__init__.py": "VALUE = 1\n"})
+    write_wheel(folder, "valuelib", "2.0", {"valuelib/__init__.py": "VALUE = 2\n"})
+    return folder
+
+
+@pytest.fixture
+def bisect_links(
+    local_index: Path, bisect_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    import os  # noqa: PLC0415
+
+    monkeypatch.setenv(
+        "PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {bisect_index}"
+    )
+    return bisect_index
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_bisection_finds_each_true_floor_with_log_builds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["twolib>=1.0", "sublib>=1.0", "retlib>=1.0"],
+        package={
+            "myproj/__init__.py": "",
+            "myproj/two.py": "import twolib\n\n\ndef go():\n    return twolib.b() + twolib.c()\n",
+            "myproj/sub.py": "from sublib import extra\n",
+            "myproj/ret.py": "import retlib\n\n\ndef first():\n    return retlib.items()['a']\n",
+        },
+        tests={
+            "test_two.py": "from myproj import two\n\n\ndef test_two():\n    assert two.go() == 5\n",
+            "test_sub.py": "def test_sub():\n    from myproj import sub\n    assert sub.extra.f() == 1\n",
+            "test_ret.py": "from myproj import ret\n\n\ndef test_ret():\n    assert ret.first() == 1\n",
+            "test_fine.py": "def test_fine():\n    pass\n",
+        },
+    )
+    before = (pytester.path / "pyproject.toml").read_text(encoding="utf-8")
+    installs: list[str] = []
+    original = Installer.install_pins
+
+    def counting(self: Installer, env_python: Path, pins: Path) -> Any:
+        installs.append(pins.read_text(encoding="utf-8"))
+        return original(self, env_python, pins)
+
+    monkeypatch.setattr(Installer, "install_pins", counting)
+    result = pytester.runpytest_inprocess(
+        "--depbounds",
+        "--depbounds-bisect",
+        "--depbounds-fix",
+        "--depbounds-report=r.json",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    lower, upper = report["bounds"]
+    assert upper["status"] == "passed"
+    assert upper["notes"] == []
+    findings = {f["dist"]: f for f in lower["findings"]}
+    assert {
+        d: (f["kind"], f["version"], f["symbol"], f["usage"], f["fix"])
+        for d, f in findings.items()
+    } == {
+        "twolib": (
+            "missing-attribute",
+            "1.0",
+            "twolib.b",
+            ["myproj/two.py:5"],
+            "twolib>=1.6",
+        ),
+        "sublib": (
+            "missing-module",
+            "1.0",
+            "sublib.extra",
+            ["myproj/sub.py:1"],
+            "sublib>=2.0",
+        ),
+        "retlib": (
+            "project-error-with-dependency",
+            "1.0",
+            "retlib.items",
+            ["myproj/ret.py:5"],
+            "retlib>=2.0",
+        ),
+    }
+    assert findings["twolib"]["advice"] == (
+        "write `twolib>=1.6` (bisected: the failing tests pass from 1.6)"
+    )
+    notes = {n["dist"]: n for n in lower["notes"]}
+    assert notes["twolib"] == {
+        "kind": "true-lower-bound",
+        "dist": "twolib",
+        "message": (
+            "twolib: the failing tests pass from 1.6 "
+            "(tried 1.0 ✗, 1.3 ✗, 1.5 ✗, 1.6 ✓, 2.0 ✓)"
+        ),
+        "location": "pyproject.toml:9",
+        "fix": "twolib>=1.6",
+        "fails": False,
+    }
+    assert notes["sublib"]["fix"] == "sublib>=2.0"
+    assert notes["retlib"]["fix"] == "retlib>=2.0"
+    # Two bound envs, then ceil(log2(n - 1)) + 1 per culprit: 4 for twolib's 8
+    # candidates, 1 each for sublib and retlib (2 candidates each).
+    builds: dict[str, int] = {}
+    for text in installs:
+        pins = dict(line.split("==") for line in text.split() if "==" in line)
+        moved = [d for d in ("twolib", "sublib", "retlib") if pins[d] != "1.0"]
+        key = moved[0] if len(moved) == 1 else "bound"
+        builds[key] = builds.get(key, 0) + 1
+    assert builds == {
+        "bound": 2,
+        "twolib": expected_probes(8),
+        "sublib": 1,
+        "retlib": 1,
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] bisect twolib: 2.0 ✓ (1 of 4)",
+            "[[]lower[]] bisect twolib: 1.3 ✗ (2 of 4)",
+            "[[]lower[]] bisect twolib: 1.5 ✗ (3 of 4)",
+            "[[]lower[]] bisect twolib: 1.6 ✓ (4 of 4)",
+            "*depbounds: --depbounds-fix*",
+            "--- a/pyproject.toml",
+            "+++ b/pyproject.toml",
+            "*",
+            "-dependencies = [[]*[]]",
+            '+dependencies = ["twolib>=1.6", "sublib>=2.0", "retlib>=2.0"]',
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "findings:",
+            (
+                "[[]lower[]] twolib: the failing tests pass from 1.6 (tried 1.0 ✗, 1.3 ✗, "
+                "1.5 ✗, 1.6 ✓, 2.0 ✓); write twolib>=1.6"
+            ),
+        ]
+    )
+    after = (pytester.path / "pyproject.toml").read_text(encoding="utf-8")
+    assert after == before.replace(
+        'dependencies = ["twolib>=1.0", "sublib>=1.0", "retlib>=1.0"]',
+        'dependencies = ["twolib>=1.6", "sublib>=2.0", "retlib>=2.0"]',
+    )
+    # A re-run reuses every env: no install at all.
+    installs.clear()
+    (pytester.path / "pyproject.toml").write_text(before, encoding="utf-8")
+    result = pytester.runpytest_inprocess(
+        "--depbounds", "--depbounds-bisect", "-p", "no:randomly"
+    )
+    assert installs == []
+    assert (pytester.path / "pyproject.toml").read_text(encoding="utf-8") == before
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_unexplained_failures_are_localised_then_bisected(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["valuelib>=1.0", "sublib>=1.0"],
+        tests={
+            "test_value.py": (
+                "import valuelib\n\n\ndef test_value():\n    assert valuelib.VALUE == 2\n"
+            )
+        },
+    )
+    before = (pytester.path / "pyproject.toml").read_bytes()
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    assert lower["findings"] == []
+    assert lower["unattributed"] == ["tests/test_value.py::test_value"]
+    culprit, bisected = lower["notes"]
+    assert culprit["kind"] == "culprit"
+    assert culprit["dist"] == "valuelib"
+    assert culprit["message"] == (
+        "localised 1 unexplained failure to valuelib 1.0: alone at the lower bound "
+        "(the rest at the upper bound) it fails"
+    )
+    assert bisected["kind"] == "true-lower-bound"
+    assert bisected["fix"] == "valuelib>=2.0"
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] localize: sublib 1.0 alone: ✓ (1 of 2)",
+            "[[]lower[]] localize: valuelib 1.0 alone: fails (2 of 2)",
+            "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
+        ]
+    )
+    # Without --depbounds-fix nothing is modified.
+    assert (pytester.path / "pyproject.toml").read_bytes() == before
