@@ -678,7 +678,8 @@ class BoundsSession:
     def _scan(self, context: _Context) -> None:
         """Run the static scan before any env is built and show what it found."""
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        scanner = Scanner(context.index, context.cache_dir)
+        refresh = float("inf") if self.settings.offline else self.settings.refresh
+        scanner = Scanner(context.index, context.cache_dir, refresh=refresh)
         try:
             self.scan_result = scanner.scan(self.declaration)
         except DepboundsError as exc:
