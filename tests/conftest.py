@@ -4,16 +4,26 @@ import functools
 import html
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
-from pytest_depbounds.testing import FAILING_BACKEND, write_sdist, write_wheel
+from pytest_depbounds.testing import (
+    FAILING_BACKEND,
+    INTREE_BACKEND,
+    write_sdist,
+    write_wheel,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytest_plugins = ["pytester"]
 
@@ -282,3 +292,29 @@ def http_index(
     yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     server.shutdown()
     server.server_close()
+
+
+OPENSTACK_FIXTURE = Path(__file__).parent / "fixtures" / "openstack"
+
+
+def _openstack_project(folder: Path) -> Path:
+    """A copy of tests/fixtures/openstack, with its package, tests and backend."""
+    shutil.copytree(OPENSTACK_FIXTURE, folder, dirs_exist_ok=True)
+    (folder / "_intree_backend.py").write_text(INTREE_BACKEND)
+    (folder / "osproj").mkdir(exist_ok=True)
+    (folder / "osproj" / "__init__.py").write_text(
+        "import stablelib\n\n\ndef value():\n    return stablelib.VALUE\n"
+    )
+    (folder / "tests").mkdir(exist_ok=True)
+    (folder / "tests" / "test_osproj.py").write_text(
+        "import osproj\n\n\ndef test_value():\n    assert osproj.value() == 1\n"
+    )
+    return folder
+
+
+@pytest.fixture
+def openstack_project() -> Callable[[Path], Path]:
+    """Writes the OpenStack-layout project (requirements.txt, test-requirements.txt,
+    lower-, upper-constraints.txt, global-requirements.txt) into a folder.
+    """
+    return _openstack_project
