@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 #: Tooling always installed in a bound env, unless the project declares it itself.
 DEFAULT_TOOLING = ("pytest",)
 
-#: Lines of resolver output kept in an error message.
-_ERROR_LINES = 12
-
 #: Floors stepped over (each a failed build) before giving up.
 MAX_STEPS = 8
 
@@ -272,6 +269,7 @@ class _Lower:
                     requirements=requirements,
                     outcome=outcome,
                     notes=notes,
+                    log=self.stem.with_suffix(".deps.log"),
                 )
         else:  # pragma: no cover - MAX_STEPS builds failed in a row
             raise ResolutionError(
@@ -292,14 +290,17 @@ class _Lower:
         wanted = [Requirement(raw) for raw in self.request.under_test]
         wanted = [r for r in wanted if not r.url and self._applies(r)]
         # One page per distribution: fetch them together (the index is I/O bound).
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            listed = dict(
-                zip(
-                    [r.name for r in wanted],
-                    pool.map(self.index.files, [r.name for r in wanted]),
-                    strict=True,
+        try:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                listed = dict(
+                    zip(
+                        [r.name for r in wanted],
+                        pool.map(self.index.files, [r.name for r in wanted]),
+                        strict=True,
+                    )
                 )
-            )
+        except ResolutionError as exc:
+            raise ResolutionError(f"{self.request.bound} bound: {exc}") from None
         for raw in self.request.under_test:
             requirement = Requirement(raw)
             if requirement.name not in listed:
@@ -766,6 +767,7 @@ def _compile_checked(
             requirements=requirements,
             outcome=outcome,
             notes=(),
+            log=stem.with_suffix(f".{part}.log"),
         )
     return lines
 
@@ -778,19 +780,17 @@ def _resolution_error(
     requirements: Sequence[str],
     outcome: Outcome | _Empty,
     notes: Sequence[Note],
+    log: Path,
 ) -> ResolutionError:
-    why = "".join(f"{note.message}\n" for note in notes)
+    """One line: what could not be resolved, what we know of why, the resolver's why."""
+    why = "".join(f"{note.message}; " for note in notes)
     detail = ""
     if not isinstance(outcome, _Empty):
-        detail = outcome.error_tail(_ERROR_LINES)
-        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
-        if failure is not None:
-            name, version, last = failure
-            why += f"{name}=={version} does not build: {last}\n"
+        detail = outcome.failure(log)
     return ResolutionError(
         f"{request.bound} bound: {installer.name} could not resolve {what} "
         f"({', '.join(requirements)}) for {request.interpreter.label} "
-        f"from {installer.index.describe()}:\n{why}{detail}"
+        f"from {installer.index.describe()}: {why}{detail}"
     )
 
 
