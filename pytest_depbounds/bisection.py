@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     canonicalize_name,
 )
@@ -578,23 +577,21 @@ def _bisect(
     except DepboundsError as exc:
         message = f"{dist}: cannot list its releases: {str(exc).splitlines()[0]}"
         return None, Note(kind=kind, dist=dist, message=message, location=location)
+    declared = next(
+        (r.requirement for r in ws.declaration.under_test if r.name == key), None
+    )
+    # Released versions the declared range admits (pre-releases only if it asks).
+    admitted = [
+        v for v in versions if declared is None or v in declared.specifier
+    ] or list(versions)
     passing = other.pins.get(key) if other is not None else None
-    if passing is None and versions:
-        passing = str(versions[-1] if bound == "lower" else versions[0])
+    if passing is None and admitted:
+        passing = str(admitted[-1] if bound == "lower" else admitted[0])
     if failing is None or passing is None or _v(passing) == _v(failing):
         message = f"{dist}: no other version to bisect towards"
         return None, Note(kind=kind, dist=dist, message=message, location=location)
     low, high = sorted((_v(failing), _v(passing)))
-    allowed = SpecifierSet(f">={low},<={high}")
-    declared = next(
-        (r.requirement for r in ws.declaration.under_test if r.name == key), None
-    )
-    candidates = [
-        v
-        for v in versions
-        if v in allowed
-        and (declared is None or declared.specifier.contains(v, prereleases=True))
-    ]
+    candidates = [v for v in admitted if low <= v <= high and not v.is_prerelease]
     candidates = sorted({*candidates, low, high})
     expected = expected_probes(len(candidates))
     prober = Prober(ws, bound, _direct_pins(result, ws.declaration), tests)
