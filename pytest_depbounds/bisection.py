@@ -668,9 +668,13 @@ def _with_search(
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
         advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
-        return dataclasses.replace(finding, fix=fix, advice=advice)
+        return dataclasses.replace(
+            finding, fix=fix, advice=advice, true_bound=str(found.good)
+        )
     advice = upper_advice(dist, str(found.bad), str(found.good))
-    return dataclasses.replace(finding, fix=None, advice=advice)
+    return dataclasses.replace(
+        finding, fix=None, advice=advice, true_bound=str(found.bad)
+    )
 
 
 def _import_failure(headline: str) -> str:
