@@ -1,7 +1,9 @@
 """Find the culprit dists of a failing bound, and the true bound of each by bisection.
 
 Localisation runs the failing tests with one direct dependency alone at the
-failing bound and every other at the passing bound. Bisection pins one culprit
+failing bound and every other at the passing bound (dists a finding names first),
+and stops once every failure has a culprit: each culprit is named even when
+several break different tests. Bisection pins one culprit
 to each released version between its failing and its passing version (all other
 direct dependencies held at the failing bound's pins) and runs only the failing
 tests, about ``ceil(log2 n) + 1`` envs for ``n`` candidates. Every env goes
@@ -499,7 +501,17 @@ def _localize(
     ws = request.workspace
     failing = _direct_pins(result, ws.declaration)
     passing = _direct_pins(other, ws.declaration)
-    differing = sorted(n for n, v in failing.items() if passing.get(n, v) != v)
+    # Dists a finding's chain names first: they are the likeliest culprits.
+    named = {
+        canonicalize_name(d)
+        for c in result.findings
+        for d in (target_of(c.finding), c.finding.dist)
+        if d
+    }
+    differing = sorted(
+        (n for n, v in failing.items() if passing.get(n, v) != v),
+        key=lambda n: (n not in named, n),
+    )
     passing_bound: BoundName = "lower" if other.bound == "lower" else "upper"
     found: dict[str, list[str]] = {}
     if len(differing) == 1:
@@ -507,7 +519,9 @@ def _localize(
     else:
         prober = Prober(ws, passing_bound, passing, tests)
         for number, dist in enumerate(differing, start=1):
-            if ws.stop.is_set():
+            explained = {t for failed in found.values() for t in failed}
+            # Stop once every failure has a culprit: the rest need no env.
+            if ws.stop.is_set() or explained >= set(tests):
                 break
             run = prober.run({dist: failing[dist]}, watch=dist)
             mark = "fails" if run.verdict == "fail" else _MARKS[run.verdict]
