@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.resolution import Pins
-    from pytest_depbounds.results import BoundResult
+    from pytest_depbounds.results import BoundResult, Note
 
 #: Version of the JSON report's schema; bumped on any incompatible change.
 REPORT_VERSION = 1
@@ -91,6 +91,10 @@ class BoundView:
     def _write(self, lines: Sequence[str], **markup: bool) -> None:
         """Write lines that stay, the first one over a pending step."""
         self.terminal.ensure_newline()
+        writer = getattr(self.terminal, "_tw", None)
+        if not self._pending and writer is not None and writer.width_of_current_line:
+            # A replayed report's letter (``F``) may still open the line.
+            self.terminal.write_line("")
         for text in lines:
             if self._pending:
                 self.terminal.rewrite(text, erase=True, **markup)
@@ -99,14 +103,29 @@ class BoundView:
             else:
                 self.terminal.write_line(text, **markup)
 
-    def pins(self, pins: Pins, declaration: Declaration) -> None:
-        """Show the versions pinned for the requirements under test."""
+    def pins(
+        self, pins: Pins, declaration: Declaration, notes: Sequence[Note] = ()
+    ) -> None:
+        """Show the versions pinned for the requirements under test.
+
+        :param pins: The bound's pins.
+        :param declaration: What the project declares.
+        :param notes: Notes on the declaration: what markers left out is said.
+        """
         direct = {r.name for r in declaration.under_test}
-        shown = [f"{n}=={v}" for n, v in sorted(pins.versions.items()) if n in direct]
+        shown = [
+            # A direct reference's "version" is ``@ url``.
+            f"{n} {v}" if v.startswith("@") else f"{n}=={v}"
+            for n, v in sorted(pins.versions.items())
+            if n in direct
+        ]
         others = len(pins.under_test()) - len(shown)
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
+        left_out = [n.dist or "" for n in notes if n.kind == "left-out"]
+        if left_out:
+            text += f"; left out by marker: {', '.join(left_out)}"
         tooling = [
             f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if is_tooling(n)
         ]
@@ -245,11 +264,11 @@ def _write_findings(
     terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
 ) -> None:
     """Each bound's culprits, grouped: what to fix rather than which tests failed."""
-    if not any(r.findings or r.unattributed or r.notes for r in results):
+    if not any(r.findings or r.unattributed or _shown(r.notes) for r in results):
         return
     terminal.write_line("findings:")
     for result in results:
-        for note in result.notes:
+        for note in _shown(result.notes):
             text = note.message + (f"; write {note.fix}" if note.fix else "")
             markup = {"red": True} if note.fails else {"yellow": True}
             for line in _wrap(terminal, f"[{result.bound}] {text}"):
@@ -267,6 +286,11 @@ def _write_findings(
                 f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
                 "not attributed to a dependency"
             )
+
+
+def _shown(notes: Sequence[Note]) -> list[Note]:
+    # What markers left out is said on the pins line (and in the JSON report).
+    return [note for note in notes if note.kind != "left-out"]
 
 
 def split_advice(culprit: Culprit) -> tuple[str, str | None]:
@@ -431,7 +455,7 @@ def _culprit_json(culprit: Culprit) -> dict[str, Any]:
         "chain": list(finding.chain),
         "detail": finding.detail,
         "message": finding.describe(culprit.usages),
-        "fix": finding.fix,
+        "fix": culprit_fix(culprit),
         "advice": finding.advice,
         "true_bound": culprit_true_bound(culprit),
         "tests": list(culprit.tests),

@@ -38,6 +38,7 @@ from packaging.markers import (
     UndefinedComparison,
     UndefinedEnvironmentName,
 )
+from packaging.version import Version
 
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.results import Note
@@ -48,15 +49,16 @@ if TYPE_CHECKING:
 
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
 
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import IndexSettings
 
 #: The note kind of a static finding.
 KIND = "static-missing"
+#: Seconds a dist's list of wheels is reused (as ``--depbounds-refresh``).
+DEFAULT_REFRESH = 3600.0
 #: Bumped when the cached API summaries change shape.
-SUMMARY_FORMAT = 1
+SUMMARY_FORMAT = 2
 
 #: Folders of a project that hold no code of its own.
 _SKIPPED_DIRS = frozenset(
@@ -137,30 +139,66 @@ def project_files(project_dir: Path) -> list[Path]:
     return found
 
 
-def read_uses(project_dir: Path, files: Iterable[Path] | None = None) -> ProjectUses:
+def read_uses(
+    project_dir: Path,
+    files: Iterable[Path] | None = None,
+    *,
+    cache: Path | None = None,
+) -> ProjectUses:
     """Read the imports and the attribute and keyword uses of imported names.
 
     :param project_dir: The project folder (sites are relative to it).
     :param files: The files to read (default: `project_files`).
+    :param cache: A JSON file keeping each file's uses by its size and mtime, so
+        that a warm scan parses only the files that changed.
     :returns: The uses, in file and line order.
     """
+    known: dict[str, Any] = {}
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads(cache.read_text(encoding="utf-8"))
+    fresh: dict[str, Any] = {}
     uses: list[Usage] = []
     stars: list[tuple[str, str]] = []
     broken: list[str] = []
     for path in project_files(project_dir) if files is None else files:
         relative = path.relative_to(project_dir).as_posix()
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
-            broken.append(relative)
+            stat = path.stat()
+        except OSError:
             continue
-        reader = _UseReader(relative)
-        reader.visit(tree)
-        uses += reader.result()
-        stars += reader.stars
+        stamp = [stat.st_mtime_ns, stat.st_size]
+        entry = known.get(relative)
+        if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+            entry = {"stamp": stamp, **_read_file(path, relative)}
+        fresh[relative] = entry
+        if entry.get("broken"):
+            broken.append(relative)
+        uses += [Usage(symbol=u, keyword=k, site=s) for u, k, s in entry["uses"]]
+        stars += [(m, s) for m, s in entry["stars"]]
+    if cache is not None and fresh != known:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
+            temporary.write_text(json.dumps(fresh), encoding="utf-8")
+            temporary.replace(cache)
     return ProjectUses(
         uses=tuple(uses), star_imports=tuple(stars), unparsable=tuple(broken)
     )
+
+
+def _read_file(path: Path, relative: str) -> dict[str, Any]:
+    """One file's uses and star-imports, as JSON-ready lists."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return {"uses": [], "stars": [], "broken": True}
+    reader = _UseReader(relative)
+    reader.visit(tree)
+    return {
+        "uses": [[u.symbol, u.keyword, u.site] for u in reader.result()],
+        "stars": [list(star) for star in reader.stars],
+    }
 
 
 class _UseReader(ast.NodeVisitor):
@@ -318,6 +356,8 @@ class Api:
     #: Dotted path → ``{"k": kind, ...}``; kinds: module, class, function,
     #: attribute, alias (``t``: target), external, compiled, unloadable.
     objects: Mapping[str, Mapping[str, Any]]
+    #: Namespace packages (no ``__init__``), which other dists may share.
+    namespaces: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -375,6 +415,7 @@ def load_api(wheel: Path, dist: str, version: str) -> Api:
         version=version,
         top_level=tuple(top_level),
         objects=objects,
+        namespaces=_namespaces(names),
     )
 
 
@@ -388,6 +429,24 @@ def _top_level(names: Sequence[str]) -> list[str]:
         if stem.isidentifier():
             tops[stem] = None
     return list(tops)
+
+
+def _namespaces(names: Sequence[str]) -> tuple[str, ...]:
+    """Package folders without ``__init__``: shared with other dists (``google``)."""
+    folders: set[str] = set()
+    for name in names:
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folders.add("/".join(parts[:depth]))
+    return tuple(
+        sorted(
+            folder.replace("/", ".")
+            for folder in folders
+            if f"{folder}/__init__.py" not in names
+            and f"{folder}/__init__.pyi" not in names
+            and all(p.isidentifier() for p in folder.split("/"))
+        )
+    )
 
 
 def _is_compiled(name: str) -> bool:
@@ -507,6 +566,7 @@ class ApiCache:
                     version=data["version"],
                     top_level=tuple(data["top_level"]),
                     objects=data["objects"],
+                    namespaces=tuple(data["namespaces"]),
                 )
         if api is None:
             api = load_api(wheel(), dist, version)
@@ -691,6 +751,8 @@ class StaticFinding:
         if self.bound == "lower":
             if self.other is not None:
                 text += f"; first {present} in {self.other}"
+            elif self.newest == self.version:
+                text += " (the only release the range admits)"
             else:
                 text += f"; not {present} up to {self.newest}"
         else:
@@ -768,48 +830,94 @@ class ScanResult:
         }
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Wheel:
+    """A wheel as listed (and cached between runs)."""
+
+    filename: str
+    url: str
+    version: Version
+    yanked: bool = False
+
+
 class _Dist:
     """One direct dependency: its admitted wheels and their APIs."""
 
     def __init__(
-        self, name: str, specifier: SpecifierSet, listing: Listing, scanner: Scanner
+        self,
+        name: str,
+        specifier: SpecifierSet,
+        files: Sequence[WheelFile],
+        scanner: Scanner,
     ) -> None:
         self.name = name
         self.scanner = scanner
-        files = [f for f in listing.files(name) if f.filename.endswith(".whl")]
         by_version: dict[Version, list[WheelFile]] = {}
         for file in files:
-            if not file.yanked:
+            if not file.yanked and file.filename.endswith(".whl"):
                 by_version.setdefault(file.version, []).append(file)
         self.versions = sorted(specifier.filter(by_version))
         self.files = by_version
+        self._apis: dict[Version, Api] = {}
 
     def api(self, version: Version) -> Api:
+        """The API of one version, from the cache or its wheel."""
+        if version in self._apis:
+            return self._apis[version]
         # Any wheel of a version has the same pure-Python API: prefer a universal one.
         wheel = min(
             self.files[version],
             key=lambda f: (not f.filename.endswith("-none-any.whl"), f.filename),
         )
-        return self.scanner.cache.get(
+        api = self._apis[version] = self.scanner.cache.get(
             lambda: _fetch(wheel, self.scanner.wheels_dir),
             wheel.filename,
             self.name,
             str(version),
         )
+        return api
 
 
 class Scanner:
     """Runs the static scan of one project."""
 
-    def __init__(self, listing: Listing, cache_dir: Path) -> None:
+    def __init__(
+        self, listing: Listing, cache_dir: Path, *, refresh: float = DEFAULT_REFRESH
+    ) -> None:
         """Prepare a scan.
 
         :param listing: Where the dependencies' wheels are listed.
         :param cache_dir: The depbounds cache dir (``scan/`` is used inside).
+        :param refresh: Seconds a dist's list of wheels is reused before the index
+            is read again (0: every run), as ``--depbounds-refresh``.
         """
         self.listing = listing
         self.cache = ApiCache(cache_dir / "scan" / "api")
         self.wheels_dir = cache_dir / "scan" / "wheels"
+        self.listings_dir = cache_dir / "scan" / "listings"
+        self.refresh = refresh
+
+    def _files(self, name: str) -> Sequence[WheelFile]:
+        """A dist's wheels: listed again only after ``refresh`` seconds."""
+        if not _remote(self.listing):
+            return self.listing.files(name)  # local folders: listing them is cheap
+        where = repr(getattr(self.listing, "settings", type(self.listing).__name__))
+        key = hashlib.sha256(f"{name}\0{where}".encode()).hexdigest()[:16]
+        target = self.listings_dir / f"{name}-{key}.json"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if time.time() - target.stat().st_mtime < self.refresh:
+                return [
+                    _Wheel(filename=f, url=u, version=Version(v), yanked=y)
+                    for f, u, v, y in json.loads(target.read_text(encoding="utf-8"))
+                ]
+        files = [f for f in self.listing.files(name) if f.filename.endswith(".whl")]
+        with contextlib.suppress(OSError):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = [[f.filename, f.url, str(f.version), f.yanked] for f in files]
+            temporary = target.with_name(f".{target.name}.{os.getpid()}")
+            temporary.write_text(json.dumps(data), encoding="utf-8")
+            temporary.replace(target)
+        return files
 
     def scan(self, declaration: Declaration) -> ScanResult:
         """Check the project's uses against each direct dependency's floor and top.
@@ -818,61 +926,99 @@ class Scanner:
         :returns: The findings.
         """
         started = time.perf_counter()
-        uses = read_uses(declaration.project_dir)
+        project = str(declaration.project_dir.resolve())
+        key = hashlib.sha256(project.encode()).hexdigest()[:16]
+        uses = read_uses(
+            declaration.project_dir,
+            cache=self.cache.folder.parent / "uses" / f"{key}.json",
+        )
         skipped = [f"{f} (does not parse)" for f in uses.unparsable]
         dists: dict[str, _Dist] = {}
-        roots: dict[str, str] = {}
-        versions: dict[str, tuple[str, str]] = {}
         for requirement in declaration.under_test:
             name = requirement.name
             if name in dists or name == declaration.project_name:
                 continue
             if not _applies(requirement.requirement):
                 continue
-            dist = _Dist(name, requirement.requirement.specifier, self.listing, self)
+            specifier = requirement.requirement.specifier
+            dist = _Dist(name, specifier, self._files(name), self)
             if not dist.versions:
                 skipped.append(f"{name}: no wheel admitted by the range")
                 continue
             dists[name] = dist
+        # Same uses, same wheels: the same answer, without reading any summary.
+        inputs = json.dumps(
+            [
+                SUMMARY_FORMAT,
+                [[u.symbol, u.keyword, u.site] for u in uses.uses],
+                uses.star_imports,
+                skipped,
+                {
+                    n: [f.filename for v in d.versions for f in d.files[v]]
+                    for n, d in dists.items()
+                },
+            ]
+        )
+        digest = hashlib.sha256(inputs.encode()).hexdigest()
+        stored = self.cache.folder.parent / "results" / f"{key}.json"
+        result = _stored_result(stored, digest)
+        if result is None:
+            result = self._scan(uses, dists, skipped)
+            _store_result(stored, digest, result)
+        return dataclasses.replace(
+            result, seconds=time.perf_counter() - started, built=self.cache.built
+        )
+
+    def _scan(
+        self, uses: ProjectUses, dists: Mapping[str, _Dist], skipped: list[str]
+    ) -> ScanResult:
+        roots: dict[str, list[str]] = {}
+        versions: dict[str, tuple[str, str]] = {}
+        for name, dist in dists.items():
             floor, newest = dist.versions[0], dist.versions[-1]
             versions[name] = (str(floor), str(newest))
             for top in dist.api(floor).top_level + dist.api(newest).top_level:
-                roots.setdefault(top, name)
+                owners = roots.setdefault(top, [])
+                if name not in owners:
+                    owners.append(name)
         findings, checked, reasons = self._check(uses.uses, dists, roots)
-        skipped += [
-            f"`from {module} import *` at {site}: the names it brings are not checked"
-            for module, site in uses.star_imports
-            if module.partition(".")[0] in roots
+        skipped = [
+            *skipped,
+            *(
+                f"`from {module} import *` at {site}: the names it brings are not "
+                "checked"
+                for module, site in uses.star_imports
+                if module.partition(".")[0] in roots
+            ),
+            *reasons,
         ]
-        skipped += reasons
         return ScanResult(
             findings=tuple(findings),
             skipped=tuple(skipped),
             versions=versions,
             checked=checked,
-            seconds=time.perf_counter() - started,
-            built=self.cache.built,
+            seconds=0.0,
+            built=0,
         )
 
     def _check(
         self,
         uses: Sequence[Usage],
         dists: Mapping[str, _Dist],
-        roots: Mapping[str, str],
+        roots: Mapping[str, Sequence[str]],
     ) -> tuple[list[StaticFinding], int, list[str]]:
         missing: dict[tuple[str, Bound, str, str | None], list[str]] = {}
         reasons: dict[str, list[str]] = {}
         checked = 0
         for use in uses:
-            owner = roots.get(use.symbol.partition(".")[0])
+            owner = _owner(use.symbol, roots, dists)
             if owner is None:
                 continue
             checked += 1
             dist = dists[owner]
-            edges: tuple[tuple[Bound, Version], ...] = (
-                ("lower", dist.versions[0]),
-                ("upper", dist.versions[-1]),
-            )
+            edges: tuple[tuple[Bound, Version], ...] = (("lower", dist.versions[0]),)
+            if len(dist.versions) > 1:
+                edges += (("upper", dist.versions[-1]),)
             for bound, version in edges:
                 found = _check_use(dist.api(version), use)
                 if found.state == "missing":
@@ -919,6 +1065,50 @@ class Scanner:
         )
 
 
+def _stored_result(path: Path, digest: str) -> ScanResult | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["digest"] == digest:
+            result = data["result"]
+            return ScanResult(
+                findings=tuple(
+                    StaticFinding(**{**f, "sites": tuple(f["sites"])})
+                    for f in result["findings"]
+                ),
+                skipped=tuple(result["skipped"]),
+                versions={d: (lo, hi) for d, (lo, hi) in result["versions"].items()},
+                checked=result["checked"],
+                seconds=0.0,
+                built=0,
+            )
+    return None
+
+
+def _store_result(path: Path, digest: str, result: ScanResult) -> None:
+    data = {
+        "digest": digest,
+        "result": {
+            "findings": [dataclasses.asdict(f) for f in result.findings],
+            "skipped": list(result.skipped),
+            "versions": {d: list(v) for d, v in result.versions.items()},
+            "checked": result.checked,
+        },
+    }
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        temporary.replace(path)
+
+
+def _remote(listing: Listing) -> bool:
+    """Whether a listing reads an index or a page over the network."""
+    links = getattr(listing, "find_links", ())
+    return bool(getattr(listing, "indexes", ())) or any(
+        "://" in link and not link.startswith("file:") for link in links
+    )
+
+
 def _applies(requirement: Requirement) -> bool:
     """Whether a requirement's marker holds for the interpreter running the scan."""
     if requirement.marker is None:
@@ -927,6 +1117,35 @@ def _applies(requirement: Requirement) -> bool:
         return requirement.marker.evaluate({"extra": ""})
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
         return True
+
+
+def _owner(
+    symbol: str, roots: Mapping[str, Sequence[str]], dists: Mapping[str, _Dist]
+) -> str | None:
+    """The dependency a dotted use belongs to, by its top-level name.
+
+    A namespace package (``google``) or a name several dists install is settled
+    by the longest module path a dist really has; a use reaching only a shared
+    namespace belongs to none of them (it may be an undeclared dist's).
+    """
+    owners = roots.get(symbol.partition(".")[0], ())
+    if len(owners) == 1:
+        dist = dists[owners[0]]
+        edges = (dist.api(dist.versions[0]), dist.api(dist.versions[-1]))
+        if not any(symbol.partition(".")[0] in api.namespaces for api in edges):
+            return owners[0]
+    best, depth = None, 0
+    parts = symbol.split(".")
+    for name in owners:
+        dist = dists[name]
+        for api in (dist.api(dist.versions[0]), dist.api(dist.versions[-1])):
+            for length in range(len(parts), 0, -1):
+                prefix = ".".join(parts[:length])
+                if prefix in api.objects and prefix not in api.namespaces:
+                    if length > depth:
+                        best, depth = name, length
+                    break
+    return best
 
 
 def _check_use(api: Api, use: Usage) -> Lookup:
@@ -976,6 +1195,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--no-index", action="store_true")
     parser.add_argument("--offline", action="store_true")
     parser.add_argument(
+        "--refresh",
+        type=float,
+        default=DEFAULT_REFRESH,
+        help="Seconds the index's list of versions is reused (default: %(default)s)",
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="Exit with 1 when a use is missing"
     )
     parser.add_argument("--json", type=Path, help="Write the findings as JSON")
@@ -995,7 +1220,11 @@ def run_command(args: argparse.Namespace) -> int:
         os.environ,
         index_url=args.index_url,
         extra_index_urls=args.extra_index_url,
-        find_links=args.find_links,
+        # Relative folders are relative to where the command runs.
+        find_links=[
+            link if "://" in link else str(Path(link).resolve())
+            for link in args.find_links
+        ],
         no_index=args.no_index,
         offline=args.offline,
     )
@@ -1005,7 +1234,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         declaration = read_declaration(project, extras=words, groups=groups)
         listing = listing_for(settings, cache_dir)
-        result = Scanner(listing, cache_dir).scan(declaration)
+        refresh = float("inf") if args.offline else args.refresh
+        result = Scanner(listing, cache_dir, refresh=refresh).scan(declaration)
     except DepboundsError as exc:
         sys.stderr.write(f"depbounds scan: {exc}\n")
         return exc.exit_code

@@ -237,6 +237,50 @@ def test_scan_finds_every_missing_use_with_the_version_that_has_it(
     assert all(n.fails for n in notes)
 
 
+def test_namespace_packages_are_settled_by_the_longest_module(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "wheels"
+    write_wheel(
+        folder, "nsp-alpha", "1.0", {"nsp/alpha/__init__.py": "def f():\n    pass\n"}
+    )
+    write_wheel(
+        folder,
+        "nsp-alpha",
+        "2.0",
+        {"nsp/alpha/__init__.py": "def f():\n    pass\n\n\ndef g():\n    pass\n"},
+    )
+    write_wheel(
+        folder, "nsp-beta", "1.0", {"nsp/beta/__init__.py": "def h():\n    pass\n"}
+    )
+    project = write_project(
+        tmp_path / "proj",
+        "myproj",
+        dependencies=["nsp-alpha>=1.0", "nsp-beta>=1.0"],
+        package={
+            "myproj/__init__.py": (
+                "import nsp.alpha\nimport nsp.beta\nimport nsp.gamma\n\n\n"
+                "def go():\n    nsp.alpha.g()\n    nsp.beta.h()\n    nsp.beta.nope()\n"
+                "    nsp.gamma.x()\n"
+            )
+        },
+    )
+    declaration = read_declaration(project, extras=(), groups=None)
+    result = Scanner(_listing(folder), tmp_path / "cache").scan(declaration)
+    assert [f.message for f in result.findings] == [
+        (
+            "static: `nsp.alpha.g` used at myproj/__init__.py:7 does not exist in "
+            "nsp-alpha 1.0; first present in 2.0"
+        ),
+        (
+            "static: `nsp.beta.nope` used at myproj/__init__.py:9 does not exist in "
+            "nsp-beta 1.0 (the only release the range admits)"
+        ),
+    ]
+    # ``nsp.gamma`` is in the shared namespace but neither dist has it: not theirs.
+    assert result.checked == 5
+
+
 def test_a_warm_scan_reads_no_wheel(index: Path, project: Path, tmp_path: Path) -> None:
     declaration = read_declaration(project, extras=(), groups=None)
     cold = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
