@@ -106,6 +106,14 @@ def _write(path: Path, text: str) -> list[str]:
     return []
 
 
+def _find_links_with_page() -> list[str]:
+    # A find-links page, not a folder: only a page can say a file is yanked.
+    links = os.environ["PIP_FIND_LINKS"].split()
+    bad_index = Path(links[-1])
+    page = bad_index / "yanked.html"
+    return [f"--depbounds-find-links={' '.join([*links[:-1], str(page)])}"]
+
+
 def _with_index(url: Callable[[Servers], str]) -> Callable[[Path, Servers], list[str]]:
     def setup(project: Path, servers: Servers) -> list[str]:
         del project
@@ -334,8 +342,8 @@ CASES = [
         id="no-release-in-range",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: lower bound: uv could not resolve the dependencies "
-        "(stablelib>=5) *only stablelib<=1.1 is available*",
+        line="[[]lower[]] ERROR: lower bound: no version of stablelib that "
+        "`stablelib>=5` admits installs on CPython 3.*",
         deps=("stablelib>=5",),
     ),
     Case(
@@ -357,27 +365,71 @@ CASES = [
         id="no-wheel-for-this-platform",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *winlib==1.0 has no wheels with a matching platform tag*"
-        "(hint: Wheels are available for `winlib` (v1.0) on the following "
-        "platform: `win_amd64`)*",
+        line="[[]lower[]] ERROR: lower bound: no version of winlib that "
+        "`winlib>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3*)",
         deps=("winlib>=1.0",),
     ),
     Case(
         id="dependency-sdist-does-not-build",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *could not resolve the dependencies (brokensdist>=1.0)"
-        "*Failed to build `brokensdist==1.0`*"
-        "RuntimeError: brokensdist does not build*",
+        line="[[]lower[]] ERROR: lower bound: no version of brokensdist that "
+        "`brokensdist>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3*, "
+        "sdist build failed: RuntimeError: brokensdist does not build)",
         deps=("brokensdist>=1.0",),
+    ),
+    Case(
+        id="only-yanked-versions",
+        args=("--depbounds=lower",),
+        code=6,
+        line="[[]lower[]] ERROR: lower bound: no version of yankedlib that "
+        "`yankedlib>=1.0` admits installs on CPython 3.* (1.0: yanked (broken))",
+        deps=("yankedlib>=1.0",),
+        setup=lambda _p, _s: _find_links_with_page(),
+    ),
+    Case(
+        id="lower-constraints-file-missing",
+        args=("--depbounds=lower", "--depbounds-lower-constraints=nope.txt"),
+        code=4,
+        line="ERROR: --depbounds-lower-constraints=*/nope.txt: No such file or directory",
+        inprocess=False,
+    ),
+    Case(
+        id="upper-constraints-file-missing",
+        args=("--depbounds=upper", "--depbounds-upper-constraints=nope.txt"),
+        code=4,
+        line="ERROR: --depbounds-upper-constraints=*/nope.txt: No such file or directory",
+        inprocess=False,
+    ),
+    Case(
+        id="lower-constraints-contradict-the-ranges",
+        args=("--depbounds=lower", "--depbounds-lower-constraints=lower.txt"),
+        code=6,
+        line="[[]lower[]] ERROR: lower bound: * `stablelib==0.5` (lower.txt:1) "
+        "contradicts the declared `stablelib>=1.0` (pyproject.toml:9); *",
+        setup=lambda p, _s: _write(p / "lower.txt", "stablelib==0.5\n"),
+    ),
+    Case(
+        id="unknown-strategy",
+        args=("--depbounds", "--depbounds-strategy=median"),
+        code=4,
+        line="*--depbounds-strategy: invalid choice: 'median'*",
+        error=False,
+    ),
+    Case(
+        id="unknown-verify-bound",
+        args=("--depbounds-verify=middle",),
+        code=4,
+        line="*--depbounds-verify: invalid choice: 'middle'*",
+        error=False,
     ),
     # -- the index ---------------------------------------------------------------
     Case(
         id="index-answers-500",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
-        "Request failed after * retries*500 Internal Server Error*",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): HTTP 500 Internal Server Error",
         setup=_with_index(lambda s: s.url(500)),
         within=30,
     ),
@@ -388,30 +440,25 @@ CASES = [
         line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
         "*stablelib was not found in the package registry*",
         setup=_with_index(lambda s: s.url(404)),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     Case(
         id="index-unreachable",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
-        "Request failed after * retr*Connection refused*",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): *Connection refused",
         setup=_with_index(lambda s: f"http://127.0.0.1:{s.closed_port}/simple"),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     Case(
         id="index-host-does-not-resolve",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://depbounds-no-such-host.invalid/"
-        "simple: *dns error*",
+        line="[[]lower[]] ERROR: the package index "
+        "http://depbounds-no-such-host.invalid/simple/stablelib/ could not be read "
+        "(3 attempts): *",
         setup=_with_index(lambda _s: "http://depbounds-no-such-host.invalid/simple"),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     # -- building and running -----------------------------------------------------
@@ -496,6 +543,12 @@ def bad_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     write_wheel(
         folder, "winlib", "1.0", {"winlib/__init__.py": ""}, tag="cp311-cp311-win_amd64"
+    )
+    write_wheel(folder, "yankedlib", "1.0", {"yankedlib/__init__.py": ""})
+    wheel = "yankedlib-1.0-py3-none-any.whl"
+    (folder / "yanked.html").write_text(
+        f'<a href="{(folder / wheel).as_uri()}" data-yanked="broken">{wheel}</a>\n',
+        encoding="utf-8",
     )
     write_sdist(
         folder,
