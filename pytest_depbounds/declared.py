@@ -88,14 +88,23 @@ def is_tooling(name: str) -> bool:
 
 
 def read_declaration(
-    project_dir: Path, *, extras: Sequence[str], groups: Sequence[str] | None
+    project_dir: Path,
+    *,
+    extras: Sequence[str],
+    groups: Sequence[str] | None,
+    metadata_cache: Path | None = None,
 ) -> Declaration:
     """Read the project's declared requirements.
+
+    Dependencies or extras listed as ``dynamic`` (and those of a ``setup.py``
+    project without a ``[project]`` table) are read from the build backend's
+    metadata (:mod:`pytest_depbounds.metadata`).
 
     :param project_dir: The folder holding ``pyproject.toml``.
     :param extras: Extras whose requirements are included.
     :param groups: Dependency groups to include; ``None`` picks the conventional
         ``test``/``tests``/``testing`` groups that exist.
+    :param metadata_cache: Where a build backend's answer is kept.
     :returns: The declaration, requirements in file order.
     :raises ConfigurationError: On a missing or malformed file, an unknown extra or
         group, or an invalid requirement.
@@ -112,19 +121,31 @@ def read_declaration(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(_toml_error(pyproject, exc)) from None
     project = _table(data, "project", pyproject)
-    if "dependencies" in project.get("dynamic", ()):
-        raise ConfigurationError(
-            f"{pyproject}: [project] lists dependencies as dynamic; pytest "
-            "--depbounds needs them declared statically in [project].dependencies"
-        )
     name = project.get("name")
     project_name = canonicalize_name(name) if isinstance(name, str) else None
     reader = _PyprojectReader(pyproject, text, project_name)
-    requirements = list(
-        reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
-    )
-    optional = _table(project, "optional-dependencies", pyproject)
-    requirements += reader.extras(optional, extras)
+    dynamic = set(_strings(project.get("dynamic", []), "dynamic"))
+    if "project" not in data and any(
+        (project_dir / legacy).is_file() for legacy in ("setup.py", "setup.cfg")
+    ):
+        dynamic = {"dependencies", "optional-dependencies"}
+    backend = None
+    if "dependencies" in dynamic or ("optional-dependencies" in dynamic and extras):
+        from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
+
+        build_system = _table(data, "build-system", pyproject)
+        backend = backend_metadata(project_dir, build_system, cache_dir=metadata_cache)
+    if backend is not None and "dependencies" in dynamic:
+        requirements = list(reader.located(backend.dependencies, backend.source, ""))
+    else:
+        raws = _strings(project.get("dependencies", []), "dependencies")
+        requirements = list(reader.parse(raws, ""))
+    if backend is not None and "optional-dependencies" in dynamic:
+        optional: dict[str, Any] = {k: list(v) for k, v in backend.extras.items()}
+        requirements += reader.extras(optional, extras, location=backend.source)
+    else:
+        optional = _table(project, "optional-dependencies", pyproject)
+        requirements += reader.extras(optional, extras)
     requirements += reader.groups(_table(data, "dependency-groups", pyproject), groups)
     build_inputs = tuple(
         project_dir / name for name in BUILD_INPUTS if (project_dir / name).is_file()
@@ -159,9 +180,18 @@ class _PyprojectReader:
                 return f"{self.path.name}:{number}"
         return self.path.name
 
-    def parse(self, raws: Iterable[str], origin: str) -> Iterable[DeclaredRequirement]:
+    def located(
+        self, raws: Iterable[str], location: str, origin: str
+    ) -> Iterable[DeclaredRequirement]:
+        """Requirements a build backend reported: no line to point at."""
+        return self.parse(raws, origin, location=location)
+
+    def parse(
+        self, raws: Iterable[str], origin: str, *, location: str | None = None
+    ) -> Iterable[DeclaredRequirement]:
+        fixed = location
         for raw in raws:
-            location = self.locate(raw)
+            location = fixed or self.locate(raw)
             try:
                 requirement = Requirement(raw)
             except InvalidRequirement as exc:
@@ -173,7 +203,11 @@ class _PyprojectReader:
             )
 
     def extras(
-        self, optional: dict[str, Any], wanted: Sequence[str]
+        self,
+        optional: dict[str, Any],
+        wanted: Sequence[str],
+        *,
+        location: str | None = None,
     ) -> list[DeclaredRequirement]:
         by_name = {canonicalize_name(k): (k, v) for k, v in optional.items()}
         found: list[DeclaredRequirement] = []
@@ -192,7 +226,9 @@ class _PyprojectReader:
                 )
             key, raws = by_name[extra]
             for item in self.parse(
-                _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
+                _strings(raws, f"optional-dependencies.{key}"),
+                f"extra {key}",
+                location=location,
             ):
                 # ``myproj[a,b]`` inside an extra of myproj means "also a and b".
                 if item.name == self.project_name:

@@ -148,7 +148,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     try:
         declaration = read_declaration(
-            _project_dir(config), extras=settings.extras, groups=settings.groups
+            _project_dir(config),
+            extras=settings.extras,
+            groups=settings.groups,
+            metadata_cache=_metadata_cache(config, settings.cache_dir),
         )
     except DepboundsError as exc:
         raise pytest.UsageError(redact(str(exc))) from None
@@ -160,6 +163,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         JunitSplitter(config, settings.bounds), "depbounds-junit"
     )
+
+
+def _metadata_cache(config: pytest.Config, cache_dir: Path | None) -> Path | None:
+    """Where a build backend's metadata is kept (dynamic dependencies)."""
+    if cache_dir is not None:
+        return cache_dir / "metadata"
+    cache: pytest.Cache | None = getattr(config, "cache", None)
+    return cache.mkdir("depbounds") / "metadata" if cache is not None else None
 
 
 def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:

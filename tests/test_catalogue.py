@@ -47,6 +47,29 @@ build_editable = build_wheel
 """
 
 
+#: PEP 517's metadata hook of a backend computing its requirements at build time.
+DYNAMIC_METADATA = """
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    name, version = _meta()
+    info = f"{name}-{version}.dist-info"
+    os.makedirs(os.path.join(metadata_directory, info))
+    with open("requirements.in", encoding="utf-8") as f:
+        requires = f.read().split()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    lines += ["Provides-Extra: fast", 'Requires-Dist: stablelib>=1.1; extra == "fast"']
+    with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
+        f.write("\\n".join(lines) + "\\n")
+    return info
+"""
+DYNAMIC_FAILS = """
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    raise RuntimeError("cannot compute the dependencies")
+"""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Case:
     """One bad input and how the run must end."""
@@ -103,6 +126,22 @@ def _remove(path: Path) -> list[str]:
 
 def _write(path: Path, text: str) -> list[str]:
     path.write_text(text, encoding="utf-8")
+    return []
+
+
+def _dynamic(project: Path, hook: str) -> list[str]:
+    """Dependencies and extras computed by the backend (as setuptools does)."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            'dependencies = ["stablelib>=1.0"]',
+            'dynamic = ["dependencies", "optional-dependencies"]',
+        ),
+        encoding="utf-8",
+    )
+    (project / "requirements.in").write_text("fakelib>=1.0\n", encoding="utf-8")
+    with (project / "_intree_backend.py").open("a", encoding="utf-8") as backend:
+        backend.write(hook)
     return []
 
 
@@ -259,6 +298,23 @@ CASES = [
         line="ERROR: pyproject.toml: [[]dependency-groups[]] test: Dependency group "
         "'gone' not found",
         extra_pyproject='[dependency-groups]\ntest = [{include-group = "gone"}]\n',
+    ),
+    Case(
+        id="dynamic-dependencies-read-from-the-backend",
+        args=("--depbounds=lower", "--depbounds-extras=fast"),
+        code=0,
+        line="[[]lower[]] pins: fakelib==1.0 stablelib==1.1*",
+        setup=lambda p, _s: _dynamic(p, DYNAMIC_METADATA),
+        error=False,
+    ),
+    Case(
+        id="dynamic-dependencies-backend-fails",
+        args=("--depbounds=lower",),
+        code=4,
+        line="ERROR: */pyproject.toml: dynamic dependencies: the build backend "
+        "_intree_backend failed: RuntimeError: cannot compute the dependencies",
+        setup=lambda p, _s: _dynamic(p, DYNAMIC_FAILS),
+        inprocess=False,
     ),
     # -- our options ----------------------------------------------------------
     Case(
