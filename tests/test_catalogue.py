@@ -1,5 +1,7 @@
 """The bad-input catalogue: every way a user can get it wrong ends well.
 
+Last, a fuzz test of bound selection on any specifier set and version list.
+
 Each case ends with one clear line saying what is wrong, the documented exit code,
 no traceback, and the project's files untouched. Most cases fail before any env
 is built; those that need one share a cache dir, so their env is built once.
@@ -24,13 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, reject
+from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
+from pytest_depbounds.bounds import choose_floor, highest_allowed, lowest_allowed
 from pytest_depbounds.testing import write_project, write_sdist, write_wheel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
 PASSING = {"test_ok.py": "def test_ok():\n    pass\n"}
 
@@ -680,7 +687,8 @@ def _find_bad_index(
     monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {bad_index}")
 
 
-@pytest.mark.usefixtures("_find_bad_index")
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index", "_find_bad_index")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_ends_with_one_clear_line(
     case: Case,
@@ -739,6 +747,8 @@ def test_the_catalogue_is_long_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
 def test_a_full_disk_during_install_ends_with_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -785,3 +795,67 @@ def test_a_full_disk_during_install_ends_with_one_line(
     ), output
     assert result.returncode == 6, output
     assert _tree_digest(project) == before
+
+
+# -- fuzz: any specifier set, any version list ------------------------------------
+
+_RELEASES = st.lists(st.integers(0, 4), min_size=1, max_size=3).map(
+    lambda parts: ".".join(map(str, parts))
+)
+_VERSIONS = st.builds(
+    lambda release, pre, post, dev: release + pre + post + dev,
+    _RELEASES,
+    st.sampled_from(["", "a1", "b2", "rc1"]),
+    st.sampled_from(["", ".post1"]),
+    st.sampled_from(["", ".dev0"]),
+)
+_CLAUSES = st.one_of(
+    st.tuples(st.sampled_from(["==", "!=", "<=", ">=", "<", ">", "~="]), _VERSIONS).map(
+        "".join
+    ),
+    st.tuples(st.sampled_from(["==", "!="]), _RELEASES).map(
+        lambda t: f"{t[0]}{t[1]}.*"
+    ),
+)
+
+
+@st.composite
+def _specifiers(draw: st.DrawFn) -> SpecifierSet:
+    text = ",".join(draw(st.lists(_CLAUSES, max_size=3)))
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        reject()  # e.g. ``~=1``: one release segment
+
+
+@given(
+    specifier=_specifiers(),
+    candidates=st.lists(_VERSIONS.map(Version), max_size=12),
+    broken=st.sets(st.integers(0, 11)),
+)
+def test_bounds_never_leave_the_specifier(
+    specifier: SpecifierSet, candidates: list[Version], broken: set[int]
+) -> None:
+    admitted = list(specifier.filter(candidates))
+    low = lowest_allowed(specifier, candidates)
+    high = highest_allowed(specifier, candidates)
+    assert low == min(admitted, default=None)
+    assert high == max(admitted, default=None)
+    for pin in (low, high):
+        if pin is not None:
+            assert pin in candidates
+            # filter() admits pre-releases when nothing else matches: so must we.
+            assert specifier.contains(pin, prereleases=True)
+    # With some versions that do not install: the floor is the lowest admitted
+    # one that does, and every version skipped below it is admitted and explained.
+    reasons = {
+        v: "no wheel for cp311" if i in broken else None
+        for i, v in enumerate(dict.fromkeys(candidates))
+    }
+    floor = choose_floor(Requirement(f"fuzzlib{specifier}"), reasons)
+    installable = [v for v, why in reasons.items() if why is None]
+    assert floor.chosen == lowest_allowed(specifier, installable)
+    for version, why in floor.skipped:
+        assert version in admitted
+        assert why
+        assert floor.chosen is None or version < floor.chosen
