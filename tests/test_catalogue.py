@@ -531,6 +531,19 @@ CASES = [
         within=30,
     ),
     Case(
+        # The upper bound asks uv alone: uv's own bounded retries, then one line.
+        id="index-answers-500-to-the-resolver",
+        args=("--depbounds=upper",),
+        code=6,
+        line="[[]upper[]] ERROR: upper bound: uv could not resolve the dependencies "
+        "(stablelib>=1.0) for CPython * from index http://127.0.0.1:*/simple: "
+        "Request failed after * retries*500 Internal Server Error*",
+        setup=_with_index(lambda s: s.url(500)),
+        # uv's retries take about 11 s; the rest is two interpreters starting on a
+        # machine that may be busy with other test runs.
+        within=45,
+    ),
+    Case(
         id="index-answers-404",
         args=("--depbounds=lower",),
         code=6,
