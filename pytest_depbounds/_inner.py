@@ -440,8 +440,11 @@ class _Radar:
             if issubclass(category, RADAR_CATEGORIES):
                 with contextlib.suppress(Exception):  # never break a run
                     self._record(message, category, filename, lineno, frame)
-            module = _warning_module(frame, filename, lineno)
-            action = _action(masked, str(message), category, module, lineno)
+            try:
+                module = _warning_module(frame, filename, lineno)
+                action = _action(masked, str(message), category, module, lineno)
+            except Exception:  # noqa: BLE001 - never break a run: show it
+                action = "default"
             if action == "ignore":
                 return
             if previous is getattr(warnings, "_showwarning_orig", None):
@@ -523,13 +526,23 @@ def _action(
     for entry in warnings.filters:
         action, message, kind, mod, line = entry
         if (
-            (message is None or message.match(text))
+            _matches(message, text)
             and issubclass(category, kind)
-            and (mod is None or mod.match(module))
+            and _matches(mod, module)
             and line in {0, lineno}
         ):
             return "ignore" if id(entry) in masked else str(action)
     return str(getattr(warnings, "defaultaction", "default"))
+
+
+def _matches(pattern: Any, text: str) -> bool:  # noqa: ANN401 - a filter's field
+    """A filter's message or module test, as ``_warnings.c`` does it."""
+    if pattern is None:
+        return True
+    if isinstance(pattern, str):
+        # The interpreter's own default filters hold plain strings ('__main__').
+        return pattern == text
+    return bool(pattern.match(text))
 
 
 def _warning_module(frame: types.FrameType | None, filename: str, lineno: int) -> str:

@@ -79,6 +79,7 @@ def _run(
     monkeypatch: pytest.MonkeyPatch,
     site: Path,
     ini: str,
+    *args: str,
 ) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
     for path, text in {**PROJECT, **TESTS}.items():
         target = pytester.path / path
@@ -88,7 +89,9 @@ def _run(
     results = pytester.path / "results.jsonl"
     monkeypatch.setenv(_inner.RESULTS_VAR, str(results))
     monkeypatch.setenv("PYTHONPATH", str(site))
-    result = pytester.runpytest_subprocess("-p", "pytest_depbounds._inner", "-rw")
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_depbounds._inner", "-rw", *args
+    )
     records = [
         json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
     ]
@@ -185,6 +188,19 @@ def test_error_filters_still_fail_the_test(
     # Only the ignored import-time warning reached the radar.
     found = _deprecations(records, site, pytester.path)
     assert set(found) == {"deplib.util"}
+
+
+def test_the_interpreters_own_default_filters_are_obeyed_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # Without pytest's warnings plugin, Python's defaults ignore DeprecationWarning
+    # outside ``__main__`` (filters holding plain strings, not patterns).
+    result, records = _run(
+        pytester, monkeypatch, site, "[pytest]\n", "-p", "no:warnings"
+    )
+    result.assert_outcomes(passed=5)
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
 
 
 def test_a_default_run_keeps_pytest_warning_summary(
