@@ -40,7 +40,8 @@ from packaging.markers import (
 )
 from packaging.version import Version
 
-from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.errors import DepboundsError, ResolutionError
+from pytest_depbounds.index import Index, redact
 from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
@@ -705,11 +706,16 @@ def _fetch(file: WheelFile, folder: Path) -> Path:
         request = urllib.request.Request(  # noqa: S310 - http(s) checked above
             file.url, headers={"User-Agent": "pytest-depbounds"}
         )
-        with (
-            urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
-            temporary.open("wb") as out,
-        ):
-            shutil.copyfileobj(response, out)
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
+                temporary.open("wb") as out,
+            ):
+                shutil.copyfileobj(response, out)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            reason = getattr(exc, "reason", exc)
+            msg = f"cannot download {file.filename} from {redact(file.url)}: {reason}"
+            raise ResolutionError(msg) from None
         temporary.replace(target)
     return target
 
@@ -1161,8 +1167,6 @@ def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
     :param cache_dir: The depbounds cache dir (the index keeps files under it).
     :returns: The listing: the same index reader the resolution uses.
     """
-    from pytest_depbounds.index import Index  # noqa: PLC0415
-
     return Index(settings, cache_dir=cache_dir / "index")
 
 

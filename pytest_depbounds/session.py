@@ -655,13 +655,17 @@ class BoundsSession:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         refresh = float("inf") if self.settings.offline else self.settings.refresh
         scanner = Scanner(context.index, context.cache_dir, refresh=refresh)
-        try:
-            self.scan_result = scanner.scan(self.declaration)
-        except DepboundsError as exc:
-            pytest.exit(str(exc), returncode=exc.exit_code)
         if terminal is not None:
             terminal.write_sep("-", "depbounds: static scan")
-            for line in self.scan_result.lines():
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except (DepboundsError, OSError) as exc:
+            # The dynamic run does not need the scan: say why it is missing, go on.
+            lines = [f"static scan not done: {exc}"]
+        else:
+            lines = self.scan_result.lines()
+        if terminal is not None:
+            for line in lines:
                 terminal.write_line(line)
 
     def _add_scan_notes(self) -> None:
