@@ -547,7 +547,7 @@ class BoundsSession:
                 session.testscollected += state.collected
             state.view.collected(state.collected)
         elif event == "warning":
-            state.warnings.add(record)
+            state.warnings.add(redact_data(record))
         elif event in {"report", "collectreport"}:
             self._replay_report(state, event, record)
 
@@ -558,7 +558,7 @@ class BoundsSession:
         hook = self.config.hook
         # A test's output may print an index URL or a token: mask it before
         # the terminal, JUnit or any other plugin sees it.
-        data, facts = split_facts(redact_data(record["data"]))
+        data, facts = split_facts(state.warnings.take(redact_data(record["data"])))
         if facts is not None:
             when = "collect" if event == "collectreport" else data.get("when")
             state.failures.append((str(data.get("nodeid")), str(when), facts))

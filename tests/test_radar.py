@@ -105,6 +105,8 @@ def _deprecations(
     for record in records:
         if record["event"] == "warning":
             log.add(record)
+        elif record["event"] == "report":
+            log.take(record["data"])
     declaration = Declaration(
         project_dir=project,
         project_name="myproj",  # type: ignore[arg-type]
@@ -201,6 +203,20 @@ def test_the_interpreters_own_default_filters_are_obeyed_too(
     result.assert_outcomes(passed=5)
     found = _deprecations(records, site, pytester.path)
     assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
+
+
+def test_xdist_workers_send_their_records_on_the_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    _, records = _run(pytester, monkeypatch, site, "[pytest]\n", "-n", "2")
+    assert not [r for r in records if r["event"] == "warning"]
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
+    assert found["deplib.util"].collection
+    assert set(found["deplib.old"].tests) == {
+        "test_a.py::test_one",
+        "test_a.py::test_two",
+    }
 
 
 def test_a_default_run_keeps_pytest_warning_summary(
