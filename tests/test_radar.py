@@ -12,6 +12,7 @@ from packaging.requirements import Requirement
 from pytest_depbounds import _inner, radar
 from pytest_depbounds.attribution import Attributor, SiteIndex
 from pytest_depbounds.declared import Declaration, DeclaredRequirement
+from pytest_depbounds.results import BoundResult, Note
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -228,6 +229,59 @@ def test_a_default_run_keeps_pytest_warning_summary(
     ids = [r["id"] for r in records if r["event"] == "warning" and "stack" in r]
     # Each warning's stack is sent once; repeats name its id.
     assert len(ids) == len(set(ids))
+
+
+def _bound(bound: str, pins: dict[str, str], **fields: Any) -> BoundResult:
+    values: dict[str, Any] = {
+        "bound": bound,
+        "interpreter": "CPython 3.11",
+        "pins": pins,
+        "direct": ("deplib",),
+        "resolution": "highest",
+        "env_path": None,
+        "env_reused": False,
+        "env_seconds": 0.0,
+        "run_seconds": 0.0,
+        "counts": {},
+        "collected": 1,
+        "exitstatus": 0,
+        "error": None,
+        "crash": None,
+        "tests": (),
+    }
+    values.update(fields)
+    return BoundResult(**values)
+
+
+def test_lookahead_notes_say_what_moved_and_never_fail() -> None:
+    upper = _bound("upper", {"deplib": "1.0", "other": "1.0"})
+    deprecated = Note(kind="deprecated-use", dist="deplib", message="deplib 2.0: x")
+    ahead = _bound(
+        "lookahead",
+        {"deplib": "2.0", "other": "2.0"},
+        unattributed=("t.py::a", "t.py::b"),
+        notes=(deprecated, Note(kind="floor-moved", dist="x", message="ignored")),
+    )
+    notes = radar.lookahead_notes(ahead, upper)
+    assert [(n.kind, n.dist, n.message, n.fails) for n in notes] == [
+        (
+            "lookahead-break",
+            None,
+            "lookahead (deplib 1.0 → 2.0): 2 failures not attributed to a dependency",
+            False,
+        ),
+        (
+            "lookahead-break",
+            "deplib",
+            "lookahead (deplib 1.0 → 2.0): deplib 2.0: x",
+            False,
+        ),
+    ]
+    broken = _bound("lookahead", {}, error="no version of deplib\nmore")
+    assert [n.message for n in radar.lookahead_notes(broken, upper)] == [
+        "lookahead: the env could not be built: no version of deplib"
+    ]
+    assert radar.lookahead_notes(_bound("lookahead", {"deplib": "1.0"}), upper) == ()
 
 
 # -- end to end: the 1.x env of a function 2.0 removes ---------------------------
