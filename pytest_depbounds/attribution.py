@@ -87,6 +87,9 @@ class Finding:
     fix: str | None = None
     #: What to do, ending with the fix: ``write `fakelib>=1.4` (…)``.
     advice: str | None = None
+    #: The version bisection found: the lowest with which the failing tests pass
+    #: (lower), or the first that breaks them (upper); ``None`` when not bisected.
+    true_bound: str | None = None
 
     @property
     def message(self) -> str:
@@ -333,6 +336,7 @@ class Attributor:
         implementation: str = "",
         python: str = "",
         others: Sequence[SiteIndex] = (),
+        markers: Mapping[str, str] | None = None,
     ) -> None:
         """Prepare attribution in one env.
 
@@ -343,6 +347,8 @@ class Attributor:
         :param python: Its full version, e.g. ``3.11.7`` (for markers).
         :param others: The other bounds' envs, to tell a removed submodule from a
             removed name.
+        :param markers: The marker environment of the env's interpreter; without
+            it, the running one's with ``python``'s version.
         """
         self.site = site
         self.declaration = declaration
@@ -354,7 +360,7 @@ class Attributor:
         self.interpreter = (
             " ".join(p for p in (implementation, short) if p) or "this interpreter"
         )
-        self.markers = (
+        self.markers = dict(markers or {}) or (
             {"python_version": short, "python_full_version": python} if python else {}
         )
         self.declared = {r.name: r.requirement for r in declaration.under_test}

@@ -10,21 +10,17 @@ through `resolution.resolve` and `envs.ensure_env`, so all of them are cached.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
-from pathlib import Path
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
@@ -48,13 +44,15 @@ from pytest_depbounds.fix import (
 from pytest_depbounds.index import Index
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, resolve
 from pytest_depbounds.results import Note, split_facts
 from pytest_depbounds.runner import InnerRequest, run_inner
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
 
     import pytest
 
@@ -63,6 +61,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import Installer
     from pytest_depbounds.interpreters import Interpreter
+    from pytest_depbounds.report import BoundView
     from pytest_depbounds.results import BoundResult
     from pytest_depbounds.settings import Settings
 
@@ -200,39 +199,19 @@ def candidate_versions(
     :returns: The versions, ascending.
     """
     files = Index(installer.index).files(name)
+    env = target(interpreter)
     found = {
         version
         for version in {f.version for f in files}
         if unusable_reason(
             [f for f in files if f.version == version],
-            python_version=target(interpreter).python_version,
-            tags=target(interpreter).tags,
+            python_version=env.python_version,
+            tags=env.tags,
             allow_yanked=False,
         )
         is None
     }
-    found |= _find_links_versions(installer.index.find_links, name)
     return sorted(found)
-
-
-def _find_links_versions(links: Iterable[str], name: str) -> set[Version]:
-    wanted = canonicalize_name(name)
-    found: set[Version] = set()
-    for link in links:
-        folder = Path(link)
-        if "://" in link or not folder.is_dir():
-            continue
-        for entry in (p.name for p in folder.iterdir()):
-            with contextlib.suppress(InvalidWheelFilename, InvalidSdistFilename):
-                if entry.endswith(".whl"):
-                    dist, version, _, _ = parse_wheel_filename(entry)
-                elif entry.endswith((".tar.gz", ".zip")):
-                    dist, version = parse_sdist_filename(entry)
-                else:
-                    continue
-                if dist == wanted:
-                    found.add(version)
-    return found
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -452,15 +431,18 @@ def _refine_bound(
     bound: BoundName = "lower" if result.bound == "lower" else "upper"
     notes: list[Note] = []
     targets = _targets(result)
-    inconclusive = bool(result.unattributed) or any(
-        c.finding.dist is None and c.finding.kind != "missing-module"
-        for c in result.findings
-    )
-    wants = request.localize == "yes" or (request.localize == "auto" and inconclusive)
+    # Inconclusive: failures no finding explains, and findings whose chain names
+    # several dists (``toplib → baselib``: which of them to move?).
+    unclear = [*result.unattributed]
+    for culprit in result.findings:
+        if culprit.finding.relation == "transitive":
+            unclear += [*culprit.tests, *culprit.collectors]
+    wants = request.localize == "yes" or (request.localize == "auto" and bool(unclear))
     if wants and other is not None and other.ok:
-        unexplained = result.unattributed or _failed(result)
-        found, note = _localize(result, other, unexplained, request)
-        notes.append(note)
+        found, localised = _localize(
+            result, other, tuple(dict.fromkeys(unclear)) or _failed(result), request
+        )
+        notes += localised
         for dist, failing in found.items():
             targets.setdefault(dist, []).extend(failing)
     if not request.bisect:
@@ -513,7 +495,7 @@ def _localize(
     other: BoundResult,
     tests: Sequence[str],
     request: RefineRequest,
-) -> tuple[dict[str, list[str]], Note]:
+) -> tuple[dict[str, list[str]], tuple[Note, ...]]:
     """Which direct dists, alone at the failing bound, make the tests fail."""
     ws = request.workspace
     failing = _direct_pins(result, ws.declaration)
@@ -537,34 +519,38 @@ def _localize(
             )
             if run.verdict == "fail":
                 found[dist] = list(run.failed)
-    if found:
-        names = ", ".join(f"{d} {failing[d]}" for d in found)
-        message = (
-            f"localised {len(tests)} unexplained failure"
-            f"{'s' if len(tests) != 1 else ''} to {names}: alone at the "
-            f"{result.bound} bound (the rest at the {other.bound} bound) "
-            + ("it fails" if len(found) == 1 else "each fails")
-        )
+    notes = []
+    for dist, failed in found.items():
+        count = f"{len(failed)} failure{'s' if len(failed) != 1 else ''}"
         if len(differing) == 1:
-            message = (
-                f"localised {len(tests)} unexplained failure"
-                f"{'s' if len(tests) != 1 else ''} to {names}: the only direct "
-                f"dependency whose version differs from the {other.bound} bound"
+            why = (
+                f"the only direct dependency whose version differs from the "
+                f"{other.bound} bound"
             )
-    else:
+        else:
+            why = (
+                f"alone at the {result.bound} bound (the rest at the "
+                f"{other.bound} bound) it fails"
+            )
+        fix = None
+        if result.bound == "lower" and dist in passing:
+            fix = lower_fix(dist, passing[dist])
+        notes.append(
+            Note(
+                kind="culprit",
+                dist=dist,
+                message=f"localised {count} to {dist} {failing[dist]}: {why}",
+                location=_location(ws.declaration, dist),
+                fix=fix,
+            )
+        )
+    if not found:
         message = (
             f"no single direct dependency at the {result.bound} bound makes the "
-            "unexplained failures fail alone "
-            f"({', '.join(differing) or 'none differs'})"
+            f"failures fail alone ({', '.join(differing) or 'none differs'})"
         )
-    dist_note = next(iter(found), None) if len(found) == 1 else None
-    note = Note(
-        kind="culprit",
-        dist=dist_note,
-        message=message,
-        location=_location(ws.declaration, dist_note),
-    )
-    return found, note
+        notes.append(Note(kind="culprit", dist=None, message=message))
+    return found, tuple(notes)
 
 
 def _location(declaration: Declaration, dist: str | None) -> str | None:
@@ -586,11 +572,15 @@ def _bisect(
     key = canonicalize_name(dist)
     location = _location(ws.declaration, dist)
     failing = result.pins.get(key)
-    versions = candidate_versions(ws.installer, dist, ws.interpreter)
+    kind = "true-lower-bound" if bound == "lower" else "upper-break"
+    try:
+        versions = candidate_versions(ws.installer, dist, ws.interpreter)
+    except DepboundsError as exc:
+        message = f"{dist}: cannot list its releases: {str(exc).splitlines()[0]}"
+        return None, Note(kind=kind, dist=dist, message=message, location=location)
     passing = other.pins.get(key) if other is not None else None
     if passing is None and versions:
         passing = str(versions[-1] if bound == "lower" else versions[0])
-    kind = "true-lower-bound" if bound == "lower" else "upper-break"
     if failing is None or passing is None or _v(passing) == _v(failing):
         message = f"{dist}: no other version to bisect towards"
         return None, Note(kind=kind, dist=dist, message=message, location=location)
@@ -681,9 +671,13 @@ def _with_search(
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
         advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
-        return dataclasses.replace(finding, fix=fix, advice=advice)
+        return dataclasses.replace(
+            finding, fix=fix, advice=advice, true_bound=str(found.good)
+        )
     advice = upper_advice(dist, str(found.bad), str(found.good))
-    return dataclasses.replace(finding, fix=None, advice=advice)
+    return dataclasses.replace(
+        finding, fix=None, advice=advice, true_bound=str(found.bad)
+    )
 
 
 def _import_failure(headline: str) -> str:
@@ -761,6 +755,7 @@ def after_attribution(
     if not any(r.status == "failed" for r in completed):
         return completed
     views = {r.bound: BoundView(config, r.bound) for r in completed}
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
     args = strip_our_args(config.invocation_params.args)
     tooling = tooling_requirements(
         [str(r.requirement) for r in declaration.tooling], settings.with_tooling
@@ -783,12 +778,39 @@ def after_attribution(
         else "no"
         if settings.localize == "no"
         else "auto",
-        log=lambda bound, message: views[bound].line(message),
+        log=lambda bound, message: events.put((bound, message)),
     )
-    completed = refine(completed, request)
+    completed = _in_worker(completed, request, events, views)
     if settings.fix:
         _write_fix(config, declaration, completed)
     return completed
+
+
+def _in_worker(
+    results: list[BoundResult],
+    request: RefineRequest,
+    events: queue.Queue[tuple[str, str]],
+    views: Mapping[str, BoundView],
+) -> list[BoundResult]:
+    """Refine in a worker thread, printing its progress here, so Ctrl-C stops it.
+
+    The children run in sessions of their own and never see Ctrl-C: the main
+    thread must be free to stop them (as it does for the bounds).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(refine, results, request)
+        try:
+            while not (future.done() and events.empty()):
+                try:
+                    bound, message = events.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                views[bound].line(message)
+        except BaseException:
+            request.workspace.stop.set()
+            kill_all()
+            raise
+        return future.result()
 
 
 def _write_fix(

@@ -215,12 +215,13 @@ def _lower_first(spec: str) -> tuple[int, str]:
     return (0 if spec.startswith(">") else 1, spec)
 
 
-def floor_not_installable(floor: Floor, label: str, *, strict: bool) -> Note | None:
+def floor_not_installable(floor: Floor, label: str) -> Note | None:
     """The finding for a declared minimum that does not install.
+
+    ``--depbounds-strict-lower`` makes it fail the run (:func:`strict_notes`).
 
     :param floor: The floor, with the versions skipped below it.
     :param label: The interpreter, e.g. ``CPython 3.11``.
-    :param strict: ``--depbounds-strict-lower``: the note fails the run.
     :returns: A ``floor-not-installable`` note, or ``None`` when nothing was skipped.
     """
     if not floor.skipped or floor.chosen is None:
@@ -236,7 +237,25 @@ def floor_not_installable(floor: Floor, label: str, *, strict: bool) -> Note | N
         ),
         location=floor.location,
         fix=raised_requirement(Requirement(floor.declared), floor.chosen),
-        fails=strict,
+    )
+
+
+#: Note kinds ``--depbounds-strict-lower`` turns into failures.
+STRICT_LOWER_KINDS = frozenset({"floor-not-installable"})
+
+
+def strict_notes(notes: Iterable[Note], *, strict_lower: bool) -> tuple[Note, ...]:
+    """Mark the notes a ``--depbounds-strict-*`` option turns into failures.
+
+    :param notes: A bound's notes.
+    :param strict_lower: ``--depbounds-strict-lower`` (for the lower bound).
+    :returns: The notes, those of a strict kind with ``fails`` set.
+    """
+    return tuple(
+        dataclasses.replace(note, fails=True)
+        if strict_lower and note.kind in STRICT_LOWER_KINDS
+        else note
+        for note in notes
     )
 
 
@@ -248,6 +267,7 @@ def floor_moved(
     floor: Version,
     effective: Version,
     requirer: tuple[str, str, Requirement, bool] | None,
+    constraint: tuple[Requirement, str] | None = None,
 ) -> Note:
     """The finding for a declared minimum that another requirement moves up.
 
@@ -258,12 +278,15 @@ def floor_moved(
     :param effective: The version the resolver chose instead.
     :param requirer: ``(dist, version, its requirement on name, is direct)`` of a
         resolved distribution that excludes ``floor``, when one was found.
+    :param constraint: Else a constraint (and its ``file:line``) that excludes it.
     :returns: A ``floor-moved`` note.
     """
     if requirer is not None:
         dist, version, requirement, direct = requirer
         whose = " (your minimum)" if direct else ""
         why = f"`{dist}=={version}`{whose} requires `{_bare(requirement)}`"
+    elif constraint is not None:
+        why = f"the constraint `{constraint[0]}` ({constraint[1]}) excludes {floor}"
     else:
         why = f"the other requirements exclude `{name}=={floor}`"
     return Note(

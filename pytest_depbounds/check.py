@@ -87,10 +87,15 @@ RULES: tuple[Rule, ...] = (
 )
 RULE_IDS = tuple(rule.id for rule in RULES)
 
+#: The keys of ``[tool.depbounds.check]``.
+_TABLE_KEYS = frozenset(
+    {
+        *("requirements", "lower-constraints", "upper-constraints"),
+        *("global-requirements", "enable", "disable", "allow-caps", "resolve"),
+    }
+)
 _CAP_OPERATORS = frozenset({"<", "<=", "==", "~=", "==="})
 _FLOOR_OPERATORS = frozenset({">=", ">", "~=", "==", "==="})
-#: Lines of a resolver's explanation kept in a violation.
-_RESOLVER_LINES = 6
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -152,7 +157,8 @@ class CheckConfig:
     project_dir: Path
     requirements: tuple[Path, ...] = ()
     lower_constraints: Path | None = None
-    upper_constraints: Path | None = None
+    #: A path or an http(s) URL (OpenStack publishes its file at one).
+    upper_constraints: Path | str | None = None
     global_requirements: Path | None = None
     enabled: frozenset[str] = frozenset(RULE_IDS)
     #: Distribution → why its cap is kept.
@@ -185,7 +191,7 @@ def read_config(
     *,
     requirements: Sequence[Path] = (),
     lower_constraints: Path | None = None,
-    upper_constraints: Path | None = None,
+    upper_constraints: Path | str | None = None,
     global_requirements: Path | None = None,
     enable: Sequence[str] = (),
     disable: Sequence[str] = (),
@@ -208,6 +214,13 @@ def read_config(
     :raises ConfigurationError: On an unknown rule or a cap allowed without reason.
     """
     table = _check_table(project_dir / "pyproject.toml")
+    unknown = sorted(set(table) - _TABLE_KEYS)
+    if unknown:
+        msg = (
+            f"[tool.depbounds.check]: unknown key {', '.join(unknown)} (known: "
+            f"{', '.join(sorted(_TABLE_KEYS))})"
+        )
+        raise ConfigurationError(msg)
 
     def paths(key: str) -> tuple[Path, ...]:
         value = table.get(key, [])
@@ -217,9 +230,7 @@ def read_config(
             raise ConfigurationError(msg)
         return tuple(project_dir / item for item in items)
 
-    def one(key: str, given: Path | None) -> Path | None:
-        if given is not None:
-            return given
+    def one(key: str) -> Path | None:
         found = paths(key)
         return found[0] if found else None
 
@@ -246,9 +257,9 @@ def read_config(
     return CheckConfig(
         project_dir=project_dir,
         requirements=tuple(requirements) or paths("requirements"),
-        lower_constraints=one("lower-constraints", lower_constraints),
-        upper_constraints=one("upper-constraints", upper_constraints),
-        global_requirements=one("global-requirements", global_requirements),
+        lower_constraints=lower_constraints or one("lower-constraints"),
+        upper_constraints=upper_constraints or one("upper-constraints"),
+        global_requirements=global_requirements or one("global-requirements"),
         enabled=frozenset(enabled),
         allow_caps={canonicalize_name(k): str(v) for k, v in allow.items()},
         resolve=resolve or bool(table.get("resolve", False)),
@@ -287,13 +298,13 @@ def _rule_id(word: str) -> str:
 
 
 def requirement_lines(
-    path: Path, *, with_constraints: bool = False
+    path: Path | str, *, with_constraints: bool = False
 ) -> Iterator[tuple[Requirement, str]]:
     """The requirements of a pip requirements file, with ``file:line``.
 
     Follows ``-r`` (and ``-c``) includes; skips options and direct references.
 
-    :param path: The file.
+    :param path: The file, or its http(s) URL.
     :param with_constraints: Also yield what its ``-c`` includes pin (for a
         constraints file; in a requirements file they are no requirements).
     :returns: ``(requirement, "file:line")``, locations relative to the working
@@ -307,10 +318,11 @@ def requirement_lines(
             yield line.requirement, line.location
 
 
-def read_pins(path: Path) -> dict[NormalizedName, Pin]:
+def read_pins(path: Path | str) -> dict[NormalizedName, Pin]:
     """The ``name==version`` pins of a constraints file for the running interpreter.
 
-    :param path: A constraints file (pip freeze format, markers allowed).
+    :param path: A constraints file (pip freeze format, markers allowed), or
+        its http(s) URL.
     :returns: Name → pin; lines whose marker does not hold are left out.
     :raises ConfigurationError: On an unreadable file or a line that is no pin.
     """
@@ -376,12 +388,16 @@ def caps(specifier: SpecifierSet) -> list[Specifier]:
     return [s for s in specifier if s.operator in _CAP_OPERATORS]
 
 
-def display(path: Path) -> str:
+def display(path: Path | str) -> str:
     """A path as messages show it: relative to the working folder when inside it.
 
-    :param path: Any path.
+    :param path: Any path, or a URL (shown as it is).
     :returns: The text shown.
     """
+    if isinstance(path, str):
+        if "://" in path:
+            return path
+        path = Path(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -742,25 +758,35 @@ def _floors_install(
     failure = compile_together(list(floors.values()), index=index, python=python)
     if failure is None:
         return []
-    mentioned = [e for e in entries if e.name in _names_in(failure)]
+    # The dist the explanation names first is where the edge starts.
+    order = _names_in(failure)
+    mentioned = sorted(
+        (e for e in entries if e.name in order and not e.is_tooling),
+        key=lambda e: order.index(e.name),
+    )
     where = mentioned[0] if mentioned else entries[0]
-    explanation = " ".join(failure.splitlines()[:_RESOLVER_LINES])
+    others = sorted({e.name for e in mentioned if e.name != where.name})
+    fix = (
+        f"raise the floor of {where.name} or of {', '.join(others)} until they "
+        "install together"
+        if others
+        else f"raise the floor of {where.name} until it installs"
+    )
     return [
         Violation(
             rule="A14",
             location=where.location,
             dist=where.name,
-            message=f"the declared floors do not install together: {explanation}",
-            fix="raise the floor named first so that its dependencies' floors fit",
+            message=f"the declared floors do not install together: {failure}",
+            fix=fix,
         )
     ]
 
 
-def _names_in(text: str) -> set[NormalizedName]:
-    return {
-        canonicalize_name(word)
-        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
-    }
+def _names_in(text: str) -> list[NormalizedName]:
+    """The words of a resolver's explanation read as names, in order."""
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
+    return list(dict.fromkeys(canonicalize_name(word) for word in words))
 
 
 def _with_specifier(requirement: Requirement, specifier: str) -> str:
@@ -798,28 +824,20 @@ def check_from_pytest(config: pytest.Config, project_dir: Path) -> int:
     """
     base = config.invocation_params.dir
 
-    def option(name: str) -> list[Path]:
+    def option(name: str) -> list[Path | str]:
         value = config.getoption(name, None)
         words = value if isinstance(value, (list, tuple)) else [value]
-        found = []
-        for word in words:
-            for item in re.split(r"[,\s]+", str(word or "")):
-                if not item:
-                    continue
-                if "://" in item:
-                    flag = name.replace("_", "-")
-                    msg = f"--{flag}={item}: the check reads local files only"
-                    raise ConfigurationError(msg)
-                found.append(base / item)
-        return found
+        items = [i for w in words for i in re.split(r"[,\s]+", str(w or "")) if i]
+        return [item if "://" in item else base / item for item in items]
 
     try:
         lower = option("depbounds_lower_constraints")
         upper = option("depbounds_upper_constraints")
+        requirements = [Path(p) for p in option("depbounds_requirements")]
         check_config = read_config(
             project_dir,
-            requirements=option("depbounds_requirements"),
-            lower_constraints=lower[0] if lower else None,
+            requirements=requirements,
+            lower_constraints=Path(lower[0]) if lower else None,
             upper_constraints=upper[0] if upper else None,
         )
         result = run_check(check_config)

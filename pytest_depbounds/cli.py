@@ -115,9 +115,24 @@ def _add_check(commands: _Commands) -> None:
         metavar="FILE",
         help="Requirements file checked too (repeatable), e.g. requirements.txt",
     )
-    check.add_argument("--lower-constraints", type=Path, metavar="FILE")
-    check.add_argument("--upper-constraints", type=Path, metavar="FILE")
-    check.add_argument("--global-requirements", type=Path, metavar="FILE")
+    check.add_argument(
+        "--lower-constraints",
+        type=Path,
+        metavar="FILE",
+        help="Pins of the lower bound (A11-A13)",
+    )
+    check.add_argument(
+        "--upper-constraints",
+        type=_path_or_url,
+        metavar="FILE_OR_URL",
+        help="Pins of the upper bound (B2, B10)",
+    )
+    check.add_argument(
+        "--global-requirements",
+        type=Path,
+        metavar="FILE",
+        help="The shared policy: the only exclusions and caps allowed (A6)",
+    )
     check.add_argument(
         "--enable", action="append", default=[], metavar="RULE", help="Turn a rule on"
     )
@@ -160,6 +175,10 @@ def _add_coinstall(commands: _Commands) -> None:
         help="Resolve at the upper constraints, at the floors, or both (default: both)",
     )
     _add_index_options(coinstall)
+
+
+def _path_or_url(value: str) -> Path | str:
+    return value if "://" in value else Path(value)
 
 
 def _index(args: argparse.Namespace) -> IndexSettings:

@@ -47,13 +47,6 @@ class Project:
     name: str
     entries: tuple[Entry, ...]
 
-    def lines(self, mode: Mode) -> list[str]:
-        """Its requirements for one mode: ranges, plus the floors for ``floors``."""
-        ranges = [str(e.requirement) for e in self.entries]
-        if mode == "upper":
-            return ranges
-        return ranges + list(floor_requirements(self.entries).values())
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Conflict:
@@ -90,12 +83,17 @@ class Conflict:
 def read_project(path: Path) -> Project:
     """Read a project's runtime requirements (what ``pip install`` of it installs).
 
-    :param path: The project folder (``pyproject.toml``, else ``requirements.txt``).
+    :param path: The project folder: ``[project].dependencies`` of its
+        ``pyproject.toml``, else its ``requirements.txt`` (the OpenStack layout).
     :returns: The project.
     :raises ConfigurationError: When the folder declares nothing readable.
     """
+    requirements = path / "requirements.txt"
     if (path / "pyproject.toml").is_file():
         declaration = read_declaration(path, extras=(), groups=[])
+        if not declaration.requirements and requirements.is_file():
+            # pbr and setuptools' dynamic dependencies read requirements.txt.
+            return _from_requirements(path, requirements, declaration.project_name)
         prefix = display(path / "pyproject.toml")
         entries = tuple(
             Entry(
@@ -107,15 +105,18 @@ def read_project(path: Path) -> Project:
         )
         name = declaration.project_name or path.resolve().name
         return Project(path=path, name=name, entries=entries)
-    requirements = path / "requirements.txt"
     if requirements.is_file():
-        entries = tuple(
-            Entry(requirement=r, location=loc, scope=loc.rsplit(":", 1)[0])
-            for r, loc in requirement_lines(requirements)
-        )
-        return Project(path=path, name=path.resolve().name, entries=entries)
+        return _from_requirements(path, requirements, None)
     msg = f"{path}: no pyproject.toml or requirements.txt"
     raise ConfigurationError(msg)
+
+
+def _from_requirements(path: Path, requirements: Path, name: str | None) -> Project:
+    entries = tuple(
+        Entry(requirement=r, location=loc, scope=loc.rsplit(":", 1)[0])
+        for r, loc in requirement_lines(requirements)
+    )
+    return Project(path=path, name=name or path.resolve().name, entries=entries)
 
 
 def compile_together(
@@ -207,56 +208,75 @@ def find_conflicts(
     """
     found: list[Conflict] = []
     for mode in modes:
-        limits = constraints if mode == "upper" else ()
-        resolution = "highest" if mode == "upper" else "lowest-direct"
+        resolver = _Resolver(
+            mode=mode,
+            constraints=constraints if mode == "upper" else (),
+            index=index,
+            python=python,
+        )
+        found += _conflicts(projects, resolver)
+    return found
 
-        def fails(group: Sequence[Project], mode: Mode = mode) -> str | None:
-            lines = [line for p in group for line in p.lines(mode)]
-            return compile_together(
-                lines,
-                index=index,
-                python=python,
-                constraints=limits,  # noqa: B023 - used before the loop moves on
-                resolution=resolution,  # noqa: B023
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Resolver:
+    """Resolves groups of projects in one mode."""
+
+    mode: Mode
+    constraints: Sequence[Path]
+    index: IndexSettings | None
+    python: str | None
+
+    def fails(self, group: Sequence[Project]) -> str | None:
+        entries = [entry for project in group for entry in project.entries]
+        lines = [str(entry.requirement) for entry in entries]
+        if self.mode == "floors":
+            # The union of the floors: the highest where several declare one.
+            lines += floor_requirements(entries).values()
+        return compile_together(
+            lines,
+            index=self.index,
+            python=self.python,
+            constraints=self.constraints,
+            resolution="highest" if self.mode == "upper" else "lowest-direct",
+        )
+
+
+def _conflicts(projects: Sequence[Project], resolver: _Resolver) -> list[Conflict]:
+    mode = resolver.mode
+    explanation = resolver.fails(projects)
+    if explanation is None:
+        return []
+    found: list[Conflict] = []
+    alone: set[str] = set()
+    for project in projects:
+        why = resolver.fails([project])
+        if why is not None:
+            alone.add(project.name)
+            found.append(
+                Conflict(
+                    mode=mode, projects=(project.name,), ranges=(), explanation=why
+                )
             )
-
-        explanation = fails(projects)
-        if explanation is None:
+    for first, second in itertools.combinations(projects, 2):
+        if first.name in alone or second.name in alone:
             continue
-        alone: set[str] = set()
-        for project in projects:
-            why = fails([project])
-            if why is not None:
-                alone.add(project.name)
-                found.append(
-                    Conflict(
-                        mode=mode, projects=(project.name,), ranges=(), explanation=why
-                    )
-                )
-        pairs = 0
-        for first, second in itertools.combinations(projects, 2):
-            if first.name in alone or second.name in alone:
-                continue
-            why = fails([first, second])
-            if why is not None:
-                pairs += 1
-                found.append(
-                    Conflict(
-                        mode=mode,
-                        projects=(first.name, second.name),
-                        ranges=_shared_ranges(first, second, why),
-                        explanation=why,
-                    )
-                )
-        if not alone and not pairs:
+        why = resolver.fails([first, second])
+        if why is not None:
             found.append(
                 Conflict(
                     mode=mode,
-                    projects=tuple(p.name for p in projects),
-                    ranges=(),
-                    explanation=explanation,
+                    projects=(first.name, second.name),
+                    ranges=_shared_ranges(first, second, why),
+                    explanation=why,
                 )
             )
+    if not found:
+        # Only the whole set conflicts (three or more projects together).
+        names = tuple(p.name for p in projects)
+        found.append(
+            Conflict(mode=mode, projects=names, ranges=(), explanation=explanation)
+        )
     return found
 
 

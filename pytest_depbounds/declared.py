@@ -1,16 +1,27 @@
-"""Read the dependency ranges a project declares, with the file and line of each."""
+"""Read the dependency ranges a project declares, with the file and line of each.
+
+Sources, in order: PEP 621 ``[project]`` of ``pyproject.toml`` (extras, PEP 735
+groups), else the legacy ``setup.cfg`` (``install_requires``/``extras_require``),
+then the requirements files the user names (``-r``/``-c`` followed, see
+:mod:`pytest_depbounds.reqfiles`).
+"""
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import dataclasses
 import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from packaging.markers import InvalidMarker, UndefinedComparison
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.reqfiles import read_requirements_file
+from pytest_depbounds.results import Note
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,8 +34,11 @@ except ImportError:  # packaging < 26.1
     from dependency_groups import resolve as resolve_dependency_groups
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
+
+    from pytest_depbounds.installer import IndexSettings
+    from pytest_depbounds.reqfiles import RequirementLine
 
 #: Groups installed when the user names none (the conventional names).
 CONVENTIONAL_GROUPS = ("test", "tests", "testing")
@@ -40,6 +54,9 @@ class DeclaredRequirement:
     requirement: Requirement
     location: str
     origin: str
+    #: Given with ``-e`` in a requirements file (installed from the same
+    #: reference, not editable).
+    editable: bool = False
 
     @property
     def name(self) -> NormalizedName:
@@ -50,6 +67,51 @@ class DeclaredRequirement:
     def is_tooling(self) -> bool:
         """Whether this is test tooling, resolved newest instead of at the bound."""
         return is_tooling(self.name)
+
+    @property
+    def is_direct(self) -> bool:
+        """Whether it names a URL, VCS checkout or local path instead of a range."""
+        return self.requirement.url is not None
+
+    def applies(self, environment: Mapping[str, str]) -> bool:
+        """Whether its environment marker holds on an interpreter.
+
+        :param environment: That interpreter's marker environment
+            (:meth:`pytest_depbounds.interpreters.Interpreter.marker_environment`).
+        :returns: True without a marker, or when the marker is true there; a marker
+            that cannot be evaluated counts as true (the resolver decides).
+        """
+        marker = self.requirement.marker
+        if marker is None:
+            return True
+        try:
+            return marker.evaluate({**environment, "extra": ""})
+        except (InvalidMarker, UndefinedComparison, ValueError):
+            return True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IndexOptions:
+    """Index options found in the project's requirements files."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+
+    def fill(self, index: IndexSettings) -> IndexSettings:
+        """Use these options where the user set none (command line, ini, ``PIP_*``).
+
+        :param index: The user's settings.
+        :returns: The settings with the files' options filling the gaps.
+        """
+        return dataclasses.replace(
+            index,
+            index_url=index.index_url or self.index_url,
+            extra_index_urls=index.extra_index_urls or self.extra_index_urls,
+            find_links=index.find_links or self.find_links,
+            no_index=index.no_index or self.no_index,
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,6 +125,8 @@ class Declaration:
     #: Constraints the project's files declare (``-c`` in a requirements file):
     #: they limit versions, they do not ask for an install.
     constraints: tuple[DeclaredRequirement, ...] = ()
+    #: Index options of the requirements files.
+    index: IndexOptions = IndexOptions()
     #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
     requires_python: str | None = None
 
@@ -76,6 +140,59 @@ class Declaration:
         """Declared test tooling (pytest, its plugins, coverage)."""
         return tuple(r for r in self.requirements if r.is_tooling)
 
+    @property
+    def direct_references(self) -> tuple[DeclaredRequirement, ...]:
+        """Requirements on a URL, VCS checkout or local path: kept as they are."""
+        return tuple(r for r in self.requirements if r.is_direct)
+
+    def applicable(self, environment: Mapping[str, str]) -> Declaration:
+        """The declaration as it stands on one interpreter: false markers left out.
+
+        :param environment: The interpreter's marker environment.
+        :returns: A declaration holding only the requirements that apply there.
+        """
+        return dataclasses.replace(
+            self,
+            requirements=tuple(r for r in self.requirements if r.applies(environment)),
+            constraints=tuple(r for r in self.constraints if r.applies(environment)),
+        )
+
+    def notes(
+        self, environment: Mapping[str, str], interpreter: str
+    ) -> tuple[Note, ...]:
+        """What a bound on one interpreter says about the declaration itself.
+
+        :param environment: The interpreter's marker environment.
+        :param interpreter: How findings name it, e.g. ``CPython 3.11``.
+        :returns: A ``left-out`` note per requirement whose marker is false
+            there, and a ``kept-as-is`` note per direct reference that applies.
+        """
+        found: list[Note] = []
+        for item in self.requirements:
+            if not item.applies(environment):
+                found.append(
+                    Note(
+                        kind="left-out",
+                        dist=item.name,
+                        message=f"{item.name} is left out: its marker "
+                        f"'{item.requirement.marker}' is false on {interpreter}",
+                        location=item.location,
+                    )
+                )
+            elif item.is_direct:
+                how = ", not editable" if item.editable else ""
+                found.append(
+                    Note(
+                        kind="kept-as-is",
+                        dist=item.name,
+                        message=f"{item.name} is installed as it is from "
+                        f"{item.requirement.url}{how}: a direct reference has no "
+                        "range to test",
+                        location=item.location,
+                    )
+                )
+        return tuple(found)
+
 
 def is_tooling(name: str) -> bool:
     """Say whether a distribution is test tooling rather than a dependency under test.
@@ -88,44 +205,39 @@ def is_tooling(name: str) -> bool:
 
 
 def read_declaration(
-    project_dir: Path, *, extras: Sequence[str], groups: Sequence[str] | None
+    project_dir: Path,
+    *,
+    extras: Sequence[str],
+    groups: Sequence[str] | None,
+    requirements_files: Sequence[Path] = (),
 ) -> Declaration:
     """Read the project's declared requirements.
 
-    :param project_dir: The folder holding ``pyproject.toml``.
+    :param project_dir: The folder holding ``pyproject.toml`` or ``setup.cfg``.
     :param extras: Extras whose requirements are included.
     :param groups: Dependency groups to include; ``None`` picks the conventional
         ``test``/``tests``/``testing`` groups that exist.
+    :param requirements_files: Requirements files whose requirements are added
+        (``--depbounds-requirements``).
     :returns: The declaration, requirements in file order.
     :raises ConfigurationError: On a missing or malformed file, an unknown extra or
         group, or an invalid requirement.
     """
+    files = _read_files(project_dir, requirements_files)
+    has_files = bool(requirements_files)
     pyproject = project_dir / "pyproject.toml"
-    if not pyproject.is_file():
-        raise ConfigurationError(
-            f"no pyproject.toml in {project_dir}: pytest --depbounds reads the "
-            "declared dependencies from its [project] table"
+    data, text = _load_toml(pyproject)
+    reader = _PyprojectReader(pyproject, text, None)
+    if "project" in data:
+        metadata = _read_project(reader, data, extras, has_files=has_files)
+    else:
+        metadata = _read_setup_cfg(project_dir, extras) or _no_metadata(
+            project_dir, extras, has_files=has_files
         )
-    text = pyproject.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(_toml_error(pyproject, exc)) from None
-    project = _table(data, "project", pyproject)
-    if "dependencies" in project.get("dynamic", ()):
-        raise ConfigurationError(
-            f"{pyproject}: [project] lists dependencies as dynamic; pytest "
-            "--depbounds needs them declared statically in [project].dependencies"
-        )
-    name = project.get("name")
-    project_name = canonicalize_name(name) if isinstance(name, str) else None
-    reader = _PyprojectReader(pyproject, text, project_name)
-    requirements = list(
-        reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
-    )
-    optional = _table(project, "optional-dependencies", pyproject)
-    requirements += reader.extras(optional, extras)
+    project_name, requirements = metadata
+    reader.project_name = project_name
     requirements += reader.groups(_table(data, "dependency-groups", pyproject), groups)
+    requirements += files.requirements
     build_inputs = tuple(
         project_dir / name for name in BUILD_INPUTS if (project_dir / name).is_file()
     )
@@ -134,13 +246,233 @@ def read_declaration(
         project_name=project_name,
         requirements=tuple(requirements),
         build_inputs=build_inputs,
-        requires_python=_requires_python(project),
+        constraints=files.constraints,
+        index=files.index,
+        requires_python=_requires_python(data.get("project"), project_dir),
     )
 
 
-def _requires_python(project: dict[str, Any]) -> str | None:
-    value = project.get("requires-python")
-    return value if isinstance(value, str) and value.strip() else None
+_Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
+
+
+def _load_toml(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.is_file():
+        return {}, ""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(_toml_error(path, exc)) from None
+
+
+def _read_project(
+    reader: _PyprojectReader,
+    data: dict[str, Any],
+    extras: Sequence[str],
+    *,
+    has_files: bool,
+) -> _Metadata:
+    """Read PEP 621 ``[project]``: dependencies and the wanted extras."""
+    pyproject = reader.path
+    project = _table(data, "project", pyproject)
+    name = project.get("name")
+    project_name = canonicalize_name(name) if isinstance(name, str) else None
+    reader.project_name = project_name
+    if "dependencies" not in project.get("dynamic", ()):
+        requirements = list(
+            reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
+        )
+        optional = {
+            key: list(
+                reader.parse(
+                    _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
+                )
+            )
+            for key, raws in _table(project, "optional-dependencies", pyproject).items()
+        }
+        return project_name, requirements + _select_extras(
+            optional, extras, project_name, pyproject.name
+        )
+    # Dynamic: setuptools reads them from files, or from setup.cfg.
+    setuptools = _table(data, "tool", pyproject).get("setuptools")
+    dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
+    spec = dynamic.get("dependencies") if isinstance(dynamic, dict) else None
+    if isinstance(spec, dict) and spec.get("file"):
+        names = spec["file"] if isinstance(spec["file"], list) else [spec["file"]]
+        folder = pyproject.parent
+        requirements = []
+        for file_name in names:
+            lines = read_requirements_file(folder / str(file_name), base=folder)
+            requirements += (_declared(line, "") for line in lines.requirements)
+        return project_name, requirements
+    legacy = _read_setup_cfg(pyproject.parent, extras, need_requires=True)
+    if legacy is not None:
+        return project_name or legacy[0], legacy[1]
+    if has_files:
+        return project_name, []
+    raise ConfigurationError(
+        f"{pyproject}: [project] lists dependencies as dynamic; pytest "
+        "--depbounds needs them declared statically in [project].dependencies, "
+        "in setup.cfg, or in the files given to --depbounds-requirements"
+    )
+
+
+def _read_setup_cfg(
+    project_dir: Path, extras: Sequence[str], *, need_requires: bool = False
+) -> _Metadata | None:
+    """Read setuptools' ``setup.cfg``; ``None`` when it declares nothing.
+
+    With ``need_requires``, also ``None`` when it has no ``install_requires``.
+    """
+    path = project_dir / "setup.cfg"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # type: ignore[assignment, method-assign]
+    try:
+        parser.read_string(text, source=path.name)
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigurationError(f"{path.name}: invalid setup.cfg: {first}") from None
+    if not parser.has_section("metadata") and not parser.has_section("options"):
+        return None
+    if need_requires and not parser.has_option("options", "install_requires"):
+        return None
+    name = parser.get("metadata", "name", fallback="").strip()
+    project_name = canonicalize_name(name) if name else None
+    reader = _SetupCfgReader(path, text)
+    requirements = reader.read("options", "install_requires", parser, "")
+    available = {
+        key: reader.read("options.extras_require", key, parser, f"extra {key}")
+        for key in (
+            parser.options("options.extras_require")
+            if parser.has_section("options.extras_require")
+            else ()
+        )
+    }
+    requirements += _select_extras(available, extras, project_name, path.name)
+    return project_name, requirements
+
+
+def _no_metadata(
+    project_dir: Path, extras: Sequence[str], *, has_files: bool
+) -> _Metadata:
+    """No pyproject ``[project]`` and no setup.cfg: only requirements files."""
+    if extras:
+        raise ConfigurationError(
+            f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
+            "extras (no [project] in pyproject.toml, no setup.cfg)"
+        )
+    if has_files:
+        return None, []
+    if (project_dir / "setup.py").is_file():
+        raise ConfigurationError(
+            f"{project_dir} has only setup.py, which pytest --depbounds does not "
+            "run: pass the files that list the dependencies with "
+            "--depbounds-requirements (e.g. --depbounds-requirements "
+            "requirements.txt), or declare them in pyproject.toml [project] or "
+            "setup.cfg [options] install_requires"
+        )
+    if (project_dir / "pyproject.toml").is_file():
+        return None, []
+    raise ConfigurationError(
+        f"no pyproject.toml in {project_dir}: pytest --depbounds reads the "
+        "declared dependencies from its [project] table, from setup.cfg, or from "
+        "the files given to --depbounds-requirements"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Files:
+    requirements: tuple[DeclaredRequirement, ...] = ()
+    constraints: tuple[DeclaredRequirement, ...] = ()
+    index: IndexOptions = IndexOptions()
+
+
+def _read_files(project_dir: Path, paths: Sequence[Path]) -> _Files:
+    requirements: list[DeclaredRequirement] = []
+    constraints: list[DeclaredRequirement] = []
+    index = IndexOptions()
+    for path in paths:
+        found = read_requirements_file(path, base=project_dir)
+        origin = f"requirements {_relative(path, project_dir)}"
+        requirements += (_declared(line, origin) for line in found.requirements)
+        constraints += (_declared(line, origin) for line in found.constraints)
+        index = IndexOptions(
+            index_url=found.index_url or index.index_url,
+            extra_index_urls=tuple(
+                dict.fromkeys((*index.extra_index_urls, *found.extra_index_urls))
+            ),
+            find_links=tuple(dict.fromkeys((*index.find_links, *found.find_links))),
+            no_index=index.no_index or found.no_index,
+        )
+    return _Files(
+        requirements=tuple(requirements), constraints=tuple(constraints), index=index
+    )
+
+
+def _declared(line: RequirementLine, origin: str) -> DeclaredRequirement:
+    if line.requirement is None:
+        raise ConfigurationError(
+            f"{line.location}: cannot tell the project name of {line.raw!r} "
+            f"without building it: write it as 'name @ {line.url}' or add "
+            "'#egg=name'"
+        )
+    return DeclaredRequirement(
+        requirement=line.requirement,
+        location=line.location,
+        origin=origin,
+        editable=line.editable,
+    )
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.absolute().relative_to(base.absolute()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _select_extras(
+    available: Mapping[str, list[DeclaredRequirement]],
+    wanted: Sequence[str],
+    project_name: str | None,
+    source: str,
+) -> list[DeclaredRequirement]:
+    """The requirements of the wanted extras, following self-references."""
+    by_name = {canonicalize_name(k): v for k, v in available.items()}
+    found: list[DeclaredRequirement] = []
+    pending = [canonicalize_name(e) for e in wanted]
+    seen: set[str] = set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        if extra not in by_name:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise ConfigurationError(
+                f"{source}: unknown extra {extra!r} (declared extras: {known})"
+            )
+        for item in by_name[extra]:
+            # ``myproj[a,b]`` inside an extra of myproj means "also a and b".
+            if item.name == project_name:
+                pending.extend(canonicalize_name(e) for e in item.requirement.extras)
+            else:
+                found.append(item)
+    return found
+
+
+def _requires_python(project: object, project_dir: Path) -> str | None:
+    """``requires-python`` of ``[project]``, else setup.cfg's ``python_requires``."""
+    value = project.get("requires-python") if isinstance(project, dict) else None
+    if value is None and (project_dir / "setup.cfg").is_file():
+        parser = configparser.RawConfigParser()
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            parser.read(project_dir / "setup.cfg", encoding="utf-8")
+        value = parser.get("options", "python_requires", fallback=None)
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 class _PyprojectReader:
@@ -161,47 +493,7 @@ class _PyprojectReader:
 
     def parse(self, raws: Iterable[str], origin: str) -> Iterable[DeclaredRequirement]:
         for raw in raws:
-            location = self.locate(raw)
-            try:
-                requirement = Requirement(raw)
-            except InvalidRequirement as exc:
-                raise ConfigurationError(
-                    f"{location}: invalid requirement {raw!r}: {_one_line(exc)}"
-                ) from None
-            yield DeclaredRequirement(
-                requirement=requirement, location=location, origin=origin
-            )
-
-    def extras(
-        self, optional: dict[str, Any], wanted: Sequence[str]
-    ) -> list[DeclaredRequirement]:
-        by_name = {canonicalize_name(k): (k, v) for k, v in optional.items()}
-        found: list[DeclaredRequirement] = []
-        pending = [canonicalize_name(e) for e in wanted]
-        seen: set[str] = set()
-        while pending:
-            extra = pending.pop(0)
-            if extra in seen:
-                continue
-            seen.add(extra)
-            if extra not in by_name:
-                known = ", ".join(sorted(by_name)) or "none"
-                raise ConfigurationError(
-                    f"{self.path.name}: unknown extra {extra!r} "
-                    f"(declared extras: {known})"
-                )
-            key, raws = by_name[extra]
-            for item in self.parse(
-                _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
-            ):
-                # ``myproj[a,b]`` inside an extra of myproj means "also a and b".
-                if item.name == self.project_name:
-                    pending.extend(
-                        canonicalize_name(e) for e in item.requirement.extras
-                    )
-                else:
-                    found.append(item)
-        return found
+            yield _parse(raw, self.locate(raw), origin)
 
     def groups(
         self, table: dict[str, Any], wanted: Sequence[str] | None
@@ -221,12 +513,101 @@ class _PyprojectReader:
                 )
             try:
                 raws = resolve_dependency_groups(table, key)
-            except (ValueError, TypeError, LookupError) as exc:
+            # ValueError, TypeError, LookupError, or packaging's group of them.
+            except Exception as exc:  # noqa: BLE001
                 raise ConfigurationError(
-                    f"{self.path.name}: [dependency-groups] {key}: {exc}"
+                    f"{self.path.name}: [dependency-groups] {key}: {_reasons(exc)}"
                 ) from None
             found += self.parse(raws, f"group {key}")
         return found
+
+
+class _SetupCfgReader:
+    """Turns the values of one setup.cfg into located requirements, as setuptools."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def read(
+        self,
+        section: str,
+        key: str,
+        parser: configparser.RawConfigParser,
+        origin: str,
+    ) -> list[DeclaredRequirement]:
+        value = parser.get(section, key, fallback="")
+        first = self.key_line(section, key)
+        where = f"{self.path.name}:{first}" if first else self.path.name
+        if value.strip().startswith("file:"):
+            return self.from_files(value.strip().removeprefix("file:"), origin)
+        # setuptools' ``_parse_list_semicolon``: one item a line, or on one line
+        # items separated by ``;`` (so a marker needs a line of its own).
+        one_line = "\n" not in value
+        items = value.split(";") if one_line else value.splitlines()
+        found = []
+        for item in (i.strip() for i in items):
+            if not item or item.startswith("#"):
+                continue
+            location = where if one_line else self.locate(item, first, where)
+            if one_line and len(items) > 1 and _is_marker(item):
+                raise ConfigurationError(
+                    f"{location}: [{section}] {key}: on one line, ';' separates "
+                    f"requirements (setuptools), so {item!r} is read as one: put "
+                    "each requirement with its marker on a line of its own"
+                )
+            found.append(_parse(item, location, origin))
+        return found
+
+    def from_files(self, names: str, origin: str) -> list[DeclaredRequirement]:
+        found: list[DeclaredRequirement] = []
+        folder = self.path.parent
+        for name in names.split(","):
+            lines = read_requirements_file(folder / name.strip(), base=folder)
+            found += (_declared(line, origin) for line in lines.requirements)
+        return found
+
+    def key_line(self, section: str, key: str) -> int | None:
+        inside = False
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            if stripped.startswith("[") and stripped.endswith("]"):
+                inside = stripped[1:-1].strip() == section
+            elif inside and not line[:1].isspace():
+                name = stripped.split("=", 1)[0].split(":", 1)[0].strip()
+                if name == key:
+                    return number
+        return None
+
+    def locate(self, item: str, first: int | None, fallback: str) -> str:
+        if first is None:
+            return fallback
+        for number in range(first, len(self.lines) + 1):
+            if item in self.lines[number - 1]:
+                return f"{self.path.name}:{number}"
+        return fallback
+
+
+def _is_marker(text: str) -> bool:
+    from packaging.markers import Marker  # noqa: PLC0415
+
+    try:
+        Marker(text)
+    except InvalidMarker:
+        return False
+    return True
+
+
+def _parse(raw: str, location: str, origin: str) -> DeclaredRequirement:
+    try:
+        requirement = Requirement(raw)
+    except InvalidRequirement as exc:
+        raise ConfigurationError(
+            f"{location}: invalid requirement {raw!r}: {_one_line(exc)}"
+        ) from None
+    return DeclaredRequirement(
+        requirement=requirement, location=location, origin=origin
+    )
 
 
 def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
@@ -239,6 +620,14 @@ def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
         return f"{path}: invalid TOML: {message}"
     why = message[: found.start()]
     return f"{path}:{found[1]}:{found[2]}: invalid TOML: {why}"
+
+
+def _reasons(exc: BaseException) -> str:
+    """The messages of an exception, or of every exception it groups."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)) and inner:
+        return "; ".join(_reasons(e) for e in inner)
+    return str(exc).strip("'\"")
 
 
 def _one_line(exc: InvalidRequirement) -> str:

@@ -126,7 +126,9 @@ def ensure_env(
         stack.enter_context(_locked(envs_dir / f"{path.name}.lock", log))
         stamp = None if rebuild else _read_stamp(path)
         if stamp is not None and stamp.get("key") == key:
-            reinstalled = stamp.get("source") != source_digest
+            reinstalled = stamp.get("source") != source_digest and bool(
+                plan.build_inputs
+            )
             if reinstalled:
                 log("project changed: reinstalling it only")
                 (path / STAMP).unlink()
@@ -188,6 +190,10 @@ def _build(
     log(f"installing {len(plan.pins)} packages with {installer.name}")
     _run(installer.install_pins(env_python(path), pins_file), "install the pins", path)
     _checkpoint("pins")
+    if not plan.build_inputs:
+        # Only requirements files (an application): its tests import its source.
+        log(f"{plan.project_dir.name} has no pyproject.toml, setup.cfg or setup.py")
+        return
     log(f"installing {plan.project_name} from {plan.project_dir}")
     _run(installer_project(installer, plan, path), "install the project", path)
 

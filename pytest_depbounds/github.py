@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_depbounds.report import culprit_fix, differing_pins, exit_meaning
+from pytest_depbounds.report import differing_pins, exit_meaning, split_advice
 from pytest_depbounds.results import COUNTED
 
 if TYPE_CHECKING:
@@ -83,10 +83,8 @@ def annotation_lines(
             finding = culprit.finding
             site = culprit.usages[0] if culprit.usages else finding.usage
             file, line = _place(site, project_dir, workspace)
-            message = culprit.summary
-            fix = culprit_fix(culprit)
-            if fix is not None:
-                message += f"; fix: {fix}"
+            what, advice = split_advice(culprit)
+            message = f"{what}; {advice}" if advice else what
             title = f"depbounds {result.bound} bound: {finding.dist or finding.symbol}"
             yield command("error", message, file=file, line=line, title=title)
         for note in result.notes:
@@ -133,6 +131,8 @@ def step_summary(results: Sequence[BoundResult], *, exitcode: int) -> str:
     ]
     for result in results:
         env = "reused" if result.env_reused else "built"
+        if result.project_reinstalled:
+            env = "updated"
         if result.error is not None:
             env = "failed"
         mark = "✅" if result.ok else "❌"
@@ -163,8 +163,8 @@ def step_summary(results: Sequence[BoundResult], *, exitcode: int) -> str:
 def _findings(results: Sequence[BoundResult]) -> Iterator[str]:
     for result in results:
         for culprit in result.findings:
-            fix = culprit_fix(culprit)
-            text = culprit.summary + (f"; fix: `{fix}`" if fix else "")
+            what, advice = split_advice(culprit)
+            text = f"{what}; {advice}" if advice else what
             yield f"- **{result.bound}**: {text}"
         for note in result.notes:
             text = note.message + (f"; write `{note.fix}`" if note.fix else "")
@@ -192,8 +192,12 @@ def publish_summary(
     if not target or not enabled(environ):
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(step_summary(results, exitcode=exitcode))
+    try:
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(step_summary(results, exitcode=exitcode))
+    except OSError:
+        # The job summary is a courtesy: the run's outcome must not depend on it.
+        return None
     return path
 
 

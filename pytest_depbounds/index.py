@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import email.parser
 import hashlib
+import http.client
 import json
 import os
 import tarfile
@@ -85,18 +86,14 @@ class DistFile:
 
 
 def redact(url: str) -> str:
-    """A URL without its password, for messages.
+    """A URL without its password, for messages (as :mod:`pytest_depbounds.redact`).
 
     :param url: Any URL, possibly ``https://user:secret@host/``.
-    :returns: The URL with the credentials replaced by ``***``.
+    :returns: The URL with the password (or a lone token) replaced by ``****``.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+    from pytest_depbounds.redact import redact as redact_text  # noqa: PLC0415
+
+    return redact_text(url, {})
 
 
 def parse_filename(name: str, filename: str, url: str) -> DistFile | None:
@@ -311,7 +308,14 @@ class Index:
         files = [f for f in self.files(name) if f.version == version]
         files.sort(key=lambda f: (f.metadata_url is None, f.kind != "wheel"))
         for file in files:
-            with contextlib.suppress(OSError, ValueError, tarfile.TarError):
+            # Metadata only explains a finding: a file that cannot be read is skipped.
+            with contextlib.suppress(
+                OSError,
+                ValueError,
+                tarfile.TarError,
+                zipfile.BadZipFile,
+                ResolutionError,
+            ):
                 text = self._metadata_text(file)
                 if text is None:
                     continue
@@ -345,7 +349,7 @@ class Index:
         if folder is not None:
             if folder.is_dir():
                 return [
-                    described
+                    _with_local_requires_python(described, path)
                     for path in sorted(folder.iterdir())
                     if (described := parse_filename(name, path.name, path.as_uri()))
                 ]
@@ -405,7 +409,7 @@ class Index:
                 last = f"HTTP {exc.code} {exc.reason}"
                 if exc.code < 500:  # noqa: PLR2004 - a client error does not heal
                     break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = str(reason) or type(exc).__name__
         raise ResolutionError(
@@ -475,6 +479,19 @@ def versions_of(files: Iterable[DistFile]) -> list[Version]:
     return sorted({f.version for f in files})
 
 
+def _with_local_requires_python(file: DistFile, path: Path) -> DistFile:
+    """A local file's ``Requires-Python``: no page lists it, its metadata does."""
+    try:
+        text = _wheel_metadata(path) if file.kind == "wheel" else _sdist_metadata(path)
+    except (OSError, ValueError, zipfile.BadZipFile, tarfile.TarError):
+        return file
+    if not text:
+        return file
+    message = email.parser.Parser().parsestr(text, headersonly=True)
+    requires_python = message.get("Requires-Python")
+    return dataclasses.replace(file, requires_python=requires_python or None)
+
+
 def _wheel_metadata(path: Path) -> str | None:
     with zipfile.ZipFile(path) as archive:
         for member in archive.namelist():
@@ -485,6 +502,8 @@ def _wheel_metadata(path: Path) -> str | None:
 
 
 def _sdist_metadata(path: Path) -> str | None:
+    if not path.name.endswith(".tar.gz"):
+        return None
     with tarfile.open(path) as archive:
         for info in archive.getmembers():
             if info.name.count("/") == 1 and info.name.endswith("/PKG-INFO"):

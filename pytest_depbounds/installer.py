@@ -257,6 +257,31 @@ def read_pip_report(output: Path) -> dict[str, str]:
     }
 
 
+def read_pip_lines(output: Path) -> dict[str, str]:
+    """Read the pins of a pip installation report as requirement lines.
+
+    A direct reference (URL, VCS, local path) stays one: ``name @ url``, so that
+    it installs from where it was declared, as uv's output keeps it.
+
+    :param output: The report file.
+    :returns: Distribution name → ``name==version`` or ``name @ url``.
+    """
+    report = json.loads(output.read_text(encoding="utf-8"))
+    lines: dict[str, str] = {}
+    for item in report.get("install", []):
+        name = canonicalize_name(item["metadata"]["name"])
+        info = item.get("download_info") or {}
+        url = info.get("url")
+        if item.get("is_direct") and url:
+            vcs = info.get("vcs_info")
+            if vcs:  # PEP 610: the scheme and the commit are kept apart
+                url = f"{vcs['vcs']}+{url}@{vcs.get('commit_id', '')}".rstrip("@")
+            lines[name] = f"{name} @ {url}"
+        else:
+            lines[name] = f"{name}=={item['metadata']['version']}"
+    return lines
+
+
 def _installer_environ() -> dict[str, str]:
     env = child_environ(os.environ)
     env.setdefault("UV_NO_PROGRESS", "1")

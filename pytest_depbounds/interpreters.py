@@ -31,6 +31,25 @@ class Interpreter:
         """How reports name it, e.g. ``CPython 3.11.7``."""
         return f"{self.implementation} {self.version}"
 
+    def marker_environment(self) -> dict[str, str]:
+        """The PEP 508 marker values of this interpreter (not of the one running us).
+
+        Asked once per interpreter (:func:`target`); for an interpreter too old
+        to run our ``packaging``, the running one's values with this version.
+
+        :returns: ``python_version``, ``sys_platform`` and the other marker names.
+        """
+        from packaging.markers import default_environment  # noqa: PLC0415
+
+        markers = target(self).markers
+        if markers:
+            return {str(k): str(v) for k, v in markers.items()}
+        fallback = {str(k): str(v) for k, v in default_environment().items()}
+        fallback["python_version"] = ".".join(self.version.split(".")[:2])
+        fallback["python_full_version"] = self.version
+        fallback["implementation_version"] = self.version
+        return fallback
+
 
 def current() -> Interpreter:
     """The interpreter running pytest (the default for every env)."""

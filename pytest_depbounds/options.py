@@ -26,6 +26,9 @@ class OptionSpec:
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     has_ini: bool = True
+    #: Words after the value that look like requirements files are values too
+    #: (``--depbounds-requirements requirements.txt test-requirements.txt``).
+    several_files: bool = False
 
     @property
     def dest(self) -> str:
@@ -55,6 +58,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         kind="list",
         metavar="GROUP,...",
         help="PEP 735 dependency groups installed too (default: test, tests, testing)",
+    ),
+    OptionSpec(
+        flag="--depbounds-requirements",
+        kind="list",
+        metavar="FILE,...",
+        help="Requirements files whose requirements (-r) and constraints (-c) are "
+        "declared too, e.g. requirements.txt test-requirements.txt",
+        several_files=True,
     ),
     OptionSpec(
         flag="--depbounds-with",
@@ -267,11 +278,14 @@ def strip_our_args(args: list[str] | tuple[str, ...]) -> list[str]:
     :returns: The same words without any ``--depbounds*`` option.
     """
     kept: list[str] = []
-    skip_next = False
+    skip_next = more_files = False
     for index, arg in enumerate(args):
         if skip_next:
             skip_next = False
             continue
+        if more_files and looks_like_requirements_file(arg):
+            continue
+        more_files = False
         consumes = takes_value(arg)
         if arg == "--depbounds" and index + 1 < len(args):
             # ``--depbounds lower`` is how argparse reads ``--depbounds=lower``.
@@ -280,7 +294,27 @@ def strip_our_args(args: list[str] | tuple[str, ...]) -> list[str]:
             kept.append(arg)
         else:
             skip_next = consumes
+            more_files = takes_several_files(arg)
     return kept
+
+
+def takes_several_files(arg: str) -> bool:
+    """Say whether a word is a flag whose value may go on over several files.
+
+    :param arg: One word of the command line.
+    :returns: True for ``--depbounds-requirements`` (with or without ``=``).
+    """
+    name = arg.partition("=")[0]
+    return any(spec.flag == name and spec.several_files for spec in OPTIONS)
+
+
+def looks_like_requirements_file(word: str) -> bool:
+    """Say whether a command-line word names a requirements file.
+
+    :param word: A command-line word.
+    :returns: True for ``*.txt`` and ``*.in`` that are not options.
+    """
+    return not word.startswith("-") and word.endswith((".txt", ".in"))
 
 
 def looks_like_bounds(word: str) -> bool:

@@ -14,11 +14,15 @@ from pytest_depbounds.options import (
     OPTIONS,
     asks_for_xdist,
     looks_like_bounds,
+    looks_like_requirements_file,
+    takes_several_files,
     takes_value,
 )
 
 if TYPE_CHECKING:
+    from pytest_depbounds.declared import Declaration
     from pytest_depbounds.options import OptionSpec
+    from pytest_depbounds.settings import Settings
 
 _INI_TYPES = {"flag": "bool", "list": "args"}
 
@@ -77,6 +81,7 @@ def pytest_load_initial_conftests(
         return
     _merge_bounds_value(args)
     _check_path_values(early_config, args)
+    _merge_file_lists(args)
     early_config.stash[_XDIST_REQUESTED] = asks_for_xdist(args)
     early_config.known_args_namespace.noconftest = True
     _, unknown = parser.parse_known_and_unknown_args(args)
@@ -115,6 +120,26 @@ def _merge_bounds_value(args: list[str]) -> None:
         return
 
 
+def _merge_file_lists(args: list[str]) -> None:
+    # ``--depbounds-requirements a.txt b.txt``: argparse would take ``b.txt`` for
+    # a path to test; the files after the first are values too.
+    index = 0
+    while index < len(args):
+        if not takes_several_files(args[index]):
+            index += 1
+            continue
+        name, has_equals, value = args[index].partition("=")
+        values, end = ([value] if has_equals else []), index + 1
+        if not has_equals and end < len(args):
+            values.append(args[end])
+            end += 1
+        while end < len(args) and looks_like_requirements_file(args[end]):
+            values.append(args[end])
+            end += 1
+        args[index:end] = [f"{name}={','.join(values)}"]
+        index += 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--depbounds-check``: run ``depbounds check`` and exit without tests."""
@@ -133,9 +158,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if value is None or hasattr(config, "workerinput"):
         return
-    from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
-    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
-    from pytest_depbounds.redact import redact  # noqa: PLC0415
     from pytest_depbounds.session import BoundsSession  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
@@ -146,14 +168,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(
             settings, with_tooling=(*settings.with_tooling, "pytest-xdist")
         )
-    try:
-        declaration = read_declaration(
-            _project_dir(config), extras=settings.extras, groups=settings.groups
-        )
-    except DepboundsError as exc:
-        raise pytest.UsageError(redact(str(exc))) from None
     config.pluginmanager.register(
-        BoundsSession(config, settings, declaration), "depbounds-session"
+        BoundsSession(config, settings, _declaration(config, settings)),
+        "depbounds-session",
     )
     from pytest_depbounds.junit import JunitSplitter  # noqa: PLC0415
 
@@ -162,8 +179,24 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
+def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
+    """The project's declaration, read as every mode of the plugin reads it."""
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
+    from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
+    from pytest_depbounds.redact import redact  # noqa: PLC0415
+
+    try:
+        return read_declaration(
+            _project_dir(config),
+            extras=settings.extras,
+            groups=settings.groups,
+            requirements_files=settings.requirements,
+        )
+    except DepboundsError as exc:
+        raise pytest.UsageError(redact(str(exc))) from None
+
+
+def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> None:
     from pytest_depbounds.errors import DepboundsError  # noqa: PLC0415
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
     from pytest_depbounds.verify import register  # noqa: PLC0415
@@ -175,11 +208,14 @@ def _verify_in_place(config: pytest.Config, bound: str, value: str | None) -> No
         )
         raise pytest.UsageError(msg)
     settings = read_settings(config, bound)
+    declaration = _declaration(config, settings)
     try:
-        declaration = read_declaration(
-            _project_dir(config), extras=settings.extras, groups=settings.groups
+        constraints = (
+            settings.lower_constraints
+            if bound == "lower"
+            else settings.upper_constraints
         )
-        register(config, bound, declaration)
+        register(config, bound, declaration, constraints)
     except DepboundsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -195,9 +231,12 @@ def _keep_xdist_for_the_inner_sessions(config: pytest.Config) -> None:
 
 
 def _project_dir(config: pytest.Config) -> Path:
+    from pytest_depbounds.declared import BUILD_INPUTS  # noqa: PLC0415
+
     if config.inipath is not None and config.inipath.name == "pyproject.toml":
         return config.inipath.parent
     for folder in (config.rootpath, *config.rootpath.parents):
-        if (folder / "pyproject.toml").is_file():
+        # setup.cfg/setup.py: legacy projects (OpenStack) may have no pyproject.
+        if any((folder / name).is_file() for name in BUILD_INPUTS):
             return folder
     return Path(config.rootpath)

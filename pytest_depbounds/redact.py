@@ -7,6 +7,7 @@ does the same for pip's own output).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
 MASK = "****"
 
@@ -79,6 +81,22 @@ def redact_data(value: Any, environ: Mapping[str, str] | None = None) -> Any:  #
     :returns: A copy with every string redacted (keys included).
     """
     return _redact_data(value, _secrets(environ))
+
+
+def scrub_file(path: Path, environ: Mapping[str, str] | None = None) -> None:
+    """Mask credentials in a file another process wrote (an inner session's log).
+
+    :param path: The file; a missing or unreadable one is left alone.
+    :param environ: Where secret variables are read (default: ``os.environ``).
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    clean = redact(text, environ)
+    if clean != text:
+        with contextlib.suppress(OSError):
+            path.write_text(clean, encoding="utf-8")
 
 
 def _secrets(environ: Mapping[str, str] | None) -> list[str]:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.resolution import Pins
-    from pytest_depbounds.results import BoundResult
+    from pytest_depbounds.results import BoundResult, Note
 
 #: Version of the JSON report's schema; bumped on any incompatible change.
 REPORT_VERSION = 1
@@ -91,6 +91,10 @@ class BoundView:
     def _write(self, lines: Sequence[str], **markup: bool) -> None:
         """Write lines that stay, the first one over a pending step."""
         self.terminal.ensure_newline()
+        writer = getattr(self.terminal, "_tw", None)
+        if not self._pending and writer is not None and writer.width_of_current_line:
+            # A replayed report's letter (``F``) may still open the line.
+            self.terminal.write_line("")
         for text in lines:
             if self._pending:
                 self.terminal.rewrite(text, erase=True, **markup)
@@ -99,14 +103,29 @@ class BoundView:
             else:
                 self.terminal.write_line(text, **markup)
 
-    def pins(self, pins: Pins, declaration: Declaration) -> None:
-        """Show the versions pinned for the requirements under test."""
+    def pins(
+        self, pins: Pins, declaration: Declaration, notes: Sequence[Note] = ()
+    ) -> None:
+        """Show the versions pinned for the requirements under test.
+
+        :param pins: The bound's pins.
+        :param declaration: What the project declares.
+        :param notes: Notes on the declaration: what markers left out is said.
+        """
         direct = {r.name for r in declaration.under_test}
-        shown = [f"{n}=={v}" for n, v in sorted(pins.versions.items()) if n in direct]
+        shown = [
+            # A direct reference's "version" is ``@ url``.
+            f"{n} {v}" if v.startswith("@") else f"{n}=={v}"
+            for n, v in sorted(pins.versions.items())
+            if n in direct
+        ]
         others = len(pins.under_test()) - len(shown)
         text = " ".join(shown) or "no dependencies"
         if others:
             text += f" (+{others} transitive)"
+        left_out = [n.dist or "" for n in notes if n.kind == "left-out"]
+        if left_out:
+            text += f"; left out by marker: {', '.join(left_out)}"
         tooling = [
             f"{n} {pins.versions[n]}" for n in sorted(pins.tooling) if is_tooling(n)
         ]
@@ -129,10 +148,9 @@ class BoundView:
     def error(self, message: str) -> None:
         """Show why the bound could not run."""
         if self.terminal is not None:
-            lines = [
-                f"[{self.bound}] ERROR: {text}" if number == 0 else f"    {text}"
-                for number, text in enumerate(message.splitlines())
-            ]
+            first, _, rest = message.partition("\n")
+            lines = _wrap(self.terminal, f"[{self.bound}] ERROR: {first}")
+            lines += [f"    {text}" for text in rest.splitlines()]
             self._write(lines, red=True)
 
     def done(self, result: BoundResult) -> None:
@@ -246,21 +264,21 @@ def _write_findings(
     terminal: pytest.TerminalReporter, results: Sequence[BoundResult]
 ) -> None:
     """Each bound's culprits, grouped: what to fix rather than which tests failed."""
-    if not any(r.findings or r.unattributed or r.notes for r in results):
+    if not any(r.findings or r.unattributed or _shown(r.notes) for r in results):
         return
     terminal.write_line("findings:")
     for result in results:
-        for note in result.notes:
+        for note in _shown(result.notes):
             text = note.message + (f"; write {note.fix}" if note.fix else "")
             markup = {"red": True} if note.fails else {"yellow": True}
             for line in _wrap(terminal, f"[{result.bound}] {text}"):
                 terminal.write_line(line, **markup)
         for culprit in result.findings:
-            for text in _wrap(terminal, f"[{result.bound}] {culprit.summary}"):
+            what, advice = split_advice(culprit)
+            for text in _wrap(terminal, f"[{result.bound}] {what}"):
                 terminal.write_line(text, yellow=True)
-            fix = culprit_fix(culprit)
-            if fix is not None:
-                for text in _wrap(terminal, f"{'':9}fix: {fix}"):
+            if advice is not None:
+                for text in _wrap(terminal, f"{'':9}{advice}"):
                     terminal.write_line(text, bold=True)
         if result.unattributed:
             count = len(result.unattributed)
@@ -270,28 +288,47 @@ def _write_findings(
             )
 
 
+def _shown(notes: Sequence[Note]) -> list[Note]:
+    # What markers left out is said on the pins line (and in the JSON report).
+    return [note for note in notes if note.kind != "left-out"]
+
+
+def split_advice(culprit: Culprit) -> tuple[str, str | None]:
+    """A culprit's summary, and apart from it what to do about it.
+
+    :param culprit: A grouped finding.
+    :returns: The summary without its advice, and ``fix: …`` (a requirement to
+        write) or ``advice: …`` (an upper break, where a cap is a last resort),
+        or ``None`` when nothing is known.
+    """
+    summary = culprit.summary
+    advice = culprit.finding.advice
+    fix = culprit_fix(culprit)
+    if advice:
+        label = "fix" if fix else "advice"
+        return summary.removesuffix(f"; {advice}"), f"{label}: {advice}"
+    if fix:
+        return summary, f"fix: write `{fix}`"
+    return summary, None
+
+
 def culprit_fix(culprit: Culprit) -> str | None:
     """The requirement to write instead, when attribution or bisection found one.
 
     :param culprit: A grouped finding.
     :returns: e.g. ``fakelib>=1.4``, or ``None``.
     """
-    fix = getattr(culprit, "fix", None) or getattr(culprit.finding, "fix", None)
-    return str(fix) if fix else None
+    return culprit.finding.fix or None
 
 
 def culprit_true_bound(culprit: Culprit) -> str | None:
     """The version bisection found to be the true bound, if it ran.
 
     :param culprit: A grouped finding.
-    :returns: A version, or ``None``.
+    :returns: The lowest version the failing tests pass with (lower bound) or
+        the first that breaks them (upper), or ``None``.
     """
-    for owner in (culprit, culprit.finding):
-        for name in ("true_bound", "bisected"):
-            value = getattr(owner, name, None)
-            if value:
-                return str(value)
-    return None
+    return culprit.finding.true_bound
 
 
 def exit_meaning(code: int) -> str:
@@ -320,7 +357,7 @@ def _wrap(terminal: pytest.TerminalReporter, text: str) -> list[str]:
         text,
         width=width,
         subsequent_indent=" " * 9,
-        break_long_words=False,
+        break_long_words=True,
         break_on_hyphens=False,
     ) or [text]
 

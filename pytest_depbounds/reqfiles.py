@@ -287,6 +287,11 @@ class _Reader:
                         f"{location}: invalid requirement: {raw!r}: {_first_line(exc)}"
                     ) from None
             else:
+                if requirement.url and not _looks_like_url(requirement.url):
+                    # ``name @ ./lib``: made absolute, or the resolver would read
+                    # it relative to wherever it runs.
+                    url, _, _ = self.reference(source, location, requirement.url)
+                    requirement.url = url
                 return RequirementLine(
                     requirement=requirement,
                     editable=False,

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -33,7 +34,7 @@ from pytest_depbounds.bounds import (
     unusable_reason,
 )
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
-from pytest_depbounds.installer import parse_build_failure, read_pip_report
+from pytest_depbounds.installer import parse_build_failure, read_pip_lines
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.process import execute
 from pytest_depbounds.results import Note
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_depbounds.bounds import BoundName
-    from pytest_depbounds.index import Index
+    from pytest_depbounds.index import DistFile, Index
     from pytest_depbounds.installer import Installer, Resolution
     from pytest_depbounds.interpreters import Interpreter, Target
     from pytest_depbounds.process import Outcome
@@ -56,6 +57,9 @@ _ERROR_LINES = 12
 
 #: Floors stepped over (each a failed build) before giving up.
 MAX_STEPS = 8
+
+#: Versions named when a range admits none.
+_SHOWN_VERSIONS = 5
 
 #: Resolved distributions whose metadata is read to explain one moved floor.
 _MAX_REQUIRERS = 30
@@ -93,8 +97,6 @@ class ResolveRequest:
     floors: bool = False
     #: ``(name, version, why)`` that failed to install in an env: stepped over.
     exclusions: tuple[tuple[str, str, str], ...] = ()
-    #: ``--depbounds-strict-lower``: floor notes fail the run.
-    strict: bool = False
 
     def key(self, installer: Installer) -> str:
         """A digest of the request, the installer and the index settings."""
@@ -242,7 +244,7 @@ class _Lower:
         notes = list(self._contradictions())
         if not request.under_test:
             return {}, tuple(notes)
-        if request.floors and self.index is not None:
+        if request.bound == "lower" and request.floors and self.index is not None:
             self._list_candidates()
         for _ in range(MAX_STEPS + 1):
             floors = self._floors()
@@ -287,28 +289,44 @@ class _Lower:
         locations = dict(
             zip(self.request.under_test, self.request.locations, strict=False)
         )
+        wanted = [Requirement(raw) for raw in self.request.under_test]
+        wanted = [r for r in wanted if not r.url and self._applies(r)]
+        # One page per distribution: fetch them together (the index is I/O bound).
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = dict(
+                zip(
+                    [r.name for r in wanted],
+                    pool.map(self.index.files, [r.name for r in wanted]),
+                    strict=True,
+                )
+            )
         for raw in self.request.under_test:
             requirement = Requirement(raw)
-            if requirement.url or not self._applies(requirement):
+            if requirement.name not in listed:
                 continue
-            files = self.index.files(requirement.name)
+            files = listed[requirement.name]
             if not files:
                 continue  # nothing known (offline, or another source): uv decides
+            name = canonicalize_name(requirement.name)
+            location = locations.get(raw)
+            if name in self.known:
+                # Declared twice (dependencies and an extra): both ranges hold.
+                first, location, _ = self.known[name]
+                requirement.specifier &= first.specifier
             allow_yanked = exact_pin(requirement.specifier)
+            by_version: dict[Version, list[DistFile]] = {}
+            for file in files:
+                by_version.setdefault(file.version, []).append(file)
             reasons = {
                 version: unusable_reason(
-                    [f for f in files if f.version == version],
+                    group,
                     python_version=self.target.python_version,
                     tags=self.target.tags,
                     allow_yanked=allow_yanked,
                 )
-                for version in {f.version for f in files}
+                for version, group in by_version.items()
             }
-            self.known[canonicalize_name(requirement.name)] = (
-                requirement,
-                locations.get(raw),
-                reasons,
-            )
+            self.known[name] = (requirement, location, reasons)
 
     def _applies(self, requirement: Requirement) -> bool:
         if requirement.marker is None or self.target is None or not self.target.markers:
@@ -325,7 +343,7 @@ class _Lower:
             floor = choose_floor(requirement, merged, location=location)
             if floor.chosen is None:
                 label = self.target.label if self.target else "this interpreter"
-                detail = describe(floor)
+                detail = describe(floor) or _available(merged)
                 raise ResolutionError(
                     f"{self.request.bound} bound: no version of {requirement.name} "
                     f"that `{requirement}` admits installs on {label}"
@@ -346,6 +364,17 @@ class _Lower:
             requirement = Requirement(raw)
             floor = floors.get(canonicalize_name(requirement.name))
             if floor is None or floor.chosen is None or requirement.url:
+                if (
+                    self.request.floors
+                    and not requirement.url
+                    and (self._applies(requirement))
+                ):
+                    # pip would silently take the newest: no lower bound at all.
+                    raise ResolutionError(
+                        f"lower bound: pip cannot pin the floor of `{requirement}`: "
+                        f"the index lists no version it admits for "
+                        f"{self.request.interpreter.label}"
+                    )
                 pinned.append(raw)
                 continue
             extras = (
@@ -424,7 +453,7 @@ class _Lower:
                     ),
                 }
         for floor in floors.values():
-            note = floor_not_installable(floor, label, strict=request.strict)
+            note = floor_not_installable(floor, label)
             if note is not None:
                 notes.append(note)
         for name, floor in floors.items():
@@ -444,6 +473,17 @@ class _Lower:
                     floor=floor.chosen,
                     effective=effective,
                     requirer=self._requirer(name, floor.chosen, resolved),
+                    constraint=next(
+                        (
+                            (constraint, where)
+                            for constraint, where in self._constraints()
+                            if canonicalize_name(constraint.name) == name
+                            and not constraint.specifier.contains(
+                                floor.chosen, prereleases=True
+                            )
+                        ),
+                        None,
+                    ),
                 )
             )
         return notes
@@ -480,16 +520,20 @@ class _Lower:
                     return (other, str(version), requirement, other in direct)
         return None
 
-    def _contradictions(self) -> Iterable[Note]:
-        request = self.request
+    def _constraints(self) -> list[tuple[Requirement, str]]:
+        """Every constraint of the request, with its ``file:line``."""
         constraints: list[tuple[Requirement, str]] = []
-        for raw, location in request.declared_constraints:
+        for raw, location in self.request.declared_constraints:
             with contextlib.suppress(InvalidRequirement, InvalidVersion):
                 constraints.append((Requirement(raw), location or "constraints"))
-        for file in request.constraints_files:
+        for file in self.request.constraints_files:
             constraints += read_constraints(file.content, file.label)
+        return constraints
+
+    def _contradictions(self) -> Iterable[Note]:
+        request = self.request
         declared = list(zip(request.under_test, request.locations, strict=False))
-        yield from contradictions(declared, constraints)
+        yield from contradictions(declared, self._constraints())
 
 
 def remember(
@@ -558,6 +602,13 @@ def downloaded_constraints(
         temporary.replace(copy)
     content = copy.read_text(encoding="utf-8")
     return ConstraintsFile(label=label, path=str(copy), content=content)
+
+
+def _available(reasons: Mapping[Version, str | None]) -> str:
+    """The newest versions that exist, for a range that admits none of them."""
+    newest = sorted(reasons)[-_SHOWN_VERSIONS:]
+    more = "..., " if len(reasons) > _SHOWN_VERSIONS else ""
+    return "the index has " + more + ", ".join(str(v) for v in newest)
 
 
 def describe(floor: Floor) -> str:
@@ -672,8 +723,7 @@ def _compile(
     if not outcome.ok:
         return outcome, {}
     if installer.name == "pip":
-        versions = read_pip_report(output)
-        lines = {name: f"{name}=={version}" for name, version in versions.items()}
+        lines = read_pip_lines(output)
     else:
         lines = _lines_by_name(output.read_text(encoding="utf-8"))
     # The tooling resolution is constrained by these pins, as a requirements file.

@@ -13,7 +13,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pytest_depbounds import _inner
 from pytest_depbounds.options import OPTIONS, strip_our_args
-from pytest_depbounds.process import child_environ, kill_group, tracked
+from pytest_depbounds.process import (
+    child_environ,
+    describe_signal,
+    kill_group,
+    tracked,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -65,7 +70,7 @@ class RunOutcome:
         if self.interrupted:
             return "was interrupted"
         if self.returncode is not None and self.returncode < 0:
-            return f"was killed by signal {-self.returncode}"
+            return f"was killed by {describe_signal(-self.returncode)}"
         return f"crashed with exit code {self.returncode}"
 
     def log_tail(self) -> str:

@@ -28,7 +28,7 @@ from pytest_depbounds.attribution import (
     site_packages,
 )
 from pytest_depbounds.bisection import after_attribution
-from pytest_depbounds.bounds import resolution_for
+from pytest_depbounds.bounds import resolution_for, strict_notes
 from pytest_depbounds.envs import EnvPlan, ensure_env
 from pytest_depbounds.errors import (
     EXIT_ENV_FAILED,
@@ -44,7 +44,7 @@ from pytest_depbounds.interpreters import parse_python_option
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import allow_children, kill_all
 from pytest_depbounds.radar import WarningLog
-from pytest_depbounds.redact import redact, redact_data
+from pytest_depbounds.redact import redact, redact_data, scrub_file
 from pytest_depbounds.resolution import (
     MAX_STEPS,
     ResolveRequest,
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import ConstraintsFile, Pins
+    from pytest_depbounds.results import Note
     from pytest_depbounds.runner import RunOutcome
     from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
@@ -99,6 +100,10 @@ class BoundsSession:
         self.states: dict[str, _BoundState] = {}
         self.stop = threading.Event()
         self.interpreter_labels: dict[str, str] = {}
+        #: Notes on the declaration in each bound: left out by marker, kept as is.
+        self.source_notes: dict[str, tuple[Note, ...]] = {}
+        #: The marker environment of each bound's interpreter.
+        self.markers: dict[str, dict[str, str]] = {}
         #: The run's exit code, once ``pytest_sessionfinish`` computed it.
         self.exitcode: int | None = None
         #: Exit code of an error that ended the run before any bound ran.
@@ -202,7 +207,6 @@ class BoundsSession:
             pytest.ExitCode.INTERNAL_ERROR,
         ):
             session.exitstatus = exit_code(self.results, int(session.exitstatus))
-        self.exitcode = int(session.exitstatus)
         if self.settings.report is not None:
             try:
                 reporting.write_json(
@@ -221,6 +225,7 @@ class BoundsSession:
                 )
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        self.exitcode = int(session.exitstatus)
         github.publish_summary(self.results, exitcode=self.exitcode, environ=os.environ)
 
     def pytest_terminal_summary(
@@ -265,6 +270,8 @@ class BoundsSession:
             no_index=self.settings.no_index,
             offline=self.settings.offline,
         )
+        # Index options of --depbounds-requirements files, where the user set none.
+        index = self.declaration.index.fill(index)
         installer = Installer.select(self.settings.installer, index)
         if (
             installer.name == "pip"
@@ -322,6 +329,11 @@ class BoundsSession:
             channel.put(("log", redact(message)))
 
         try:
+            interpreter = context.interpreters[bound]
+            self.markers[bound] = interpreter.marker_environment()
+            self.source_notes[bound] = self.declaration.notes(
+                self.markers[bound], interpreter.label
+            )
             with contextlib.ExitStack() as held:
                 pins = self._resolve(bound, context, log)
                 channel.put(("pins", pins))
@@ -345,11 +357,13 @@ class BoundsSession:
                 if self.stop.is_set():
                     channel.put(("interrupted", None))
                     return
+                inner = self._inner_request(bound, env, context)
                 outcome = run_inner(
-                    self._inner_request(bound, env, context),
-                    lambda record: channel.put(("record", record)),
-                    self.stop,
+                    inner, lambda record: channel.put(("record", record)), self.stop
                 )
+                # The session's own files may hold what its tests printed.
+                scrub_file(inner.log)
+                scrub_file(inner.results)
             channel.put(("done", outcome))
         except DepboundsError as exc:
             channel.put(("error", exc))
@@ -366,7 +380,9 @@ class BoundsSession:
         context: _Context,
         exclusions: tuple[tuple[str, str, str], ...] = (),
     ) -> ResolveRequest:
-        declaration = self.declaration
+        # Requirements whose marker is false on the bound's interpreter are left out.
+        markers = context.interpreters[bound].marker_environment()
+        declaration = self.declaration.applicable(markers)
         declared_tooling = [str(r.requirement) for r in declaration.tooling]
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
@@ -383,7 +399,6 @@ class BoundsSession:
             # A lower-constraints file replaces our computation of the floors.
             floors=bound == "lower" and not constraints,
             exclusions=exclusions,
-            strict=bound == "lower" and self.settings.strict_lower,
         )
 
     def _resolve(
@@ -434,7 +449,7 @@ class BoundsSession:
                     bound != "lower"
                     or failure is None
                     or canonicalize_name(failure[0]) not in direct
-                    or failure in exclusions
+                    or failure[:2] in {e[:2] for e in exclusions}
                     or len(exclusions) >= MAX_STEPS
                 ):
                     raise
@@ -520,7 +535,9 @@ class BoundsSession:
                 state.view.step(payload)
             elif kind == "pins":
                 state.pins = payload
-                state.view.pins(payload, self.declaration)
+                state.view.pins(
+                    payload, self.declaration, self.source_notes.get(bound, ())
+                )
             elif kind == "env":
                 state.env = payload
                 state.view.env(payload)
@@ -615,7 +632,13 @@ class BoundsSession:
             error=error,
             crash=crash,
             tests=tuple(state.tally.tests.values()),
-            notes=pins.notes if pins else (),
+            notes=(
+                *self.source_notes.get(state.bound, ()),
+                *strict_notes(
+                    pins.notes if pins else (),
+                    strict_lower=state.bound == "lower" and self.settings.strict_lower,
+                ),
+            ),
             interrupted=kind == "interrupted"
             or (outcome is not None and outcome.interrupted),
         )
@@ -635,13 +658,15 @@ class BoundsSession:
             state = self.states[result.bound]
             if not state.failures or state.env is None:
                 continue
+            markers = self.markers.get(result.bound)
             attributor = Attributor(
                 sites[result.bound],
-                self.declaration,
+                self.declaration.applicable(markers or {}),
                 env_path=state.env.path,
                 implementation=str(state.runtime.get("implementation", "")),
                 python=str(state.runtime.get("python", "")),
                 others=[site for bound, site in sites.items() if bound != result.bound],
+                markers=markers,
             )
             findings, unattributed = attribute_failures(attributor, state.failures)
             self.results[index] = dataclasses.replace(

@@ -44,6 +44,8 @@ class Settings:
     timeout: float | None
     jobs: int
     editable: bool
+    #: Requirements files (``--depbounds-requirements``), absolute.
+    requirements: tuple[Path, ...] = ()
     #: The lower bound's strategy: ``lowest-direct`` or ``lowest``.
     strategy: str = "lowest-direct"
     #: ``--depbounds-strict-lower``: a floor that does not install fails the run.
@@ -136,6 +138,9 @@ def read_settings(config: pytest.Config, bounds_value: str) -> Settings:
         timeout=number("depbounds-timeout", values["depbounds_timeout"], None) or None,
         jobs=max(1, int(jobs)) if jobs else min(len(bounds), os.cpu_count() or 1),
         editable=bool(values["depbounds_editable"]),
+        requirements=tuple(
+            (base / word).resolve() for word in _words(values["depbounds_requirements"])
+        ),
         strategy=strategy,
         strict_lower=bool(values["depbounds_strict_lower"]),
         lower_constraints=path(values["depbounds_lower_constraints"]),

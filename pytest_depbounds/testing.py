@@ -83,6 +83,19 @@ def build_sdist(sdist_directory, config_settings=None):
 '''
 
 
+#: A PEP 517 backend whose every hook fails, as an old sdist that no longer
+#: builds (its message is the last line of the build's error).
+FAILING_BACKEND = """\
+def _fail(*args, **kwargs):
+    raise RuntimeError("cannot compile _speedups.c: Cython 3 is not supported")
+
+build_wheel = build_sdist = prepare_metadata_for_build_wheel = _fail
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+"""
+
+
 def _record_line(path: str, data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
     return f"{path},sha256={digest.decode()},{len(data)}"
@@ -150,6 +163,9 @@ def write_sdist(
     setup_py: str,
     *,
     files: Mapping[str, str] | None = None,
+    backend: str | None = None,
+    requires_python: str | None = None,
+    static_metadata: bool = False,
 ) -> Path:
     """Write an sdist whose ``setup.py`` is given (e.g. one that fails to build).
 
@@ -158,15 +174,29 @@ def write_sdist(
     :param version: Its version.
     :param setup_py: The text of its ``setup.py``.
     :param files: More files inside the sdist.
+    :param backend: The text of an in-tree PEP 517 backend (e.g.
+        :data:`FAILING_BACKEND`), built without any download.
+    :param requires_python: ``Requires-Python`` of its ``PKG-INFO``.
+    :param static_metadata: Write metadata 2.2 without dynamic fields (PEP 643),
+        which a resolver reads without building the sdist.
     :returns: The sdist's path.
     """
     dist = canonicalize_name(name).replace("-", "_")
     root = f"{dist}-{version}"
+    pkg_info = _metadata(name, version, (), requires_python)
+    if static_metadata:
+        pkg_info = pkg_info.replace("Metadata-Version: 2.1", "Metadata-Version: 2.2")
     entries = {
         "setup.py": textwrap.dedent(setup_py),
-        "PKG-INFO": _metadata(name, version, (), None),
+        "PKG-INFO": pkg_info,
         **(files or {}),
     }
+    if backend is not None:
+        entries["_sdist_backend.py"] = backend
+        entries["pyproject.toml"] = (
+            '[build-system]\nrequires = []\nbuild-backend = "_sdist_backend"\n'
+            'backend-path = ["."]\n'
+        )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{root}.tar.gz"
     with tarfile.open(path, "w:gz") as archive:

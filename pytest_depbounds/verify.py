@@ -61,7 +61,7 @@ class Drift:
 
 
 def expected_versions(
-    bound: str, declaration: Declaration, constraints: Path | None
+    bound: str, declaration: Declaration, constraints: Path | str | None
 ) -> dict[NormalizedName, Expected]:
     """The versions the running env must hold for a bound.
 
@@ -188,7 +188,7 @@ class VerifySession:
         config: pytest.Config,
         bound: str,
         declaration: Declaration,
-        constraints: Path | None,
+        constraints: Path | str | None,
     ) -> None:
         self.config = config
         self.bound = bound
@@ -280,34 +280,12 @@ class VerifySession:
         return attribute_failures(attributor, self.failures)
 
 
-def constraints_option(config: pytest.Config, bound: str) -> Path | None:
-    """The bound's constraints file from ``--depbounds-<bound>-constraints``.
-
-    :param config: The pytest config.
-    :param bound: ``lower`` or ``upper``.
-    :returns: Its path, or ``None`` when not given.
-    :raises ConfigurationError: For a URL (in-place mode reads local files).
-    """
-    name = f"depbounds_{bound}_constraints"
-    value = config.getoption(name, None)
-    if not value:
-        try:
-            value = config.getini(name)
-        except ValueError:
-            value = None
-    if not value:
-        return None
-    text = str(value[0] if isinstance(value, list) else value)
-    if "://" in text:
-        msg = f"--depbounds-verify: {text}: in-place mode reads a local file"
-        raise ConfigurationError(msg)
-    base = config.inipath.parent if config.inipath else config.invocation_params.dir
-    if config.getoption(name, None):
-        base = config.invocation_params.dir
-    return (base / text).resolve()
-
-
-def register(config: pytest.Config, bound: str, declaration: Declaration) -> None:
+def register(
+    config: pytest.Config,
+    bound: str,
+    declaration: Declaration,
+    constraints: Path | str | None,
+) -> None:
     """Register the in-place plugins: the facts collector, and the verifier.
 
     xdist workers get only the facts collector; the controller verifies.
@@ -315,6 +293,7 @@ def register(config: pytest.Config, bound: str, declaration: Declaration) -> Non
     :param config: The pytest config.
     :param bound: ``lower`` or ``upper``.
     :param declaration: The project's declared requirements.
+    :param constraints: ``--depbounds-<bound>-constraints``: a path or a URL.
     """
     from pytest_depbounds import _inner  # noqa: PLC0415
 
@@ -323,7 +302,6 @@ def register(config: pytest.Config, bound: str, declaration: Declaration) -> Non
         config.pluginmanager.register(_inner, "depbounds-inner")
     if hasattr(config, "workerinput"):
         return
-    constraints = constraints_option(config, bound)
     config.pluginmanager.register(
         VerifySession(config, bound, declaration, constraints), "depbounds-verify"
     )

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_depbounds.testing import write_wheel
+from pytest_depbounds.testing import (
+    write_wheel,
+)
 
 pytest_plugins = ["pytester"]
 

@@ -709,6 +709,7 @@ def test_each_gap_at_the_floor_is_attributed(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess(
         "--depbounds=lower",
+        "--depbounds-bisect",
         "--depbounds-report=r.json",
         "--continue-on-collection-errors",
     )
@@ -716,6 +717,38 @@ def test_each_gap_at_the_floor_is_attributed(pytester: pytest.Pytester) -> None:
     lower = _findings(pytester)["lower"]
     assert lower["unattributed"] == []
     findings = {f["symbol"]: f for f in lower["findings"]}
+    # The specifier to write: bisected over the released versions (no upper
+    # bound ran here), or advice where no floor can fix it.
+    assert {(f["kind"], f["symbol"]): f["fix"] for f in lower["findings"]} == {
+        ("missing-attribute", "fakelib.new_api"): "fakelib>=1.4",
+        ("missing-name", "fakelib.new_api"): "fakelib>=1.4",
+        ("call-mismatch", "kwlib.connect(timeout=)"): "kwlib>=1.2",
+        ("error-in-dependency", "parselib.parse"): "parselib>=2.0",
+        ("missing-attribute", "baselib.feature"): "baselib<3.0",
+        ("missing-module", "ghostlib"): None,
+        ("broken-dependency", "brokenlib"): "brokenlib>=1.1",
+    }
+    assert findings["ghostlib"]["advice"] == (
+        "declare the distribution that provides `ghostlib`"
+    )
+    assert findings["baselib.feature"]["advice"] == (
+        "raise `toplib` to a release that works with baselib 3.0, or constrain "
+        "`baselib<3.0` with a reason"
+    )
+    notes = {n["dist"]: n["message"] for n in lower["notes"]}
+    assert notes == {
+        "fakelib": "fakelib: the failing tests pass from 1.4 (tried 1.0 ✗, 1.4 ✓, 2.0 ✓)",
+        "kwlib": "kwlib: the failing tests pass from 1.2 (tried 1.0 ✗, 1.2 ✓)",
+        "parselib": "parselib: the failing tests pass from 2.0 (tried 1.0 ✗, 2.0 ✓)",
+        "toplib": (
+            "toplib: the failing tests fail even at 1.1 with the other dependencies "
+            "at the lower bound (tried 1.0 ✗, 1.1 ✗): another dependency is involved"
+        ),
+        "brokenlib": (
+            "brokenlib: the failing tests pass from 1.1 (tried 1.0 ✗ (does not "
+            "import on CPython 3.11), 1.1 ✓)"
+        ),
+    }
     assert {_key(f) for f in lower["findings"]} == {
         (
             "missing-attribute",
@@ -793,26 +826,29 @@ def test_each_gap_at_the_floor_is_attributed(pytester: pytest.Pytester) -> None:
             "findings:",
             (
                 "[[]lower[]] fakelib 1.0: `fakelib.new_api` missing — used at "
-                "tests/test_name.py:1, 1 file fails to collect"
+                "tests/test_name.py:1, 1 file fails to collect; write `fakelib>=1.4` "
+                "(bisected: the failing tests pass from 1.4)"
             ),
             (
                 "[[]lower[]] fakelib 1.0: `fakelib.new_api` missing — used at "
-                "myproj/client.py:5, 2 tests fail"
+                "myproj/client.py:5, 2 tests fail; write `fakelib>=1.4`*"
             ),
             "[[]lower[]] kwlib 1.0: `kwlib.connect(timeout=)` not accepted*",
             (
                 "[[]lower[]] parselib 1.0: ValueError: cannot parse 'x' raised in "
-                "`parselib.parse` — used at myproj/parse.py:5, 1 test fails"
+                "`parselib.parse` — used at myproj/parse.py:5, 1 test fails; write "
+                "`parselib>=2.0`*"
             ),
             (
                 "[[]lower[]] baselib 3.0: `baselib.feature` missing — used at "
-                "myproj/chain.py:5 (via myproj → toplib 1.0 → baselib 3.0), 1 test fails"
+                "myproj/chain.py:5 (via myproj → toplib 1.0 → baselib 3.0), 1 test "
+                "fails; raise `toplib`*"
             ),
             "[[]lower[]] myproj imports `ghostlib` but does not declare it*",
             (
                 "[[]lower[]] brokenlib 1.0 does not import on CPython 3.*: ImportError: "
                 "cannot import name 'Mapping' from 'collections' — imported at "
-                "myproj/broken.py:1, 1 test fails"
+                "myproj/broken.py:1, 1 test fails; write `brokenlib>=1.1`*"
             ),
         ]
     )
@@ -832,10 +868,13 @@ def test_a_submodule_removed_upstream_is_a_missing_module(
             "test_util.py": "import myproj\n\n\ndef test_util():\n    assert myproj.util\n"
         },
     )
-    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-report=r.json")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     bounds = _findings(pytester)
     assert bounds["lower"]["findings"] == []
+    assert bounds["lower"]["notes"] == []
     (finding,) = bounds["upper"]["findings"]
     assert _key(finding) == (
         "missing-module",
@@ -846,6 +885,26 @@ def test_a_submodule_removed_upstream_is_a_missing_module(
         "direct",
     )
     assert finding["collection_errors"] == ["tests/test_util.py"]
+    # No floor to raise: the last good and first bad release, and the advice.
+    assert finding["fix"] is None
+    assert finding["advice"] == (
+        "last good 0.15.2, first bad 3.0: prefer fixing the code over a cap; cap "
+        "(`green-io<3.0`) only with a reason, written beside it"
+    )
+    (note,) = bounds["upper"]["notes"]
+    assert note == {
+        "kind": "upper-break",
+        "dist": "green-io",
+        "message": (
+            "green-io: 0.15.2 is the last good version, 3.0 the first bad (tried "
+            "0.15.0 ✓, 0.15.2 ✓, 3.0 ✗); prefer fixing the code over a cap; cap "
+            "(`green-io<3.0`) only with a reason, written beside it"
+        ),
+        "location": "pyproject.toml:9",
+        "fix": None,
+        "fails": False,
+    }
+    result.stdout.fnmatch_lines(["[[]upper[]] bisect green-io: 0.15.0 ✓ (1 of 2)"])
 
 
 @pytest.mark.slow
@@ -865,9 +924,20 @@ def test_bounds_that_hold_have_no_finding(pytester: pytest.Pytester) -> None:
             "test_go.py": "import myproj\n\n\ndef test_go():\n    assert myproj.go() == ('new', 1)\n"
         },
     )
-    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-report=r.json")
+    result = pytester.runpytest_subprocess(
+        "--depbounds",
+        "--depbounds-report=r.json",
+        "--depbounds-bisect",
+        "--depbounds-localize=yes",
+        "--depbounds-fix",
+    )
     assert result.ret == pytest.ExitCode.OK
     for bound in _findings(pytester).values():
         assert bound["findings"] == []
         assert bound["unattributed"] == []
+        assert bound["notes"] == []
     result.stdout.no_fnmatch_line("findings:")
+    result.stdout.no_fnmatch_line("*bisect*")
+    result.stdout.no_fnmatch_line("*--depbounds-fix*")
+    envs = pytester.path / ".pytest_cache" / "d" / "depbounds" / "envs"
+    assert not list(envs.glob("bisect-*"))

@@ -11,12 +11,13 @@ from packaging.version import Version
 
 from pytest_depbounds.bisection import (
     Trial,
-    _find_links_versions,
+    candidate_versions,
     expected_probes,
     search,
     strip_paths,
 )
-from pytest_depbounds.installer import Installer
+from pytest_depbounds.installer import IndexSettings, Installer
+from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -107,14 +108,18 @@ def test_no_passing_version_is_inconclusive() -> None:
     assert tried == [Version("1.3")]
 
 
-def test_candidates_from_find_links_and_paths_stripped(tmp_path: Path) -> None:
+def test_candidates_install_on_the_interpreter_and_paths_are_stripped(
+    tmp_path: Path,
+) -> None:
     for version in ("1.0", "1.3", "2.0rc1"):
         write_wheel(tmp_path, "Two_Lib", version, {"two_lib/__init__.py": ""})
+    write_wheel(tmp_path, "two-lib", "1.2", {}, tag="cp27-cp27m-win32")
     write_wheel(tmp_path, "other", "9.0", {"other/__init__.py": ""})
-    (tmp_path / "two_lib-1.1.tar.gz").write_bytes(b"")
-    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
-    found = _find_links_versions([str(tmp_path), "https://example.org"], "two-lib")
-    assert sorted(found) == [Version(v) for v in ("1.0", "1.1", "1.3", "2.0rc1")]
+    installer = Installer.select(
+        "uv", IndexSettings(find_links=(str(tmp_path),), no_index=True)
+    )
+    found = candidate_versions(installer, "two-lib", find_interpreter(None))
+    assert found == [Version(v) for v in ("1.0", "1.3", "2.0rc1")]
     assert strip_paths(["-x", "tests/test_a.py", "-k", "go"], ["tests/test_a.py"]) == (
         "-x",
         "-k",
@@ -161,6 +166,31 @@ def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A value that changed: no exception names it (localisation finds it).
     write_wheel(folder, "valuelib", "1.0", {"valuelib/__init__.py": "VALUE = 1\n"})
     write_wheel(folder, "valuelib", "2.0", {"valuelib/__init__.py": "VALUE = 2\n"})
+    # chainlib 1.0 calls corelib.feature, which corelib 3.0 removed; 1.1 does not.
+    # Lowest-direct keeps corelib at 3.0 under chainlib's floor: a transitive gap.
+    write_wheel(
+        folder,
+        "chainlib",
+        "1.0",
+        {
+            "chainlib/__init__.py": "import corelib\n\n\ndef run():\n    return corelib.feature()\n"
+        },
+        requires=["corelib>=1.0"],
+    )
+    write_wheel(
+        folder,
+        "chainlib",
+        "1.1",
+        {"chainlib/__init__.py": "def run():\n    return 1\n"},
+        requires=["corelib>=1.0"],
+    )
+    write_wheel(
+        folder,
+        "corelib",
+        "1.0",
+        {"corelib/__init__.py": "def feature():\n    return 1\n"},
+    )
+    write_wheel(folder, "corelib", "3.0", {"corelib/__init__.py": ""})
     return folder
 
 
@@ -326,11 +356,14 @@ def test_unexplained_failures_are_localised_then_bisected(
     write_project(
         pytester.path,
         "myproj",
-        dependencies=["valuelib>=1.0", "sublib>=1.0"],
+        dependencies=["valuelib>=1.0", "sublib>=1.0", "chainlib>=1.0"],
         tests={
             "test_value.py": (
                 "import valuelib\n\n\ndef test_value():\n    assert valuelib.VALUE == 2\n"
-            )
+            ),
+            "test_chain.py": (
+                "import chainlib\n\n\ndef test_chain():\n    assert chainlib.run() == 1\n"
+            ),
         },
     )
     before = (pytester.path / "pyproject.toml").read_bytes()
@@ -341,23 +374,89 @@ def test_unexplained_failures_are_localised_then_bisected(
     lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
         "bounds"
     ][0]
-    assert lower["findings"] == []
+    # A value that changed: no exception names a dependency.
     assert lower["unattributed"] == ["tests/test_value.py::test_value"]
-    culprit, bisected = lower["notes"]
-    assert culprit["kind"] == "culprit"
-    assert culprit["dist"] == "valuelib"
-    assert culprit["message"] == (
-        "localised 1 unexplained failure to valuelib 1.0: alone at the lower bound "
-        "(the rest at the upper bound) it fails"
+    (chained,) = lower["findings"]
+    assert (
+        chained["kind"],
+        chained["dist"],
+        chained["version"],
+        chained["symbol"],
+    ) == (
+        "missing-attribute",
+        "corelib",
+        "3.0",
+        "corelib.feature",
     )
-    assert bisected["kind"] == "true-lower-bound"
-    assert bisected["fix"] == "valuelib>=2.0"
+    assert chained["relation"] == "transitive"
+    assert chained["usage"] == ["tests/test_chain.py:5"]
+    assert chained["fix"] == "chainlib>=1.1"
+    notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
+    assert notes[("culprit", "valuelib")]["message"] == (
+        "localised 1 failure to valuelib 1.0: alone at the lower bound (the rest at "
+        "the upper bound) it fails"
+    )
+    assert notes[("culprit", "chainlib")]["message"] == (
+        "localised 1 failure to chainlib 1.0: alone at the lower bound (the rest at "
+        "the upper bound) it fails"
+    )
+    assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
+    assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert len(notes) == 4
     result.stdout.fnmatch_lines(
         [
-            "[[]lower[]] localize: sublib 1.0 alone: ✓ (1 of 2)",
-            "[[]lower[]] localize: valuelib 1.0 alone: fails (2 of 2)",
+            "[[]lower[]] localize: chainlib 1.0 alone: fails (1 of 3)",
+            "[[]lower[]] localize: sublib 1.0 alone: ✓ (2 of 3)",
+            "[[]lower[]] localize: valuelib 1.0 alone: fails (3 of 3)",
+            "[[]lower[]] bisect chainlib: 1.1 ✓ (1 of 1)",
             "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
         ]
     )
     # Without --depbounds-fix nothing is modified.
     assert (pytester.path / "pyproject.toml").read_bytes() == before
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_bisection_on_a_real_package(pytester: pytest.Pytester) -> None:
+    # six.ensure_str appeared in six 1.12.0; the project claims six>=1.10.
+    write_project(
+        pytester.path,
+        "realproj",
+        dependencies=["six>=1.10"],
+        package={
+            "realproj/__init__.py": (
+                "import six\n\n\ndef text(data):\n    return six.ensure_str(data)\n"
+            )
+        },
+        tests={
+            "test_text.py": (
+                "import realproj\n\n\ndef test_text():\n"
+                "    assert realproj.text(b'x') == 'x'\n"
+            )
+        },
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    (finding,) = lower["findings"]
+    assert (finding["kind"], finding["dist"], finding["version"]) == (
+        "missing-attribute",
+        "six",
+        "1.10.0",
+    )
+    assert (finding["symbol"], finding["usage"]) == (
+        "six.ensure_str",
+        ["realproj/__init__.py:5"],
+    )
+    assert finding["fix"] == "six>=1.12.0"
+    (note,) = lower["notes"]
+    assert note["kind"] == "true-lower-bound"
+    assert note["fix"] == "six>=1.12.0"
+    assert "1.11.0 ✗" in note["message"]
+    assert "1.12.0 ✓" in note["message"]

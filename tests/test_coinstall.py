@@ -12,6 +12,7 @@ from pytest_depbounds.coinstall import explain
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.usefixtures("local_index")
@@ -116,3 +117,29 @@ def test_explain_keeps_the_reason_without_the_drawing() -> None:
         "Because you require a>=2 and you require a<2, we can conclude that your "
         "requirements are unsatisfiable."
     )
+
+
+def test_the_openstack_layout_is_read_from_requirements_txt(
+    projects: Path,
+    local_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    openstack_project: Callable[[Path], Path],
+) -> None:
+    osproj = openstack_project(projects / "osproj")
+    upper = str(osproj / "upper-constraints.txt")
+    assert main(["coinstall", "osproj", "newer", "-c", upper]) == 0
+    # stablelib<2.0 in osproj/requirements.txt; bold needs stablelib>=2.
+    links = projects / "links"
+    write_wheel(links, "stablelib", "2.0", {"stablelib/__init__.py": ""})
+    write_project(projects / "bold", "bold", dependencies=["stablelib>=2"])
+    index = ["--find-links", str(local_index), "--find-links", str(links)]
+    capsys.readouterr()
+    assert main(["coinstall", "osproj", "bold", "--mode", "upper", *index]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "upper: osproj and bold cannot be installed together",
+        (
+            "  stablelib: osproj stablelib<2.0,>=1.0 (osproj/requirements.txt:4) vs "
+            "bold stablelib>=2 (bold/pyproject.toml:9)"
+        ),
+    ]

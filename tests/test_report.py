@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import io
 import json
 import re
@@ -30,6 +29,7 @@ from pytest_depbounds.report import (
     REPORT_VERSION,
     BoundView,
     declared_floor,
+    split_advice,
     write_json,
     write_summary,
 )
@@ -43,14 +43,6 @@ SCHEMA = json.loads((ROOT / "docs" / "report-schema.json").read_text(encoding="u
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class FixedCulprit(Culprit):
-    """A culprit as bisection leaves it: with the specifier to write."""
-
-    fix: str
-    true_bound: str
-
-
 def _finding(**changes: Any) -> Finding:
     values: dict[str, Any] = {
         "kind": "missing-attribute",
@@ -62,6 +54,12 @@ def _finding(**changes: Any) -> Finding:
         "chain": (),
         "detail": "AttributeError: module 'timekit' has no attribute 'parse_iso'",
         "headline": "depbounds-example-timekit 1.0: `timekit.parse_iso` missing",
+        "fix": "depbounds-example-timekit>=1.4",
+        "advice": (
+            "write `depbounds-example-timekit>=1.4` "
+            "(bisected: the failing tests pass from 1.4)"
+        ),
+        "true_bound": "1.4",
     }
     return Finding(**(values | changes))
 
@@ -105,13 +103,11 @@ def _result(bound: str = "lower", **changes: Any) -> BoundResult:
             ),
         ),
         "findings": (
-            FixedCulprit(
+            Culprit(
                 finding=_finding(),
                 usages=("clockapp/alarms.py:28",),
                 tests=(f"tests/test_a.py::test_parse@{bound}",),
                 collectors=(),
-                fix="depbounds-example-timekit>=1.4",
-                true_bound="1.4",
             ),
         ),
         "notes": (
@@ -181,7 +177,8 @@ def test_summary_table_pins_findings_and_exit_meaning(
         "         stablelib>=1.1",
         "[lower] depbounds-example-timekit 1.0: `timekit.parse_iso` missing — used at",
         "         clockapp/alarms.py:28, 1 test fails",
-        "         fix: depbounds-example-timekit>=1.4",
+        "         fix: write `depbounds-example-timekit>=1.4` (bisected: the failing",
+        "         tests pass from 1.4)",
         "exit code 1: tests failed (or an inner session crashed) in at least one bound",
     ]
     assert all(len(line) <= 80 for line in lines)
@@ -504,7 +501,8 @@ def test_annotations_at_the_usage_site_relative_to_the_workspace(
         "::error file=example/clockapp/alarms.py,line=28,"
         "title=depbounds lower bound%3A depbounds-example-timekit::"
         "depbounds-example-timekit 1.0: `timekit.parse_iso` missing — used at "
-        "clockapp/alarms.py:28, 1 test fails; fix: depbounds-example-timekit>=1.4"
+        "clockapp/alarms.py:28, 1 test fails; fix: write "
+        "`depbounds-example-timekit>=1.4` (bisected: the failing tests pass from 1.4)"
     )
     assert lines[1] == (
         "::warning file=example/pyproject.toml,line=9,"
@@ -542,8 +540,8 @@ def test_step_summary_appended_only_under_github_actions(tmp_path: Path) -> None
     assert "| stablelib |" not in text
     assert (
         "- **lower**: depbounds-example-timekit 1.0: `timekit.parse_iso` missing — "
-        "used at clockapp/alarms.py:28, 1 test fails; fix: "
-        "`depbounds-example-timekit>=1.4`"
+        "used at clockapp/alarms.py:28, 1 test fails; fix: write "
+        "`depbounds-example-timekit>=1.4` (bisected: the failing tests pass from 1.4)"
     ) in text
     assert text.endswith(
         "Exit code 1: tests failed (or an inner session crashed) in at least one "
@@ -586,3 +584,50 @@ def test_exit_code_of_each_outcome(
         for bound, change in zip(("lower", "upper"), changes, strict=True)
     ]
     assert exit_code(results, 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "advice"),
+    [
+        ({"fix": None, "advice": None}, None),
+        ({"fix": "fakelib>=1.4", "advice": None}, "fix: write `fakelib>=1.4`"),
+        (
+            {"fix": None, "advice": "works with 0.15.0, breaks with 0.16.0: prefer …"},
+            "advice: works with 0.15.0, breaks with 0.16.0: prefer …",
+        ),
+    ],
+)
+def test_the_advice_is_said_apart_from_the_finding(
+    changes: dict[str, Any], advice: str | None
+) -> None:
+    culprit = Culprit(
+        finding=_finding(**changes), usages=("a.py:3",), tests=("t::x",), collectors=()
+    )
+    assert split_advice(culprit) == (
+        (
+            "depbounds-example-timekit 1.0: `timekit.parse_iso` missing — used at "
+            "a.py:3, 1 test fails"
+        ),
+        advice,
+    )
+
+
+def test_an_interrupted_run_is_said_in_the_json_and_the_summary(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    cut = _result("upper", interrupted=True, findings=(), notes=(), tests=())
+    project = write_project(tmp_path / "p", "p", dependencies=["stablelib>=1.0"])
+    write_json(
+        tmp_path / "r.json",
+        [_result("lower"), cut],
+        exitcode=int(pytest.ExitCode.INTERRUPTED),
+        declaration=read_declaration(project, extras=(), groups=None),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    validate_report(data)
+    assert data["bounds"][1]["status"] == "interrupted"
+    assert data["exitmeaning"] == "the run was interrupted"
+    _, reporter, stream = _reporter(pytester)
+    write_summary(reporter, [_result("lower"), cut], exitcode=2)
+    assert "\nupper  interrupted " in stream.getvalue()
+    assert stream.getvalue().endswith("exit code 2: the run was interrupted\n")

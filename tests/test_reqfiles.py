@@ -190,6 +190,7 @@ def test_direct_references(tmp_path: Path) -> None:
         --editable ./libs/nameless
         ./dist/{wheel.name}
         named @ https://example.org/named-1.0.tar.gz
+        sibling @ libs/sib
         https://example.org/files/other-2.0.tar.gz
         git+https://github.com/example/repo@v1.0#egg=repo
         git+https://github.com/example/unnamed@v1.0
@@ -216,6 +217,7 @@ def test_direct_references(tmp_path: Path) -> None:
         (None, nameless.as_uri(), True),
         (f"wheely @ {whl}", whl, False),
         (f"named @ {named}", named, False),
+        (f"sibling @ {sib}", sib, False),
         (f"other @ {other}", other, False),
         (f"repo @ {repo}", repo, False),
         (None, unnamed, False),
@@ -333,3 +335,38 @@ def test_lines_round_trip_to_the_same_requirement(
     assert line.location == f"requirements.txt:{number}"
     assert line.url is None
     assert not line.constraint
+
+
+def test_remote_files_and_their_relative_includes(tmp_path: Path) -> None:
+    import functools  # noqa: PLC0415
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    served = tmp_path / "served"
+    _write(served, "upper.txt", "-c more/pins.txt\nfakelib<2\n")
+    _write(served, "more/pins.txt", "kwlib==1.2\n")
+    _write(served, "bad.txt", "./local/path\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            found = _read(tmp_path, f"-c {base}/upper.txt\nfakelib>=1\n")
+            with pytest.raises(ConfigurationError, match="a local path in a remote"):
+                _read(tmp_path, f"-r {base}/bad.txt\n")
+            with pytest.raises(
+                ConfigurationError,
+                match=r"requirements.txt:1: cannot read.*missing.txt",
+            ):
+                _read(tmp_path, f"-r {base}/missing.txt\n")
+        finally:
+            server.shutdown()
+    assert [(str(c.requirement), c.location) for c in found.constraints] == [
+        ("kwlib==1.2", f"{base}/more/pins.txt:1"),
+        ("fakelib<2", f"{base}/upper.txt:2"),
+    ]

@@ -8,13 +8,16 @@ import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.version import Version
 
 import pytest_depbounds
 from pytest_depbounds.verify import Expected, find_drift
-from tests.test_check import openstack_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PACKAGING = metadata.version("packaging")
 
@@ -154,6 +157,53 @@ def test_failures_are_attributed_in_process(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_the_bound_constraints_file_gives_the_pins(pytester: pytest.Pytester) -> None:
+    _project(pytester, "20.0", PASSING)
+    filelock = metadata.version("filelock")
+    pytester.makefile(
+        ".txt",
+        **{
+            "lower-constraints": f"packaging=={PACKAGING}\nfilelock==0.1\n"
+            "not-installed==1.0\n",
+            "upper-constraints": f"packaging=={PACKAGING}\nfilelock=={filelock}\n",
+        },
+    )
+    result = pytester.runpytest(
+        "--depbounds-verify=lower",
+        "--depbounds-lower-constraints=lower-constraints.txt",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # The file's pin wins over the declared floor 20.0; a pin of a distribution
+    # the project does not declare and the env lacks is no drift.
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "depbounds: verifying the lower bound in place: 3 versions against "
+                "lower-constraints.txt, 1 drift (listed after the tests)"
+            ),
+            (
+                f"drift: filelock {filelock} installed, lower bound is 0.1 "
+                "(lower-constraints.txt:2): installed by tox without "
+                "constrain_package_deps = true, or without -c lower-constraints.txt in "
+                "deps?"
+            ),
+        ]
+    )
+    result = pytester.runpytest(
+        "--depbounds-verify=upper",
+        "--depbounds-upper-constraints=upper-constraints.txt",
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "depbounds: verifying the upper bound in place: 2 versions against "
+                "upper-constraints.txt, no drift"
+            )
+        ]
+    )
+
+
 def test_upper_needs_a_constraints_file(pytester: pytest.Pytester) -> None:
     _project(pytester, PACKAGING, PASSING)
     result = pytester.runpytest("--depbounds-verify=upper")
@@ -206,7 +256,9 @@ def _plugin_dir(folder: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_index")
-def test_the_documented_tox_env_verifies_in_place(tmp_path: Path) -> None:
+def test_the_documented_tox_env_verifies_in_place(
+    tmp_path: Path, openstack_project: Callable[[Path], Path]
+) -> None:
     project = openstack_project(tmp_path / "osproj")
     # The declaration verify compares with (pbr would read requirements.txt).
     pyproject = project / "pyproject.toml"

@@ -1,0 +1,538 @@
+"""Declared sources: setup.cfg, requirements files, direct references, markers."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+from packaging.markers import default_environment
+
+from pytest_depbounds.declared import IndexOptions, read_declaration
+from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.interpreters import current
+from pytest_depbounds.testing import INTREE_BACKEND, write_project
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SETUP_CFG = """
+[metadata]
+name = MyProj
+version = 0.1
+
+[options]
+packages = find:
+python_requires = >=3.8
+install_requires =
+    fakelib>=1.0
+    # a comment line
+    stablelib>=1.0; python_version < "3"
+
+    kwlib>=1.0,<2
+
+[options.extras_require]
+fast = speedy>=2; green-io>=0.15
+all =
+    myproj[fast]
+    parselib>=1.0
+"""
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def _located(declaration) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return [
+        (str(r.requirement), r.location, r.origin) for r in declaration.requirements
+    ]
+
+
+def test_setup_cfg_install_requires_and_extras(tmp_path: Path) -> None:
+    _write(tmp_path, "setup.cfg", SETUP_CFG)
+    _write(tmp_path, "setup.py", "from setuptools import setup\nsetup()\n")
+    declaration = read_declaration(tmp_path, extras=["all"], groups=None)
+    assert declaration.project_name == "myproj"
+    assert declaration.requires_python == ">=3.8"
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "setup.cfg:9", ""),
+        ('stablelib>=1.0; python_version < "3"', "setup.cfg:11", ""),
+        ("kwlib<2,>=1.0", "setup.cfg:13", ""),
+        ("parselib>=1.0", "setup.cfg:19", "extra all"),
+        # ``myproj[fast]`` in ``all``; on one line, ``;`` separates requirements.
+        ("speedy>=2", "setup.cfg:16", "extra fast"),
+        ("green-io>=0.15", "setup.cfg:16", "extra fast"),
+    ]
+    assert [p.name for p in declaration.build_inputs] == ["setup.cfg", "setup.py"]
+
+
+def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, "pyproject.toml", '[build-system]\nrequires = ["pbr>=6"]\n')
+    _write(
+        tmp_path,
+        "setup.cfg",
+        "[metadata]\nname = nova\n[options]\ninstall_requires = fakelib>=1.0\n",
+    )
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "nova"
+    assert _located(declaration) == [("fakelib>=1.0", "setup.cfg:4", "")]
+
+
+def test_dynamic_dependencies_from_setup_cfg_or_files(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        '[project]\nname = "p"\nversion = "1"\ndynamic = ["dependencies"]\n',
+    )
+    _write(tmp_path, "setup.cfg", "[options]\ninstall_requires =\n    fakelib>=1\n")
+    assert _located(read_declaration(tmp_path, extras=(), groups=None)) == [
+        ("fakelib>=1", "setup.cfg:3", "")
+    ]
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        '[project]\nname = "p"\ndynamic = ["dependencies"]\n'
+        '[tool.setuptools.dynamic]\ndependencies = {file = ["reqs.txt"]}\n',
+    )
+    _write(tmp_path, "reqs.txt", "# pinned elsewhere\nkwlib>=1.2\n")
+    assert _located(read_declaration(tmp_path, extras=(), groups=None)) == [
+        ("kwlib>=1.2", "reqs.txt:2", "")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"setup.py": "from setuptools import setup\nsetup()\n"},
+            (
+                "has only setup.py, which pytest --depbounds does not run: pass the "
+                "files that list the dependencies with --depbounds-requirements"
+            ),
+        ),
+        (
+            {
+                "setup.cfg": "[options]\ninstall_requires = fakelib; python_version<'3'\n"
+            },
+            (
+                "setup.cfg:2: [options] install_requires: on one line, ';' separates "
+                "requirements (setuptools), so \"python_version<'3'\" is read as one"
+            ),
+        ),
+        (
+            {"setup.cfg": "[options]\ninstall_requires =\n  fakelib\n  bad req!\n"},
+            "setup.cfg:4: invalid requirement 'bad req!'",
+        ),
+        ({"setup.cfg": "[options\n"}, "setup.cfg: invalid setup.cfg"),
+        (
+            {"setup.cfg": "[metadata]\nname = p\n[options.extras_require]\nx = a\n"},
+            "setup.cfg: unknown extra 'fast' (declared extras: x)",
+        ),
+    ],
+)
+def test_legacy_errors(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    extras = ["fast"] if "extras_require" in str(files) else []
+    with pytest.raises(ConfigurationError) as caught:
+        read_declaration(tmp_path, extras=extras, groups=None)
+    assert message in str(caught.value)
+
+
+def test_requirements_files_add_to_the_declaration(tmp_path: Path) -> None:
+    write_project(tmp_path, "myproj", dependencies=["fakelib>=1.0"])
+    _write(tmp_path, "constraints.txt", "fakelib<2\n")
+    _write(
+        tmp_path,
+        "test-requirements.txt",
+        """
+        -c constraints.txt
+        --index-url https://files.example/simple
+        -f ./wheels
+        pytest>=7  # tooling
+        kwlib>=1.0 ; sys_platform == "never"
+        """,
+    )
+    _write(tmp_path, "requirements.txt", "--no-index\nstablelib>=1.0\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[
+            tmp_path / "requirements.txt",
+            tmp_path / "test-requirements.txt",
+        ],
+    )
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "pyproject.toml:9", ""),
+        ("stablelib>=1.0", "requirements.txt:2", "requirements requirements.txt"),
+        ("pytest>=7", "test-requirements.txt:4", "requirements test-requirements.txt"),
+        (
+            'kwlib>=1.0; sys_platform == "never"',
+            "test-requirements.txt:5",
+            "requirements test-requirements.txt",
+        ),
+    ]
+    assert [(str(c.requirement), c.location) for c in declaration.constraints] == [
+        ("fakelib<2", "constraints.txt:1")
+    ]
+    assert declaration.index == IndexOptions(
+        index_url="https://files.example/simple",
+        find_links=("./wheels",),
+        no_index=True,
+    )
+    # Markers are evaluated against a given interpreter's values.
+    here = {str(k): str(v) for k, v in default_environment().items()}
+    applicable = declaration.applicable(here)
+    assert [r.name for r in applicable.requirements] == [
+        "fakelib",
+        "stablelib",
+        "pytest",
+    ]
+    (note,) = declaration.notes(here, "CPython 3.11")
+    assert note.kind == "left-out"
+    assert note.dist == "kwlib"
+    assert note.location == "test-requirements.txt:5"
+    assert note.message == (
+        "kwlib is left out: its marker 'sys_platform == \"never\"' is false on "
+        "CPython 3.11"
+    )
+
+
+def test_markers_of_another_interpreter(tmp_path: Path) -> None:
+    _write(tmp_path, "requirements.txt", 'oldlib ; python_version < "3.0"\nnewlib\n')
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "requirements.txt"],
+    )
+    old = {**current().marker_environment(), "python_version": "2.7"}
+    assert [r.name for r in declaration.applicable(old).requirements] == [
+        "oldlib",
+        "newlib",
+    ]
+    assert [
+        r.name
+        for r in declaration.applicable(current().marker_environment()).requirements
+    ] == ["newlib"]
+
+
+def test_file_index_options_only_fill_what_the_user_left_unset() -> None:
+    files = IndexOptions(
+        index_url="https://files.example/simple",
+        extra_index_urls=("https://extra.example/simple",),
+        find_links=("/wheels",),
+        no_index=False,
+    )
+    assert files.fill(IndexSettings()) == IndexSettings(
+        index_url="https://files.example/simple",
+        extra_index_urls=("https://extra.example/simple",),
+        find_links=("/wheels",),
+    )
+    user = IndexSettings(index_url="https://mine.example/simple", find_links=("/mine",))
+    assert files.fill(user) == IndexSettings(
+        index_url="https://mine.example/simple",
+        extra_index_urls=("https://extra.example/simple",),
+        find_links=("/mine",),
+    )
+
+
+def test_direct_references_are_named_and_noted(tmp_path: Path) -> None:
+    write_project(tmp_path / "libs" / "siblib", "siblib")
+    _write(tmp_path, "pyproject.toml", '[project]\nname = "p"\nversion = "1"\n')
+    _write(tmp_path, "requirements.txt", "-e ./libs/siblib\nfakelib>=1\n")
+    _write(tmp_path, "more.txt", "git+https://example.org/x.git\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "requirements.txt"],
+    )
+    (direct,) = declaration.direct_references
+    url = (tmp_path / "libs" / "siblib").as_uri()
+    assert direct.requirement.url == url
+    assert direct.editable
+    (note,) = declaration.notes(current().marker_environment(), "CPython 3.11")
+    assert (note.kind, note.dist, note.location) == (
+        "kept-as-is",
+        "siblib",
+        "requirements.txt:1",
+    )
+    assert note.message == (
+        f"siblib is installed as it is from {url}, not editable: a direct reference "
+        "has no range to test"
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"more.txt:1: cannot tell the project name of 'git\+https://example.org/x.git'",
+    ):
+        read_declaration(
+            tmp_path, extras=(), groups=None, requirements_files=[tmp_path / "more.txt"]
+        )
+
+
+# -- end to end: an OpenStack-layout project ---------------------------------
+
+#: OpenStack's layout: pyproject names only the build backend (pbr there; an
+#: in-tree one reading setup.cfg here, to build offline).
+SETUP_CFG_BACKEND = INTREE_BACKEND.replace(
+    """    with open("pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    return project["name"], project["version"]""",
+    """    import configparser
+    parser = configparser.RawConfigParser()
+    parser.read("setup.cfg")
+    return parser.get("metadata", "name"), parser.get("metadata", "version")""",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
+def test_openstack_layout_at_both_bounds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert SETUP_CFG_BACKEND != INTREE_BACKEND
+    monkeypatch.setenv("COLUMNS", "400")  # the pins lines hold long file URLs
+    root = pytester.path
+    _write(
+        root,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_intree_backend"
+        backend-path = ["."]
+        """,
+    )
+    _write(root, "_intree_backend.py", SETUP_CFG_BACKEND)
+    _write(root, "setup.cfg", "[metadata]\nname = myproj\nversion = 0.1.0\n")
+    _write(root, "myproj/__init__.py", "import fakelib\n\nVALUE = fakelib.old_api()\n")
+    write_project(root / "libs" / "siblib", "siblib")
+    _write(
+        root,
+        "requirements.txt",
+        """
+        # OpenStack: runtime dependencies
+        fakelib>=1.0  # old_api
+        stablelib>=1.0 ; python_version < "3"
+        ./libs/siblib
+        """,
+    )
+    _write(root, "upper.txt", "# like upper-constraints.txt\nfakelib<2\n")
+    _write(
+        root,
+        "test-requirements.txt",
+        """
+        -c upper.txt
+        kwlib>=1.0,\\
+          <2
+        """,
+    )
+    _write(
+        root,
+        "tests/test_it.py",
+        """
+        import kwlib
+        import myproj
+        import siblib
+
+        def test_value():
+            assert myproj.VALUE == "old"
+            assert kwlib.connect("h") == "h"
+        """,
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds",
+        # The issue's spelling: several files after one flag.
+        "--depbounds-requirements",
+        "requirements.txt",
+        "test-requirements.txt",
+        "tests",
+        "--depbounds-report=r.json",
+    )
+    siblib = (root / "libs" / "siblib").as_uri()
+    result.stdout.fnmatch_lines(
+        [
+            "*depbounds: lower bound*",
+            (
+                f"[[]lower[]] pins: fakelib==1.0 kwlib==1.0 siblib @ {siblib}; "
+                "left out by marker: stablelib*"
+            ),
+            "*depbounds: upper bound*",
+            # -c upper.txt holds fakelib below 2.0.
+            (
+                f"[[]upper[]] pins: fakelib==1.4 kwlib==1.2 siblib @ {siblib}; "
+                "left out by marker: stablelib*"
+            ),
+            "lower*passed*1 passed*",
+            "upper*passed*1 passed*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "findings:",
+            (
+                f"[[]lower[]] siblib is installed as it is from {siblib}: a direct "
+                "reference has no range to test"
+            ),
+            f"[[]upper[]] siblib is installed as it is from {siblib}*",
+        ]
+    )
+    # Said on the pins lines, not repeated among the findings.
+    result.stdout.no_fnmatch_line("*stablelib is left out*")
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((root / "r.json").read_text())
+    lower, upper = report["bounds"]
+    assert lower["pins"]["fakelib"] == "1.0"
+    assert upper["pins"]["fakelib"] == "1.4"
+    for bound in (lower, upper):
+        kinds = {(n["kind"], n["dist"], n["location"]) for n in bound["notes"]}
+        assert ("kept-as-is", "siblib", "requirements.txt:4") in kinds
+        assert ("left-out", "stablelib", "requirements.txt:3") in kinds
+    declared = {d["requirement"]: d["location"] for d in report["project"]["declared"]}
+    assert declared["kwlib<2,>=1.0"] == "test-requirements.txt:2"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
+def test_an_application_with_only_a_requirements_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    _write(pytester.path, "pytest.ini", "[pytest]\npythonpath = .\n")
+    _write(pytester.path, "requirements.txt", "fakelib>=1.0\n")
+    _write(
+        pytester.path,
+        "app.py",
+        "import fakelib\n\ndef go():\n    return fakelib.new_api()\n",
+    )
+    _write(
+        pytester.path,
+        "tests/test_app.py",
+        "import app\n\ndef test_go():\n    assert app.go() == 'new'\n",
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-requirements=requirements.txt"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] pins: fakelib==1.0*",
+            "*has no pyproject.toml, setup.cfg or setup.py",
+            "FAILED tests/test_app.py::test_go@lower - AttributeError*new_api*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_requirements_option_and_ini_key_are_relative_to_the_ini_file(
+    pytester: pytest.Pytester,
+) -> None:
+    from pytest_depbounds.settings import read_settings  # noqa: PLC0415
+
+    sub = pytester.mkdir("sub")
+    pytester.makeini(
+        "[pytest]\ndepbounds_requirements = requirements.txt reqs/test.txt\n"
+    )
+    config = pytester.parseconfig(sub)
+    assert read_settings(config, "lower").requirements == (
+        pytester.path / "requirements.txt",
+        pytester.path / "reqs" / "test.txt",
+    )
+    config = pytester.parseconfig(sub, "--depbounds-requirements=a.txt,b.txt")
+    assert read_settings(config, "lower").requirements == (
+        pytester.path / "a.txt",
+        pytester.path / "b.txt",
+    )
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.12"])
+def test_marker_environment_of_another_interpreter(version: str) -> None:
+    from pytest_depbounds.interpreters import find  # noqa: PLC0415
+
+    try:
+        interpreter = find(version)
+    except ConfigurationError:
+        pytest.skip(f"no Python {version} here")
+    markers = interpreter.marker_environment()
+    assert markers["python_version"] == version
+    assert markers["python_full_version"] == interpreter.version
+    assert markers["sys_platform"] == default_environment()["sys_platform"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--depbounds-requirements", "a.txt", "b.in", "tests", "-x"], ["tests", "-x"]),
+        (["--depbounds-requirements=a.txt", "b.txt", "-k", "x"], ["-k", "x"]),
+        (["--depbounds-python", "3.11", "notes.txt"], ["notes.txt"]),
+        (
+            ["--depbounds-requirements", "a.txt", "--doctest-glob", "*.txt"],
+            ["--doctest-glob", "*.txt"],
+        ),
+    ],
+)
+def test_several_requirements_files_after_one_flag(
+    args: list[str], kept: list[str]
+) -> None:
+    from pytest_depbounds.options import strip_our_args  # noqa: PLC0415
+
+    assert strip_our_args(args) == kept
+
+
+def test_an_invalid_requirements_line_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml('[project]\nname = "p"\nversion = "1"\n')
+    _write(pytester.path, "requirements.txt", "# deps\nfakelib >= = 1\n")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-requirements", "requirements.txt"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: requirements.txt:2: invalid requirement: 'fakelib >= = 1'*"]
+    )
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_pip_keeps_a_direct_reference_in_its_pins(
+    tmp_path: Path, fake_index: Path
+) -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from pytest_depbounds.installer import read_pip_lines  # noqa: PLC0415
+
+    sib = write_project(tmp_path / "siblib", "siblib").as_uri()
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(fake_index),
+            "--report",
+            str(report),
+            f"siblib @ {sib}",
+            "fakelib==1.0",
+        ],
+        check=True,
+    )
+    assert read_pip_lines(report) == {
+        "siblib": f"siblib @ {sib}",
+        "fakelib": "fakelib==1.0",
+    }
