@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 KIND = "static-missing"
 #: Seconds a dist's list of wheels is reused (as ``--depbounds-refresh``).
 DEFAULT_REFRESH = 3600.0
+#: Bumped when the way uses are read changes (the per-file cache is dropped).
+USES_FORMAT = 2
 #: Bumped when the cached API summaries change shape.
 SUMMARY_FORMAT = 3
 
@@ -166,8 +168,10 @@ def read_uses(
     """
     known: dict[str, Any] = {}
     if cache is not None:
-        with contextlib.suppress(OSError, ValueError):
-            known = json.loads(cache.read_text(encoding="utf-8"))
+        with contextlib.suppress(OSError, ValueError, AttributeError, KeyError):
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if data.get("format") == USES_FORMAT:
+                known = data["files"]
     fresh: dict[str, Any] = {}
     uses: list[Usage] = []
     stars: list[tuple[str, str]] = []
@@ -191,7 +195,8 @@ def read_uses(
         with contextlib.suppress(OSError):
             cache.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
-            temporary.write_text(json.dumps(fresh), encoding="utf-8")
+            data = {"format": USES_FORMAT, "files": fresh}
+            temporary.write_text(json.dumps(data), encoding="utf-8")
             temporary.replace(cache)
     return ProjectUses(
         uses=tuple(uses), star_imports=tuple(stars), unparsable=tuple(broken)
@@ -224,11 +229,21 @@ class _UseReader(ast.NodeVisitor):
         self.found: list[tuple[str, Usage]] = []
         self.stars: list[tuple[str, str]] = []
         self.guarded = 0
+        #: What a guarded import brought (``libfoo.fast``): uses of it elsewhere
+        #: are the project's optional code paths too.
+        self.optional: set[str] = set()
 
     def result(self) -> list[Usage]:
         # A use through a name that is also assigned, is a parameter, ... is not
         # known to be the module: it is left out rather than guessed.
-        return [u for name, u in self.found if name not in self.rebound]
+        return [
+            u
+            for name, u in self.found
+            if name not in self.rebound
+            and not any(
+                u.symbol == o or u.symbol.startswith(f"{o}.") for o in self.optional
+            )
+        ]
 
     def _site(self, node: ast.AST) -> str:
         return f"{self.relative}:{getattr(node, 'lineno', 0)}"
@@ -236,6 +251,8 @@ class _UseReader(ast.NodeVisitor):
     def _use(
         self, name: str, symbol: str, node: ast.AST, keyword: str | None = None
     ) -> None:
+        if self.guarded and isinstance(node, (ast.Import, ast.ImportFrom)):
+            self.optional.add(symbol)
         if not self.guarded:
             self.found.append(
                 (name, Usage(symbol=symbol, keyword=keyword, site=self._site(node)))
@@ -316,11 +333,16 @@ class _UseReader(ast.NodeVisitor):
     visit_TryStar = visit_Try  # noqa: N815
 
     def visit_If(self, node: ast.If) -> None:
-        # ``if hasattr(mod, "x")`` / ``getattr(mod, "x", None)``: a checked use.
+        # ``if hasattr(mod, "x")`` / ``getattr(mod, "x", None)``: a checked use;
+        # ``if TYPE_CHECKING:`` never runs.
         guarded = any(
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Name)
-            and n.func.id in {"hasattr", "getattr"}
+            (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id in {"hasattr", "getattr"}
+            )
+            or (isinstance(n, ast.Name) and n.id == "TYPE_CHECKING")
+            or (isinstance(n, ast.Attribute) and n.attr == "TYPE_CHECKING")
             for n in ast.walk(node.test)
         )
         self.guarded += guarded
@@ -967,6 +989,7 @@ class Scanner:
         inputs = json.dumps(
             [
                 SUMMARY_FORMAT,
+                USES_FORMAT,
                 [[u.symbol, u.keyword, u.site] for u in uses.uses],
                 uses.star_imports,
                 skipped,
