@@ -1,15 +1,29 @@
 from __future__ import annotations
 
+import functools
+import html
+import http.server
 import os
+import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from pytest_depbounds.testing import (
+    FAILING_BACKEND,
+    INTREE_BACKEND,
+    write_sdist,
     write_wheel,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytest_plugins = ["pytester"]
 
@@ -179,3 +193,128 @@ def local_index(
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", f"{fake_index} {tooling_wheels}")
     return fake_index
+
+
+# -- an index of floors that do not install, for tests/test_resolution ---------
+
+#: Files of the HTTP index marked yanked (PEP 592), with their reasons.
+YANKED = {"oldlib-1.3-py3-none-any.whl": "broken import"}
+
+
+@pytest.fixture(scope="session")
+def floors_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A find-links folder whose lowest versions do not install on this Python."""
+    folder = tmp_path_factory.mktemp("floors-index")
+    module = {"oldlib/__init__.py": ""}
+    # 1.0: only an sdist, and it does not build.
+    write_sdist(folder, "oldlib", "1.0", "", backend=FAILING_BACKEND)
+    # 1.1: only a wheel for another platform.
+    write_wheel(folder, "oldlib", "1.1", module, tag="cp27-cp27m-win32")
+    # 1.2: a Python this interpreter is not.
+    write_wheel(folder, "oldlib", "1.2", module, requires_python=">=3.99")
+    # 1.3: yanked on the HTTP index (YANKED); fine in a find-links folder.
+    write_wheel(folder, "oldlib", "1.3", module)
+    write_wheel(folder, "oldlib", "1.4", module)
+    write_wheel(folder, "oldlib", "2.0", module)
+    # Floors that cannot be installed together: alib 1.0 needs blib>=2.0.
+    for version in ("1.0", "1.5"):
+        write_wheel(
+            folder, "alib", version, {"alib/__init__.py": ""}, requires=["blib>=2.0"]
+        )
+    for version in ("1.0", "2.0", "2.1"):
+        write_wheel(folder, "blib", version, {"blib/__init__.py": ""})
+    # `lowest` lowers transitive dependencies too; lowest-direct does not.
+    write_wheel(folder, "topx", "1.0", {"topx/__init__.py": ""}, requires=["basex>=1"])
+    for version in ("1.0", "3.0"):
+        write_wheel(folder, "basex", version, {"basex/__init__.py": ""})
+    # 1.0's sdist declares static metadata (uv resolves it without building)
+    # and fails to build: only installing it shows the failure.
+    write_sdist(
+        folder, "staticlib", "1.0", "", backend=FAILING_BACKEND, static_metadata=True
+    )
+    write_wheel(folder, "staticlib", "1.1", {"staticlib/__init__.py": ""})
+    # The floor depends on the env's interpreter: 1.0 is for Pythons before 3.12.
+    write_wheel(
+        folder, "pyfloor", "1.0", {"pyfloor/__init__.py": ""}, requires_python="<3.12"
+    )
+    write_wheel(folder, "pyfloor", "1.1", {"pyfloor/__init__.py": ""})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def http_index(
+    floors_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The floors index served as PEP 503 pages on 127.0.0.1, with yanked files.
+
+    :returns: The ``/simple/`` URL.
+    """
+    root = tmp_path_factory.mktemp("http-index")
+    files = root / "files"
+    files.mkdir()
+    projects: dict[str, list[str]] = {}
+    for path in sorted(floors_index.iterdir()):
+        (files / path.name).write_bytes(path.read_bytes())
+        name = (
+            parse_wheel_filename(path.name)[0]
+            if path.name.endswith(".whl")
+            else parse_sdist_filename(path.name)[0]
+        )
+        requires_python = ">=3.99" if path.name.startswith("oldlib-1.2") else None
+        attrs = (
+            f' data-requires-python="{html.escape(requires_python)}"'
+            if requires_python
+            else ""
+        )
+        if path.name in YANKED:
+            attrs += f' data-yanked="{html.escape(YANKED[path.name])}"'
+        projects.setdefault(name, []).append(
+            f'<a href="../../files/{path.name}"{attrs}>{path.name}</a><br>'
+        )
+    for name, anchors in projects.items():
+        page = root / "simple" / name / "index.html"
+        page.parent.mkdir(parents=True)
+        page.write_text(
+            "<!DOCTYPE html><html><body>" + "\n".join(anchors) + "</body></html>"
+        )
+
+    # An upper-constraints file served over http (--depbounds-upper-constraints URL).
+    (root / "upper-constraints.txt").write_text("blib==2.0\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    server.shutdown()
+    server.server_close()
+
+
+OPENSTACK_FIXTURE = Path(__file__).parent / "fixtures" / "openstack"
+
+
+def _openstack_project(folder: Path) -> Path:
+    """A copy of tests/fixtures/openstack, with its package, tests and backend."""
+    shutil.copytree(OPENSTACK_FIXTURE, folder, dirs_exist_ok=True)
+    (folder / "_intree_backend.py").write_text(INTREE_BACKEND)
+    (folder / "osproj").mkdir(exist_ok=True)
+    (folder / "osproj" / "__init__.py").write_text(
+        "import stablelib\n\n\ndef value():\n    return stablelib.VALUE\n"
+    )
+    (folder / "tests").mkdir(exist_ok=True)
+    (folder / "tests" / "test_osproj.py").write_text(
+        "import osproj\n\n\ndef test_value():\n    assert osproj.value() == 1\n"
+    )
+    return folder
+
+
+@pytest.fixture
+def openstack_project() -> Callable[[Path], Path]:
+    """Writes the OpenStack-layout project (requirements.txt, test-requirements.txt,
+    lower-, upper-constraints.txt, global-requirements.txt) into a folder.
+    """
+    return _openstack_project

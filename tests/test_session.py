@@ -204,10 +204,8 @@ def test_an_unresolvable_range_fails_with_one_message(
     result = pytester.runpytest_subprocess("--depbounds=lower")
     result.stdout.fnmatch_lines(
         [
-            (
-                "*ERROR: lower bound: no version of fakelib that `fakelib>=9` "
-                "admits installs on CPython *"
-            )
+            "*ERROR: lower bound: no version of fakelib that `fakelib>=9` admits*",
+            "*installs on CPython * (the index has 1.0, 1.4, 2.0)",
         ]
     )
     assert result.ret == 6
