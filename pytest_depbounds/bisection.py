@@ -1,7 +1,9 @@
 """Find the culprit dists of a failing bound, and the true bound of each by bisection.
 
 Localisation runs the failing tests with one direct dependency alone at the
-failing bound and every other at the passing bound. Bisection pins one culprit
+failing bound and every other at the passing bound (dists a finding names first),
+and stops once every failure has a culprit: each culprit is named even when
+several break different tests. Bisection pins one culprit
 to each released version between its failing and its passing version (all other
 direct dependencies held at the failing bound's pins) and runs only the failing
 tests, about ``ceil(log2 n) + 1`` envs for ``n`` candidates. Every env goes
@@ -18,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     canonicalize_name,
 )
@@ -500,7 +501,17 @@ def _localize(
     ws = request.workspace
     failing = _direct_pins(result, ws.declaration)
     passing = _direct_pins(other, ws.declaration)
-    differing = sorted(n for n, v in failing.items() if passing.get(n, v) != v)
+    # Dists a finding's chain names first: they are the likeliest culprits.
+    named = {
+        canonicalize_name(d)
+        for c in result.findings
+        for d in (target_of(c.finding), c.finding.dist)
+        if d
+    }
+    differing = sorted(
+        (n for n, v in failing.items() if passing.get(n, v) != v),
+        key=lambda n: (n not in named, n),
+    )
     passing_bound: BoundName = "lower" if other.bound == "lower" else "upper"
     found: dict[str, list[str]] = {}
     if len(differing) == 1:
@@ -508,7 +519,9 @@ def _localize(
     else:
         prober = Prober(ws, passing_bound, passing, tests)
         for number, dist in enumerate(differing, start=1):
-            if ws.stop.is_set():
+            explained = {t for failed in found.values() for t in failed}
+            # Stop once every failure has a culprit: the rest need no env.
+            if ws.stop.is_set() or explained >= set(tests):
                 break
             run = prober.run({dist: failing[dist]}, watch=dist)
             mark = "fails" if run.verdict == "fail" else _MARKS[run.verdict]
@@ -578,23 +591,21 @@ def _bisect(
     except DepboundsError as exc:
         message = f"{dist}: cannot list its releases: {str(exc).splitlines()[0]}"
         return None, Note(kind=kind, dist=dist, message=message, location=location)
+    declared = next(
+        (r.requirement for r in ws.declaration.under_test if r.name == key), None
+    )
+    # Released versions the declared range admits (pre-releases only if it asks).
+    admitted = [
+        v for v in versions if declared is None or v in declared.specifier
+    ] or list(versions)
     passing = other.pins.get(key) if other is not None else None
-    if passing is None and versions:
-        passing = str(versions[-1] if bound == "lower" else versions[0])
+    if passing is None and admitted:
+        passing = str(admitted[-1] if bound == "lower" else admitted[0])
     if failing is None or passing is None or _v(passing) == _v(failing):
         message = f"{dist}: no other version to bisect towards"
         return None, Note(kind=kind, dist=dist, message=message, location=location)
     low, high = sorted((_v(failing), _v(passing)))
-    allowed = SpecifierSet(f">={low},<={high}")
-    declared = next(
-        (r.requirement for r in ws.declaration.under_test if r.name == key), None
-    )
-    candidates = [
-        v
-        for v in versions
-        if v in allowed
-        and (declared is None or declared.specifier.contains(v, prereleases=True))
-    ]
+    candidates = [v for v in admitted if low <= v <= high and not v.is_prerelease]
     candidates = sorted({*candidates, low, high})
     expected = expected_probes(len(candidates))
     prober = Prober(ws, bound, _direct_pins(result, ws.declaration), tests)

@@ -290,17 +290,14 @@ class _Lower:
         wanted = [Requirement(raw) for raw in self.request.under_test]
         wanted = [r for r in wanted if not r.url and self._applies(r)]
         # One page per distribution: fetch them together (the index is I/O bound).
-        try:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                listed = dict(
-                    zip(
-                        [r.name for r in wanted],
-                        pool.map(self.index.files, [r.name for r in wanted]),
-                        strict=True,
-                    )
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = dict(
+                zip(
+                    [r.name for r in wanted],
+                    pool.map(self.index.files, [r.name for r in wanted]),
+                    strict=True,
                 )
-        except ResolutionError as exc:
-            raise ResolutionError(f"{self.request.bound} bound: {exc}") from None
+            )
         for raw in self.request.under_test:
             requirement = Requirement(raw)
             if requirement.name not in listed:
@@ -782,15 +779,21 @@ def _resolution_error(
     notes: Sequence[Note],
     log: Path,
 ) -> ResolutionError:
-    """One line: what could not be resolved, what we know of why, the resolver's why."""
-    why = "".join(f"{note.message}; " for note in notes)
+    # One line: the notes that explain it, then the resolver's own reason; its
+    # whole output goes to the log the line names.
+    why = [note.message for note in notes]
     detail = ""
     if not isinstance(outcome, _Empty):
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        if failure is not None:
+            name, version, last = failure
+            why.append(f"{name}=={version} does not build: {last}")
         detail = outcome.failure(log)
+    reasons = "".join(f"{reason}; " for reason in why)
     return ResolutionError(
         f"{request.bound} bound: {installer.name} could not resolve {what} "
         f"({', '.join(requirements)}) for {request.interpreter.label} "
-        f"from {installer.index.describe()}: {why}{detail}"
+        f"from {installer.index.describe()}: {reasons}{detail}"
     )
 
 

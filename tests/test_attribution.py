@@ -826,30 +826,34 @@ def test_each_gap_at_the_floor_is_attributed(pytester: pytest.Pytester) -> None:
             "findings:",
             (
                 "[[]lower[]] fakelib 1.0: `fakelib.new_api` missing — used at "
-                "tests/test_name.py:1, 1 file fails to collect; write `fakelib>=1.4` "
-                "(bisected: the failing tests pass from 1.4)"
+                "tests/test_name.py:1, 1 file fails to collect"
             ),
+            "*fix: write `fakelib>=1.4` (bisected: the failing tests pass from 1.4)",
             (
                 "[[]lower[]] fakelib 1.0: `fakelib.new_api` missing — used at "
-                "myproj/client.py:5, 2 tests fail; write `fakelib>=1.4`*"
+                "myproj/client.py:5, 2 tests fail"
             ),
+            "*fix: write `fakelib>=1.4`*",
             "[[]lower[]] kwlib 1.0: `kwlib.connect(timeout=)` not accepted*",
             (
                 "[[]lower[]] parselib 1.0: ValueError: cannot parse 'x' raised in "
-                "`parselib.parse` — used at myproj/parse.py:5, 1 test fails; write "
-                "`parselib>=2.0`*"
+                "`parselib.parse` — used at myproj/parse.py:5, 1 test fails"
             ),
+            "*fix: write `parselib>=2.0`*",
             (
                 "[[]lower[]] baselib 3.0: `baselib.feature` missing — used at "
                 "myproj/chain.py:5 (via myproj → toplib 1.0 → baselib 3.0), 1 test "
-                "fails; raise `toplib`*"
+                "fails"
             ),
+            "*fix: raise `toplib` to a release that works with baselib 3.0*",
             "[[]lower[]] myproj imports `ghostlib` but does not declare it*",
+            "*advice: declare the distribution that provides `ghostlib`",
             (
                 "[[]lower[]] brokenlib 1.0 does not import on CPython 3.*: ImportError: "
                 "cannot import name 'Mapping' from 'collections' — imported at "
-                "myproj/broken.py:1, 1 test fails; write `brokenlib>=1.1`*"
+                "myproj/broken.py:1, 1 test fails"
             ),
+            "*fix: write `brokenlib>=1.1`*",
         ]
     )
 
