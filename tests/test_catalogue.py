@@ -526,9 +526,8 @@ CASES = [
         id="index-answers-500",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: lower bound: the package index "
-        "http://127.0.0.1:*/simple/stablelib/ could not be read (3 attempts): "
-        "HTTP 500 Internal Server Error",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): HTTP 500 Internal Server Error",
         setup=_with_index(lambda s: s.url(500)),
         within=30,
     ),
@@ -558,9 +557,8 @@ CASES = [
         id="index-unreachable",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: lower bound: the package index "
-        "http://127.0.0.1:*/simple/stablelib/ could not be read (3 attempts): "
-        "*Connection refused",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): *Connection refused",
         setup=_with_index(lambda s: f"http://127.0.0.1:{s.closed_port}/simple"),
         within=30,
     ),
@@ -568,7 +566,7 @@ CASES = [
         id="index-host-does-not-resolve",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: lower bound: the package index "
+        line="[[]lower[]] ERROR: the package index "
         "http://depbounds-no-such-host.invalid/simple/stablelib/ could not be read "
         "(3 attempts): *",
         setup=_with_index(lambda _s: "http://depbounds-no-such-host.invalid/simple"),
