@@ -47,6 +47,8 @@ RESULTS_VAR = "DEPBOUNDS_RESULTS"
 OPTIONS_VAR = "DEPBOUNDS_OPTIONS"
 #: The report attribute (and serialised key) holding a failure's facts.
 FACTS_KEY = "depbounds_facts"
+#: The teardown report attribute carrying an xdist worker's radar records.
+WARNINGS_KEY = "depbounds_warnings"
 
 #: Bounds on what one failure writes: the innermost frames matter.
 _MAX_CHAIN = 8
@@ -63,6 +65,8 @@ _FUNCTIONS = (
 _DOTTED = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 _stream: IO[str] | None = None
+#: Whether this is an xdist worker of a recorded session.
+_worker = False
 # Reports do not carry their config; serialising them needs its hooks.
 _configs: list[Config] = []
 #: Whether an xdist worker's collection was counted (each worker collects all).
@@ -89,8 +93,10 @@ def pytest_addoption(parser: Parser) -> None:
 
 def pytest_configure(config: Config) -> None:
     """Open the results file; xdist workers leave it to their controller."""
-    global _stream  # noqa: PLW0603 - one stream per process
+    global _stream, _worker  # noqa: PLW0603 - one stream per process
     path = os.environ.get(RESULTS_VAR)
+    if path and hasattr(config, "workerinput"):
+        _worker = True  # the radar's records ride on the teardown reports
     if not path or hasattr(config, "workerinput"):
         return
     _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115, PTH123
@@ -116,6 +122,12 @@ def pytest_runtest_makereport(
     report = outcome.get_result()
     if report.failed and call.excinfo is not None:
         _attach_facts(report, call.excinfo.value)
+    if call.when == "teardown" and _radars:
+        # An xdist worker has no results file: its controller forwards the report.
+        carried = [*_pending, *_radars[-1].drain()]
+        _pending.clear()
+        if carried:
+            setattr(report, WARNINGS_KEY, carried)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -371,6 +383,10 @@ _PLUMBING = ("_pytest.", "pluggy.")
 _IMPORTING = ("importlib._bootstrap", "importlib.util")
 #: Stack key → id of each warning already sent with its stack.
 _sent: dict[tuple[Any, ...], int] = {}
+#: The radars watching on an xdist worker, innermost last.
+_radars: list[_Radar] = []
+#: Records of a worker's collection, not yet sent.
+_pending: list[dict[str, Any]] = []
 
 
 class _Radar:
@@ -393,8 +409,10 @@ class _Radar:
         self.catcher: Any = None
 
     def __enter__(self) -> None:
-        if _stream is None:
+        if _stream is None and not _worker:
             return
+        if _worker:
+            _radars.append(self)
         try:
             self.catcher = warnings.catch_warnings()
             self.catcher.__enter__()
@@ -408,6 +426,10 @@ class _Radar:
 
     def __exit__(self, *exc_info: object) -> None:
         self._restore()
+        if self in _radars:
+            _radars.remove(self)
+            # A worker's collection: its records ride on the first teardown report.
+            _pending.extend(self.drain())
         for key, count in self.counts.items():
             record = {
                 "event": "warning",
@@ -421,6 +443,20 @@ class _Radar:
                 record.update(self.details[key])
             record["id"] = known
             _emit(record)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The records so far, each whole (ids are per process), then forgotten."""
+        records = [
+            {
+                "nodeid": self.nodeid,
+                "when": self.when,
+                "count": count,
+                **self.details[key],
+            }
+            for key, count in self.counts.items()
+        ]
+        self.counts.clear()
+        return records
 
     def _restore(self) -> None:
         if self.catcher is not None:
@@ -440,8 +476,11 @@ class _Radar:
             if issubclass(category, RADAR_CATEGORIES):
                 with contextlib.suppress(Exception):  # never break a run
                     self._record(message, category, filename, lineno, frame)
-            module = _warning_module(frame, filename, lineno)
-            action = _action(masked, str(message), category, module, lineno)
+            try:
+                module = _warning_module(frame, filename, lineno)
+                action = _action(masked, str(message), category, module, lineno)
+            except Exception:  # noqa: BLE001 - never break a run: show it
+                action = "default"
             if action == "ignore":
                 return
             if previous is getattr(warnings, "_showwarning_orig", None):
@@ -523,13 +562,23 @@ def _action(
     for entry in warnings.filters:
         action, message, kind, mod, line = entry
         if (
-            (message is None or message.match(text))
+            _matches(message, text)
             and issubclass(category, kind)
-            and (mod is None or mod.match(module))
+            and _matches(mod, module)
             and line in {0, lineno}
         ):
             return "ignore" if id(entry) in masked else str(action)
     return str(getattr(warnings, "defaultaction", "default"))
+
+
+def _matches(pattern: Any, text: str) -> bool:  # noqa: ANN401 - a filter's field
+    """A filter's message or module test, as ``_warnings.c`` does it."""
+    if pattern is None:
+        return True
+    if isinstance(pattern, str):
+        # The interpreter's own default filters hold plain strings ('__main__').
+        return pattern == text
+    return bool(pattern.match(text))
 
 
 def _warning_module(frame: types.FrameType | None, filename: str, lineno: int) -> str:

@@ -12,8 +12,10 @@ dependency's use of it is not the project's to fix.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
+from pytest_depbounds._inner import WARNINGS_KEY
 from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
@@ -94,6 +96,20 @@ class WarningLog:
         self.details: dict[int, Mapping[str, Any]] = {}
         #: ``(id, nodeid, when)`` of each phase that raised it.
         self.hits: list[tuple[int, str, str]] = []
+        self._carried: dict[str, int] = {}
+
+    def take(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Keep the records an xdist worker put on a report; the report without them.
+
+        :param data: A serialised report.
+        :returns: The report without ``WARNINGS_KEY``.
+        """
+        if WARNINGS_KEY not in data:
+            return data
+        for record in data[WARNINGS_KEY] or ():
+            if isinstance(record, dict):
+                self.add(record)
+        return {k: v for k, v in data.items() if k != WARNINGS_KEY}
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Keep one ``warning`` record.
@@ -102,7 +118,12 @@ class WarningLog:
         """
         ident = record.get("id")
         if not isinstance(ident, int):
-            return
+            # From an xdist worker: whole, without an id; same warning, same id.
+            key = json.dumps(
+                [record.get(k) for k in ("category", "message", "filename", "stack")],
+                default=str,
+            )
+            ident = self._carried.setdefault(key, -1 - len(self._carried))
         if "stack" in record:
             self.details[ident] = record
         self.hits.append(

@@ -40,7 +40,8 @@ from packaging.markers import (
 )
 from packaging.version import Version
 
-from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.errors import DepboundsError, ResolutionError
+from pytest_depbounds.index import Index, redact
 from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ if TYPE_CHECKING:
 KIND = "static-missing"
 #: Seconds a dist's list of wheels is reused (as ``--depbounds-refresh``).
 DEFAULT_REFRESH = 3600.0
+#: Bumped when the way uses are read changes (the per-file cache is dropped).
+USES_FORMAT = 2
 #: Bumped when the cached API summaries change shape.
-SUMMARY_FORMAT = 2
+SUMMARY_FORMAT = 3
 
 #: Folders of a project that hold no code of its own.
 _SKIPPED_DIRS = frozenset(
@@ -90,6 +93,16 @@ _IMPLICIT = frozenset(
     }
 )
 _MAX_ALIAS_HOPS = 16
+#: Parameter kinds in the summaries: griffe's names, one letter each.
+_KINDS = {
+    "positional-only": "P",
+    "positional or keyword": "K",
+    "variadic positional": "V",
+    "keyword-only": "O",
+    "variadic keyword": "W",
+}
+_VAR_KEYWORD = "W"
+_BY_KEYWORD = frozenset({"K", "O"})
 
 Bound = Literal["lower", "upper"]
 
@@ -155,8 +168,10 @@ def read_uses(
     """
     known: dict[str, Any] = {}
     if cache is not None:
-        with contextlib.suppress(OSError, ValueError):
-            known = json.loads(cache.read_text(encoding="utf-8"))
+        with contextlib.suppress(OSError, ValueError, AttributeError, KeyError):
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if data.get("format") == USES_FORMAT:
+                known = data["files"]
     fresh: dict[str, Any] = {}
     uses: list[Usage] = []
     stars: list[tuple[str, str]] = []
@@ -180,7 +195,8 @@ def read_uses(
         with contextlib.suppress(OSError):
             cache.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
-            temporary.write_text(json.dumps(fresh), encoding="utf-8")
+            data = {"format": USES_FORMAT, "files": fresh}
+            temporary.write_text(json.dumps(data), encoding="utf-8")
             temporary.replace(cache)
     return ProjectUses(
         uses=tuple(uses), star_imports=tuple(stars), unparsable=tuple(broken)
@@ -213,11 +229,21 @@ class _UseReader(ast.NodeVisitor):
         self.found: list[tuple[str, Usage]] = []
         self.stars: list[tuple[str, str]] = []
         self.guarded = 0
+        #: What a guarded import brought (``libfoo.fast``): uses of it elsewhere
+        #: are the project's optional code paths too.
+        self.optional: set[str] = set()
 
     def result(self) -> list[Usage]:
         # A use through a name that is also assigned, is a parameter, ... is not
         # known to be the module: it is left out rather than guessed.
-        return [u for name, u in self.found if name not in self.rebound]
+        return [
+            u
+            for name, u in self.found
+            if name not in self.rebound
+            and not any(
+                u.symbol == o or u.symbol.startswith(f"{o}.") for o in self.optional
+            )
+        ]
 
     def _site(self, node: ast.AST) -> str:
         return f"{self.relative}:{getattr(node, 'lineno', 0)}"
@@ -225,6 +251,8 @@ class _UseReader(ast.NodeVisitor):
     def _use(
         self, name: str, symbol: str, node: ast.AST, keyword: str | None = None
     ) -> None:
+        if self.guarded and isinstance(node, (ast.Import, ast.ImportFrom)):
+            self.optional.add(symbol)
         if not self.guarded:
             self.found.append(
                 (name, Usage(symbol=symbol, keyword=keyword, site=self._site(node)))
@@ -305,11 +333,16 @@ class _UseReader(ast.NodeVisitor):
     visit_TryStar = visit_Try  # noqa: N815
 
     def visit_If(self, node: ast.If) -> None:
-        # ``if hasattr(mod, "x")`` / ``getattr(mod, "x", None)``: a checked use.
+        # ``if hasattr(mod, "x")`` / ``getattr(mod, "x", None)``: a checked use;
+        # ``if TYPE_CHECKING:`` never runs.
         guarded = any(
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Name)
-            and n.func.id in {"hasattr", "getattr"}
+            (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id in {"hasattr", "getattr"}
+            )
+            or (isinstance(n, ast.Name) and n.id == "TYPE_CHECKING")
+            or (isinstance(n, ast.Attribute) and n.attr == "TYPE_CHECKING")
             for n in ast.walk(node.test)
         )
         self.guarded += guarded
@@ -353,9 +386,11 @@ class Api:
     dist: str
     version: str
     top_level: tuple[str, ...]
-    #: Dotted path → ``{"k": kind, ...}``; kinds: module, class, function,
-    #: attribute, alias (``t``: target), external, compiled, unloadable.
-    objects: Mapping[str, Mapping[str, Any]]
+    #: Dotted path → one string (a small summary parses fast): ``m`` module,
+    #: ``c`` class (``*`` after either: dynamic attributes), ``f`` function
+    #: followed by ``name:kind`` parameters, ``v`` value, ``a`` alias followed by
+    #: its target, ``x`` compiled module, ``u`` unreadable.
+    objects: Mapping[str, str]
     #: Namespace packages (no ``__init__``), which other dists may share.
     namespaces: tuple[str, ...] = ()
 
@@ -392,22 +427,22 @@ def load_api(wheel: Path, dist: str, version: str) -> Api:
             ]
             archive.extractall(root, members=names)
         top_level = _top_level(names)
-        objects: dict[str, dict[str, Any]] = {}
+        objects: dict[str, str] = {}
         for name in names:
             if _is_compiled(name):
                 dotted = _module_of(name)
                 if dotted and not _has_source(names, name):
-                    objects[dotted] = {"k": "compiled"}
+                    objects[dotted] = "x"
         loader = griffe.GriffeLoader(
             search_paths=[root], allow_inspection=False, store_source=False
         )
         for top in top_level:
-            if objects.get(top, {}).get("k") == "compiled":
+            if objects.get(top) == "x":
                 continue
             try:
                 loaded = loader.load(top)
             except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
-                objects[top] = {"k": "unloadable"}
+                objects[top] = "u"
                 continue
             _summarise(loaded, objects)
     return Api(
@@ -470,7 +505,7 @@ def _has_source(names: Sequence[str], compiled: str) -> bool:
     return f"{prefix}{stem}.py" in names or f"{prefix}{stem}.pyi" in names
 
 
-def _summarise(obj: Any, objects: dict[str, dict[str, Any]]) -> None:  # noqa: ANN401 - a griffe object
+def _summarise(obj: Any, objects: dict[str, str]) -> None:  # noqa: ANN401 - a griffe object
     """Flatten a griffe module tree into dotted paths (aliases kept as targets)."""
     stack = [obj]
     while stack:
@@ -479,34 +514,32 @@ def _summarise(obj: Any, objects: dict[str, dict[str, Any]]) -> None:  # noqa: A
         if path in objects:
             continue
         if current.is_alias:
-            objects[path] = {"k": "alias", "t": current.target_path}
+            objects[path] = f"a{current.target_path}"
             continue
         objects[path], members = _entry(current)
         for name, member in members.items():
             if member.is_alias or member.path != f"{path}.{name}":
                 # Inherited or re-exported: reachable here, defined elsewhere.
                 target = member.target_path if member.is_alias else member.path
-                objects.setdefault(f"{path}.{name}", {"k": "alias", "t": target})
+                objects.setdefault(f"{path}.{name}", f"a{target}")
                 if member.is_alias:
                     continue
             stack.append(member)
 
 
-def _entry(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:  # noqa: ANN401 - a griffe object
+def _entry(obj: Any) -> tuple[str, dict[str, Any]]:  # noqa: ANN401 - a griffe object
     """One object's summary, and the members to summarise after it."""
     kind = obj.kind.value
-    entry: dict[str, Any] = {"k": kind}
     if kind == "module":
         members = dict(obj.members)
-        entry["dyn"] = "__getattr__" in members
-        return entry, members
+        return "m*" if "__getattr__" in members else "m", members
     if kind == "class":
         members = _class_members(obj)
-        entry["dyn"] = "__getattr__" in members or not _bases_known(obj)
-        return entry, members
+        dynamic = "__getattr__" in members or not _bases_known(obj)
+        return "c*" if dynamic else "c", members
     if kind == "function":
-        entry["p"] = _parameters(obj)
-    return entry, {}
+        return "f" + _parameters(obj), {}
+    return "v", {}
 
 
 def _class_members(cls: Any) -> dict[str, Any]:  # noqa: ANN401 - a griffe class
@@ -526,8 +559,11 @@ def _bases_known(cls: Any) -> bool:  # noqa: ANN401 - a griffe class
     return resolved >= len([b for b in bases if b not in plain])
 
 
-def _parameters(function: Any) -> list[list[str]]:  # noqa: ANN401 - a griffe function
-    return [[p.name, p.kind.value] for p in function.parameters]
+def _parameters(function: Any) -> str:  # noqa: ANN401 - a griffe function
+    """``name:kind,...`` with griffe's kind names shortened (see `_KINDS`)."""
+    return ",".join(
+        f"{p.name}:{_KINDS.get(p.kind.value, '?')}" for p in function.parameters
+    )
 
 
 class ApiCache:
@@ -596,16 +632,16 @@ def lookup(api: Api, symbol: str) -> Lookup:  # noqa: PLR0911 - one answer per c
         if isinstance(resolved, Lookup):
             return resolved
         path, entry = resolved
-        kind = entry.get("k")
-        if kind not in {"module", "class"}:
+        kind = entry[:1]
+        if kind not in {"m", "c"}:
             # An attribute of a function or a value: not an API question.
             return Lookup(state="present")
         child = f"{path}.{part}"
         if child in api.objects:
             path = child
             continue
-        if entry.get("dyn"):
-            why = "defines __getattr__" if kind == "module" else "has dynamic bases"
+        if entry.endswith("*"):
+            why = "defines __getattr__" if kind == "m" else "has dynamic bases"
             return Lookup(state="unknown", detail=f"`{path}` {why}")
         if part in _IMPLICIT:
             return Lookup(state="present")
@@ -630,25 +666,23 @@ def accepts(api: Api, symbol: str, keyword: str) -> Lookup:
         return resolved
     path, entry = resolved
     skip_first = False
-    if entry.get("k") == "class":
+    if entry.startswith("c"):
         init = _resolve(api, f"{path}.__init__")
-        if isinstance(init, Lookup) or "p" not in init[1]:
+        if isinstance(init, Lookup) or not init[1].startswith("f"):
             return Lookup(state="unknown", detail=f"no `__init__` found for `{path}`")
         entry, skip_first = init[1], True
-    params = entry.get("p")
-    if not isinstance(params, list):
+    if not entry.startswith("f"):
         return Lookup(state="unknown", detail=f"`{path}` is not a function")
+    params = [p.rpartition(":") for p in entry[1:].split(",") if p]
     if skip_first:
         params = params[1:]
-    for name, kind in params:
-        if kind == "variadic keyword" or (
-            name == keyword and kind in {"positional or keyword", "keyword-only"}
-        ):
+    for name, _, kind in params:
+        if kind == _VAR_KEYWORD or (name == keyword and kind in _BY_KEYWORD):
             return Lookup(state="present")
     return Lookup(state="missing", detail=symbol, keyword=keyword)
 
 
-def _resolve(api: Api, path: str) -> tuple[str, Mapping[str, Any]] | Lookup:
+def _resolve(api: Api, path: str) -> tuple[str, str] | Lookup:
     """Follow aliases to the object a path names."""
     for _ in range(_MAX_ALIAS_HOPS):
         entry = api.objects.get(path)
@@ -656,13 +690,13 @@ def _resolve(api: Api, path: str) -> tuple[str, Mapping[str, Any]] | Lookup:
             if path.partition(".")[0] not in api.top_level:
                 return Lookup(state="unknown", detail=f"`{path}` is another package's")
             return Lookup(state="unknown", detail=f"`{path}` not found")
-        kind = entry.get("k")
-        if kind == "alias":
-            path = str(entry.get("t"))
+        kind = entry[:1]
+        if kind == "a":
+            path = entry[1:]
             continue
-        if kind == "compiled":
+        if kind == "x":
             return Lookup(state="unknown", detail=f"`{path}` is a compiled module")
-        if kind == "unloadable":
+        if kind == "u":
             return Lookup(state="unknown", detail=f"`{path}` could not be read")
         return path, entry
     return Lookup(state="unknown", detail=f"`{path}`: too many aliases")
@@ -705,11 +739,16 @@ def _fetch(file: WheelFile, folder: Path) -> Path:
         request = urllib.request.Request(  # noqa: S310 - http(s) checked above
             file.url, headers={"User-Agent": "pytest-depbounds"}
         )
-        with (
-            urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
-            temporary.open("wb") as out,
-        ):
-            shutil.copyfileobj(response, out)
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
+                temporary.open("wb") as out,
+            ):
+                shutil.copyfileobj(response, out)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            reason = getattr(exc, "reason", exc)
+            msg = f"cannot download {file.filename} from {redact(file.url)}: {reason}"
+            raise ResolutionError(msg) from None
         temporary.replace(target)
     return target
 
@@ -950,6 +989,7 @@ class Scanner:
         inputs = json.dumps(
             [
                 SUMMARY_FORMAT,
+                USES_FORMAT,
                 [[u.symbol, u.keyword, u.site] for u in uses.uses],
                 uses.star_imports,
                 skipped,
@@ -1161,8 +1201,6 @@ def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
     :param cache_dir: The depbounds cache dir (the index keeps files under it).
     :returns: The listing: the same index reader the resolution uses.
     """
-    from pytest_depbounds.index import Index  # noqa: PLC0415
-
     return Index(settings, cache_dir=cache_dir / "index")
 
 

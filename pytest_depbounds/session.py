@@ -564,7 +564,7 @@ class BoundsSession:
                 session.testscollected += state.collected
             state.view.collected(state.collected)
         elif event == "warning":
-            state.warnings.add(record)
+            state.warnings.add(redact_data(record))
         elif event in {"report", "collectreport"}:
             self._replay_report(state, event, record)
 
@@ -575,7 +575,7 @@ class BoundsSession:
         hook = self.config.hook
         # A test's output may print an index URL or a token: mask it before
         # the terminal, JUnit or any other plugin sees it.
-        data, facts = split_facts(redact_data(record["data"]))
+        data, facts = split_facts(state.warnings.take(redact_data(record["data"])))
         if facts is not None:
             when = "collect" if event == "collectreport" else data.get("when")
             state.failures.append((str(data.get("nodeid")), str(when), facts))
@@ -680,13 +680,17 @@ class BoundsSession:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         refresh = float("inf") if self.settings.offline else self.settings.refresh
         scanner = Scanner(context.index, context.cache_dir, refresh=refresh)
-        try:
-            self.scan_result = scanner.scan(self.declaration)
-        except DepboundsError as exc:
-            pytest.exit(str(exc), returncode=exc.exit_code)
         if terminal is not None:
             terminal.write_sep("-", "depbounds: static scan")
-            for line in self.scan_result.lines():
+        try:
+            self.scan_result = scanner.scan(self.declaration)
+        except (DepboundsError, OSError) as exc:
+            # The dynamic run does not need the scan: say why it is missing, go on.
+            lines = [f"static scan not done: {exc}"]
+        else:
+            lines = self.scan_result.lines()
+        if terminal is not None:
+            for line in lines:
                 terminal.write_line(line)
 
     def _add_scan_notes(self) -> None:

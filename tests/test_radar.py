@@ -12,6 +12,7 @@ from packaging.requirements import Requirement
 from pytest_depbounds import _inner, radar
 from pytest_depbounds.attribution import Attributor, SiteIndex
 from pytest_depbounds.declared import Declaration, DeclaredRequirement
+from pytest_depbounds.results import BoundResult, Note
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def _run(
     monkeypatch: pytest.MonkeyPatch,
     site: Path,
     ini: str,
+    *args: str,
 ) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
     for path, text in {**PROJECT, **TESTS}.items():
         target = pytester.path / path
@@ -88,7 +90,9 @@ def _run(
     results = pytester.path / "results.jsonl"
     monkeypatch.setenv(_inner.RESULTS_VAR, str(results))
     monkeypatch.setenv("PYTHONPATH", str(site))
-    result = pytester.runpytest_subprocess("-p", "pytest_depbounds._inner", "-rw")
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_depbounds._inner", "-rw", *args
+    )
     records = [
         json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
     ]
@@ -102,6 +106,8 @@ def _deprecations(
     for record in records:
         if record["event"] == "warning":
             log.add(record)
+        elif record["event"] == "report":
+            log.take(record["data"])
     declaration = Declaration(
         project_dir=project,
         project_name="myproj",  # type: ignore[arg-type]
@@ -187,6 +193,33 @@ def test_error_filters_still_fail_the_test(
     assert set(found) == {"deplib.util"}
 
 
+def test_the_interpreters_own_default_filters_are_obeyed_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # Without pytest's warnings plugin, Python's defaults ignore DeprecationWarning
+    # outside ``__main__`` (filters holding plain strings, not patterns).
+    result, records = _run(
+        pytester, monkeypatch, site, "[pytest]\n", "-p", "no:warnings"
+    )
+    result.assert_outcomes(passed=5)
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
+
+
+def test_xdist_workers_send_their_records_on_the_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    _, records = _run(pytester, monkeypatch, site, "[pytest]\n", "-n", "2")
+    assert not [r for r in records if r["event"] == "warning"]
+    found = _deprecations(records, site, pytester.path)
+    assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
+    assert found["deplib.util"].collection
+    assert set(found["deplib.old"].tests) == {
+        "test_a.py::test_one",
+        "test_a.py::test_two",
+    }
+
+
 def test_a_default_run_keeps_pytest_warning_summary(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
 ) -> None:
@@ -196,6 +229,59 @@ def test_a_default_run_keeps_pytest_warning_summary(
     ids = [r["id"] for r in records if r["event"] == "warning" and "stack" in r]
     # Each warning's stack is sent once; repeats name its id.
     assert len(ids) == len(set(ids))
+
+
+def _bound(bound: str, pins: dict[str, str], **fields: Any) -> BoundResult:
+    values: dict[str, Any] = {
+        "bound": bound,
+        "interpreter": "CPython 3.11",
+        "pins": pins,
+        "direct": ("deplib",),
+        "resolution": "highest",
+        "env_path": None,
+        "env_reused": False,
+        "env_seconds": 0.0,
+        "run_seconds": 0.0,
+        "counts": {},
+        "collected": 1,
+        "exitstatus": 0,
+        "error": None,
+        "crash": None,
+        "tests": (),
+    }
+    values.update(fields)
+    return BoundResult(**values)
+
+
+def test_lookahead_notes_say_what_moved_and_never_fail() -> None:
+    upper = _bound("upper", {"deplib": "1.0", "other": "1.0"})
+    deprecated = Note(kind="deprecated-use", dist="deplib", message="deplib 2.0: x")
+    ahead = _bound(
+        "lookahead",
+        {"deplib": "2.0", "other": "2.0"},
+        unattributed=("t.py::a", "t.py::b"),
+        notes=(deprecated, Note(kind="floor-moved", dist="x", message="ignored")),
+    )
+    notes = radar.lookahead_notes(ahead, upper)
+    assert [(n.kind, n.dist, n.message, n.fails) for n in notes] == [
+        (
+            "lookahead-break",
+            None,
+            "lookahead (deplib 1.0 → 2.0): 2 failures not attributed to a dependency",
+            False,
+        ),
+        (
+            "lookahead-break",
+            "deplib",
+            "lookahead (deplib 1.0 → 2.0): deplib 2.0: x",
+            False,
+        ),
+    ]
+    broken = _bound("lookahead", {}, error="no version of deplib\nmore")
+    assert [n.message for n in radar.lookahead_notes(broken, upper)] == [
+        "lookahead: the env could not be built: no version of deplib"
+    ]
+    assert radar.lookahead_notes(_bound("lookahead", {"deplib": "1.0"}), upper) == ()
 
 
 # -- end to end: the 1.x env of a function 2.0 removes ---------------------------

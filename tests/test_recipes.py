@@ -249,12 +249,7 @@ def test_tox_lower_constraints_env(tmp_path: Path, offline: dict[str, str]) -> N
         offline,
     )
     assert version.stdout.strip() == "1.4"
-
-    # A floor the constraints file does not pin is drift the verify mode reports.
-    (project / "lower-constraints.txt").write_text("fakelib==2.0\n", encoding="utf-8")
-    drifted = _run([*argv, "-r"], project, offline)
-    assert drifted.returncode == 1
-    assert "drift: fakelib 2.0 installed, lower bound is 1.4" in drifted.stdout
+    # Drift (a pin above the floor) failing this env: tests/test_verify.py.
 
 
 def test_nox_bounds_session(project: Path, offline: dict[str, str]) -> None:

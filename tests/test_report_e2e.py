@@ -87,6 +87,8 @@ def test_example_output_fits_80_columns_and_is_the_readmes(
     assert match is not None
     shown = match["text"].splitlines()
     summary = shown[shown.index(next(s for s in shown if "depbounds summary" in s)) :]
+    # pytest's last line is padded to the length of its time: left out.
+    summary = [line for line in summary if not re.search(r" in \d+\.\d+s =", line)]
     # Times vary between runs; everything else is as shown.
     result.stdout.fnmatch_lines(
         [re.sub(r"\d+\.\d+ ?s", "*", _escape(line)) for line in summary]
@@ -164,7 +166,7 @@ def test_an_env_that_cannot_be_built_is_a_failed_env_case(
     assert result.ret == 6
     result.stdout.fnmatch_lines(
         [
-            "*ERROR: lower bound: uv could not resolve the dependencies (fakelib>=9)*",
+            "*ERROR: lower bound: no version of fakelib that `fakelib>=9` admits*",
             "lower  env failed not run*env failed",
             "exit code 6: a bound's env could not be resolved or built",
         ]
@@ -174,7 +176,9 @@ def test_an_env_that_cannot_be_built_is_a_failed_env_case(
     assert (case.get("classname"), case.get("name")) == ("depbounds", "env@lower")
     failure = case.find("failure")
     assert failure is not None
-    assert "uv could not resolve the dependencies (fakelib>=9)" in (failure.text or "")
+    assert "no version of fakelib that `fakelib>=9` admits installs" in (
+        failure.text or ""
+    )
     report = json.loads((pytester.path / "r.json").read_text())
     validate_report(report)
     assert report["bounds"][0]["status"] == "env failed"

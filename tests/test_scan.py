@@ -167,9 +167,13 @@ def test_uses_are_read_from_imports_attributes_and_keywords(tmp_path: Path) -> N
             d.z = 3
             h(key=2)
             try:
-                import guarded
+                import guarded.fast
             except (ImportError, OSError):
                 pass
+            guarded.fast.go()
+            guarded.slow.go()
+            if TYPE_CHECKING:
+                from e.f import typing_only
             """
         ),
         encoding="utf-8",
@@ -182,6 +186,7 @@ def test_uses_are_read_from_imports_attributes_and_keywords(tmp_path: Path) -> N
         Usage(symbol="a.b.x.y", keyword="kw", site="m.py:6"),
         Usage(symbol="a.b.x.y", site="m.py:6"),
         Usage(symbol="e.f.g", keyword="key", site="m.py:8"),
+        Usage(symbol="guarded.slow.go", site="m.py:14"),
     )
 
 
