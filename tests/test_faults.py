@@ -125,6 +125,15 @@ def _processes_mentioning(needle: str) -> list[str]:
     return found
 
 
+@pytest.fixture
+def _no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """After the test, stop what a failed assertion may have left running."""
+    yield
+    for line in _processes_mentioning(str(tmp_path)):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     os.killpg(proc.pid, sig)
 
@@ -140,6 +149,7 @@ def _kill_pid_in(marker: Path) -> None:
 
 
 @pytest.mark.parametrize("point", ["created", "pins", "installed", "reinstalling"])
+@pytest.mark.usefixtures("_no_leftovers")
 def test_a_build_killed_at_any_point_is_rebuilt(
     point: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +180,7 @@ def test_a_build_killed_at_any_point_is_rebuilt(
 # -- Ctrl-C ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("_no_leftovers")
 def test_ctrl_c_during_an_install_stops_every_child(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj")
     marker = tmp_path / "paused"
@@ -193,6 +204,7 @@ def test_ctrl_c_during_an_install_stops_every_child(tmp_path: Path) -> None:
     assert code == 0, output
 
 
+@pytest.mark.usefixtures("_no_leftovers")
 def test_ctrl_c_during_the_inner_runs_prints_what_finished(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj")
     started = tmp_path / "started"
@@ -222,6 +234,31 @@ def test_ctrl_c_during_the_inner_runs_prints_what_finished(tmp_path: Path) -> No
     report = json.loads((project / "r.json").read_text())
     assert report["exitcode"] == 2
     assert [b["status"] for b in report["bounds"]] == ["passed", "interrupted"]
+
+
+@pytest.mark.usefixtures("_no_leftovers")
+def test_an_inner_session_does_not_outlive_a_killed_run(tmp_path: Path) -> None:
+    project = _project(tmp_path / "proj")
+    started = tmp_path / "started"
+    out = tmp_path / "run.out"
+    proc = _pytest(
+        project,
+        "--depbounds=upper",
+        env={
+            "DEPBOUNDS_FAULTS_STARTED": str(started),
+            "DEPBOUNDS_FAULTS_HANG_UPPER": "1",
+        },
+        out=out,
+    )
+    _wait_for(Path(f"{started}-upper"), proc)
+    assert _processes_mentioning(str(tmp_path)), "no inner session to orphan"
+    # SIGKILL leaves no chance to clean up: the inner session notices alone.
+    _kill_group(proc, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(tmp_path)) == []
 
 
 def _zombie(pid: int) -> bool:
