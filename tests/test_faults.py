@@ -503,7 +503,10 @@ def test_no_shell_strings() -> None:
     root = Path(__file__).parent.parent
     needle = "shell" + "=True"
     sources = [
-        *root.joinpath("pytest_depbounds").rglob("*.py"),
-        *Path(__file__).parent.glob("*.py"),
+        path
+        for folder in ("pytest_depbounds", "tests", "benchmarks", "example", ".ci")
+        for path in root.joinpath(folder).rglob("*")
+        if path.is_file() and path.suffix in {".py", ""}
     ]
-    assert [str(p) for p in sources if needle in p.read_text()] == []
+    assert len(sources) > 20
+    assert [str(p) for p in sources if needle in p.read_text(errors="replace")] == []
