@@ -9,6 +9,7 @@ import html
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from packaging.utils import (
 )
 
 from pytest_depbounds.envs import PAUSE_VAR
+from pytest_depbounds.process import BLOCKED_ENV_VARS, child_environ
 from pytest_depbounds.testing import write_project
 
 if TYPE_CHECKING:
@@ -510,3 +512,18 @@ def test_no_shell_strings() -> None:
     ]
     assert len(sources) > 20
     assert [str(p) for p in sources if needle in p.read_text(errors="replace")] == []
+
+
+def test_the_readme_lists_every_dropped_variable() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The environment of the envs", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = {
+        name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])
+    }
+    assert documented == set(BLOCKED_ENV_VARS)
+    environ = dict.fromkeys(BLOCKED_ENV_VARS, "x") | {"PIP_INDEX_URL": "kept"}
+    assert child_environ(environ, python_path="inner") == {
+        "PIP_INDEX_URL": "kept",
+        "PYTHONPATH": "inner",
+    }
