@@ -963,7 +963,7 @@ class Scanner:
                     )
                     for f, u, v, y, r in json.loads(target.read_text(encoding="utf-8"))
                 ]
-        files = [f for f in self.listing.files(name) if f.filename.endswith(".whl")]
+        files = list(self.listing.files(name))
         with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
             data = [
@@ -1003,11 +1003,18 @@ class Scanner:
             if not _applies(requirement.requirement):
                 continue
             specifier = requirement.requirement.specifier
-            dist = _Dist(name, specifier, self._files(name), self)
+            files = self._files(name)
+            dist = _Dist(name, specifier, files, self)
             if not dist.versions:
                 skipped.append(f"{name}: no wheel admitted by the range")
                 continue
             dists[name] = dist
+            lowest = min(specifier.filter({f.version for f in files if not f.yanked}))
+            if lowest < dist.versions[0]:
+                skipped.append(
+                    f"{name} {lowest}: no wheel that installs here (an sdist only, or "
+                    f"wheels for other interpreters): scanned from {dist.versions[0]}"
+                )
         # Same uses, same wheels: the same answer, without reading any summary.
         inputs = json.dumps(
             [

@@ -234,6 +234,10 @@ def test_scan_finds_every_missing_use_with_the_version_that_has_it(
     assert "`libfoo.speedups` is a compiled module: 2 uses not checked" in skipped
     assert "`from libfoo import *` at myproj/__init__.py:6" in skipped
     assert "os.path" not in skipped
+    assert (
+        "barlib 0.9: no wheel that installs here (an sdist only, or wheels for other "
+        "interpreters): scanned from 1.0"
+    ) in skipped
     # Guarded, patched and shadowed names are the project's own business.
     assert not {"optional_api", "maybe", "patched", "not_the_module"} & {
         f.symbol.rpartition(".")[2] for f in result.findings
