@@ -210,8 +210,13 @@ def read_declaration(
     extras: Sequence[str],
     groups: Sequence[str] | None,
     requirements_files: Sequence[Path] = (),
+    metadata_cache: Path | None = None,
 ) -> Declaration:
     """Read the project's declared requirements.
+
+    Dependencies listed as ``dynamic`` that no file we read declares (and those
+    of a ``setup.py``-only project) are read from the build backend's metadata
+    (:mod:`pytest_depbounds.metadata`).
 
     :param project_dir: The folder holding ``pyproject.toml`` or ``setup.cfg``.
     :param extras: Extras whose requirements are included.
@@ -219,6 +224,7 @@ def read_declaration(
         ``test``/``tests``/``testing`` groups that exist.
     :param requirements_files: Requirements files whose requirements are added
         (``--depbounds-requirements``).
+    :param metadata_cache: Where a build backend's answer is kept.
     :returns: The declaration, requirements in file order.
     :raises ConfigurationError: On a missing or malformed file, an unknown extra or
         group, or an invalid requirement.
@@ -229,10 +235,12 @@ def read_declaration(
     data, text = _load_toml(pyproject)
     reader = _PyprojectReader(pyproject, text, None)
     if "project" in data:
-        metadata = _read_project(reader, data, extras, has_files=has_files)
+        metadata = _read_project(
+            reader, data, extras, has_files=has_files, metadata_cache=metadata_cache
+        )
     else:
         metadata = _read_setup_cfg(project_dir, extras) or _no_metadata(
-            project_dir, extras, has_files=has_files
+            reader, data, extras, has_files=has_files, metadata_cache=metadata_cache
         )
     project_name, requirements = metadata
     reader.project_name = project_name
@@ -271,6 +279,7 @@ def _read_project(
     extras: Sequence[str],
     *,
     has_files: bool,
+    metadata_cache: Path | None,
 ) -> _Metadata:
     """Read PEP 621 ``[project]``: dependencies and the wanted extras."""
     pyproject = reader.path
@@ -290,6 +299,9 @@ def _read_project(
             )
             for key, raws in _table(project, "optional-dependencies", pyproject).items()
         }
+        if extras and "optional-dependencies" in project.get("dynamic", ()):
+            # Only the backend knows the extras: it reports the dependencies too.
+            return project_name, _from_backend(reader, data, extras, metadata_cache)
         return project_name, requirements + _select_extras(
             optional, extras, project_name, pyproject.name
         )
@@ -310,11 +322,7 @@ def _read_project(
         return project_name or legacy[0], legacy[1]
     if has_files:
         return project_name, []
-    raise ConfigurationError(
-        f"{pyproject}: [project] lists dependencies as dynamic; pytest "
-        "--depbounds needs them declared statically in [project].dependencies, "
-        "in setup.cfg, or in the files given to --depbounds-requirements"
-    )
+    return project_name, _from_backend(reader, data, extras, metadata_cache)
 
 
 def _read_setup_cfg(
@@ -356,23 +364,29 @@ def _read_setup_cfg(
 
 
 def _no_metadata(
-    project_dir: Path, extras: Sequence[str], *, has_files: bool
+    reader: _PyprojectReader,
+    data: dict[str, Any],
+    extras: Sequence[str],
+    *,
+    has_files: bool,
+    metadata_cache: Path | None,
 ) -> _Metadata:
-    """No pyproject ``[project]`` and no setup.cfg: only requirements files."""
+    """No pyproject ``[project]`` and no setup.cfg: requirements files or setup.py."""
+    project_dir = reader.path.parent
+    if has_files:
+        if extras:
+            raise ConfigurationError(
+                f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
+                "extras (no [project] in pyproject.toml, no setup.cfg)"
+            )
+        return None, []
+    if (project_dir / "setup.py").is_file():
+        # setup.py computes its requirements: only its build backend knows them.
+        return None, _from_backend(reader, data, extras, metadata_cache)
     if extras:
         raise ConfigurationError(
             f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
             "extras (no [project] in pyproject.toml, no setup.cfg)"
-        )
-    if has_files:
-        return None, []
-    if (project_dir / "setup.py").is_file():
-        raise ConfigurationError(
-            f"{project_dir} has only setup.py, which pytest --depbounds does not "
-            "run: pass the files that list the dependencies with "
-            "--depbounds-requirements (e.g. --depbounds-requirements "
-            "requirements.txt), or declare them in pyproject.toml [project] or "
-            "setup.cfg [options] install_requires"
         )
     if (project_dir / "pyproject.toml").is_file():
         return None, []
@@ -380,6 +394,29 @@ def _no_metadata(
         f"no pyproject.toml in {project_dir}: pytest --depbounds reads the "
         "declared dependencies from its [project] table, from setup.cfg, or from "
         "the files given to --depbounds-requirements"
+    )
+
+
+def _from_backend(
+    reader: _PyprojectReader,
+    data: dict[str, Any],
+    extras: Sequence[str],
+    metadata_cache: Path | None,
+) -> list[DeclaredRequirement]:
+    """Dependencies and wanted extras as the build backend reports them."""
+    from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
+
+    build_system = _table(data, "build-system", reader.path)
+    backend = backend_metadata(
+        reader.path.parent, build_system, cache_dir=metadata_cache
+    )
+    requirements = list(reader.located(backend.dependencies, backend.source, ""))
+    optional = {
+        key: list(reader.located(raws, backend.source, f"extra {key}"))
+        for key, raws in backend.extras.items()
+    }
+    return requirements + _select_extras(
+        optional, extras, reader.project_name, backend.source
     )
 
 
@@ -494,6 +531,13 @@ class _PyprojectReader:
     def parse(self, raws: Iterable[str], origin: str) -> Iterable[DeclaredRequirement]:
         for raw in raws:
             yield _parse(raw, self.locate(raw), origin)
+
+    def located(
+        self, raws: Iterable[str], location: str, origin: str
+    ) -> Iterable[DeclaredRequirement]:
+        """Requirements a build backend reported: no line to point at."""
+        for raw in raws:
+            yield _parse(raw, location, origin)
 
     def groups(
         self, table: dict[str, Any], wanted: Sequence[str] | None

@@ -179,6 +179,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _metadata_cache(config: pytest.Config, cache_dir: Path | None) -> Path | None:
+    """Where a build backend's metadata is kept (dynamic dependencies)."""
+    if cache_dir is not None:
+        return cache_dir / "metadata"
+    cache: pytest.Cache | None = getattr(config, "cache", None)
+    return cache.mkdir("depbounds") / "metadata" if cache is not None else None
+
+
 def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
     """The project's declaration, read as every mode of the plugin reads it."""
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
@@ -191,6 +199,7 @@ def _declaration(config: pytest.Config, settings: Settings) -> Declaration:
             extras=settings.extras,
             groups=settings.groups,
             requirements_files=settings.requirements,
+            metadata_cache=_metadata_cache(config, settings.cache_dir),
         )
     except DepboundsError as exc:
         raise pytest.UsageError(redact(str(exc))) from None

@@ -179,7 +179,7 @@ def _condense(lines: list[str]) -> tuple[list[str], list[str]]:
             # uv wraps a long cause onto indented lines.
             parts[-1] += f" {line}"
     if block:
-        parts.append(_exception_line(block))
+        parts.append(exception_line(block))
     return parts, [h for h in hints if "usually indicate" not in h]
 
 
@@ -201,8 +201,12 @@ def _after_prefix(line: str, prefixes: tuple[str, ...]) -> str | None:
     return None
 
 
-def _exception_line(block: list[str]) -> str:
-    # A build backend's traceback ends with the exception: that line says why.
+def exception_line(block: list[str]) -> str:
+    """The line of a traceback that says why: the exception, else the last line.
+
+    :param block: Lines of a child's output.
+    :returns: One of them.
+    """
     for line in reversed(block):
         if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line):
             return line

@@ -149,7 +149,8 @@ class BoundView:
         """Show why the bound could not run."""
         if self.terminal is not None:
             first, _, rest = message.partition("\n")
-            lines = _wrap(self.terminal, f"[{self.bound}] ERROR: {first}")
+            # Never wrapped: one line a CI log search or a grep finds whole.
+            lines = [f"[{self.bound}] ERROR: {first}"]
             lines += [f"    {text}" for text in rest.splitlines()]
             self._write(lines, red=True)
 

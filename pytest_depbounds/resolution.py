@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 #: Tooling always installed in a bound env, unless the project declares it itself.
 DEFAULT_TOOLING = ("pytest",)
 
-#: Lines of resolver output kept in an error message.
-_ERROR_LINES = 12
-
 #: Floors stepped over (each a failed build) before giving up.
 MAX_STEPS = 8
 
@@ -272,6 +269,7 @@ class _Lower:
                     requirements=requirements,
                     outcome=outcome,
                     notes=notes,
+                    log=self.stem.with_suffix(".deps.log"),
                 )
         else:  # pragma: no cover - MAX_STEPS builds failed in a row
             raise ResolutionError(
@@ -766,6 +764,7 @@ def _compile_checked(
             requirements=requirements,
             outcome=outcome,
             notes=(),
+            log=stem.with_suffix(f".{part}.log"),
         )
     return lines
 
@@ -778,19 +777,23 @@ def _resolution_error(
     requirements: Sequence[str],
     outcome: Outcome | _Empty,
     notes: Sequence[Note],
+    log: Path,
 ) -> ResolutionError:
-    why = "".join(f"{note.message}\n" for note in notes)
+    # One line: the notes that explain it, then the resolver's own reason; its
+    # whole output goes to the log the line names.
+    why = [note.message for note in notes]
     detail = ""
     if not isinstance(outcome, _Empty):
-        detail = outcome.error_tail(_ERROR_LINES)
         failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
         if failure is not None:
             name, version, last = failure
-            why += f"{name}=={version} does not build: {last}\n"
+            why.append(f"{name}=={version} does not build: {last}")
+        detail = outcome.failure(log)
+    reasons = "".join(f"{reason}; " for reason in why)
     return ResolutionError(
         f"{request.bound} bound: {installer.name} could not resolve {what} "
         f"({', '.join(requirements)}) for {request.interpreter.label} "
-        f"from {installer.index.describe()}:\n{why}{detail}"
+        f"from {installer.index.describe()}: {reasons}{detail}"
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from filelock import FileLock
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from pytest_depbounds.testing import (
@@ -92,26 +93,32 @@ def tooling_wheels(pytestconfig: pytest.Config) -> Path:
     assert cache is not None
     folder = cache.mkdir(f"tooling-wheels-{pytest.__version__}")
     complete = folder / "complete"
-    if not complete.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--only-binary",
-                ":all:",
-                "--disable-pip-version-check",
-                "-d",
-                str(folder),
-                f"pytest=={pytest.__version__}",
-                "pytest-xdist",
-            ],
-            check=True,
-        )
-        complete.touch()
+    # xdist workers share the folder: one downloads while the others wait.
+    with FileLock(str(folder.parent / f"{folder.name}.lock")):
+        if not complete.exists():
+            _download_tooling(folder)
+            complete.touch()
     return folder
+
+
+def _download_tooling(folder: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(folder),
+            f"pytest=={pytest.__version__}",
+            "pytest-xdist",
+        ],
+        check=True,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """The bad-input catalogue: every way a user can get it wrong ends well.
 
+Last, a fuzz test of bound selection on any specifier set and version list.
+
 Each case ends with one clear line saying what is wrong, the documented exit code,
 no traceback, and the project's files untouched. Most cases fail before any env
 is built; those that need one share a cache dir, so their env is built once.
@@ -24,13 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, reject
+from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
+from pytest_depbounds.bounds import choose_floor, highest_allowed, lowest_allowed
 from pytest_depbounds.testing import write_project, write_sdist, write_wheel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
 PASSING = {"test_ok.py": "def test_ok():\n    pass\n"}
 
@@ -45,6 +52,34 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 build_editable = build_wheel
 """
+
+
+#: PEP 517's metadata hook of a backend computing its requirements at build time.
+DYNAMIC_METADATA = """
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    name, version = _meta()
+    info = f"{name}-{version}.dist-info"
+    os.makedirs(os.path.join(metadata_directory, info))
+    with open("requirements.in", encoding="utf-8") as f:
+        requires = f.read().split()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    lines += ["Provides-Extra: fast", 'Requires-Dist: stablelib>=1.1; extra == "fast"']
+    with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
+        f.write("\\n".join(lines) + "\\n")
+    return info
+"""
+DYNAMIC_FAILS = """
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    raise RuntimeError("cannot compute the dependencies")
+"""
+
+
+#: Requirements files as a declaration (issue 3, branch ``sources``): not in main
+#: at the time of writing. Strict: these start failing the run once they pass.
+NOT_LANDED = "requirements files are not read as a declaration yet (sources)"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,6 +106,8 @@ class Case:
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Use a cache dir of its own instead of the shared one.
     own_cache: bool = False
+    #: Why the case cannot pass yet (a feature another branch is building).
+    xfail: str | None = None
     #: Run in this process: usage errors end before any subprocess starts, and a
     #: new interpreter per case would cost seconds each.
     inprocess: bool | None = None
@@ -104,6 +141,30 @@ def _remove(path: Path) -> list[str]:
 def _write(path: Path, text: str) -> list[str]:
     path.write_text(text, encoding="utf-8")
     return []
+
+
+def _dynamic(project: Path, hook: str) -> list[str]:
+    """Dependencies and extras computed by the backend (as setuptools does)."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            'dependencies = ["stablelib>=1.0"]',
+            'dynamic = ["dependencies", "optional-dependencies"]',
+        ),
+        encoding="utf-8",
+    )
+    (project / "requirements.in").write_text("fakelib>=1.0\n", encoding="utf-8")
+    with (project / "_intree_backend.py").open("a", encoding="utf-8") as backend:
+        backend.write(hook)
+    return []
+
+
+def _find_links_with_page() -> list[str]:
+    # A find-links page, not a folder: only a page can say a file is yanked.
+    links = os.environ["PIP_FIND_LINKS"].split()
+    bad_index = Path(links[-1])
+    page = bad_index / "yanked.html"
+    return [f"--depbounds-find-links={' '.join([*links[:-1], str(page)])}"]
 
 
 def _with_index(url: Callable[[Servers], str]) -> Callable[[Path, Servers], list[str]]:
@@ -252,6 +313,50 @@ CASES = [
         "'gone' not found",
         extra_pyproject='[dependency-groups]\ntest = [{include-group = "gone"}]\n',
     ),
+    Case(
+        id="dynamic-dependencies-read-from-the-backend",
+        args=("--depbounds=lower", "--depbounds-extras=fast"),
+        code=0,
+        line="[[]lower[]] pins: fakelib==1.0 stablelib==1.1*",
+        setup=lambda p, _s: _dynamic(p, DYNAMIC_METADATA),
+        error=False,
+    ),
+    Case(
+        id="dynamic-dependencies-backend-fails",
+        args=("--depbounds=lower",),
+        code=4,
+        line="ERROR: */pyproject.toml: dynamic dependencies: the build backend "
+        "_intree_backend failed: RuntimeError: cannot compute the dependencies",
+        setup=lambda p, _s: _dynamic(p, DYNAMIC_FAILS),
+        inprocess=False,
+    ),
+    Case(
+        id="requirements-file-missing",
+        args=("--depbounds=lower", "--depbounds-requirements=nope.txt"),
+        code=4,
+        line="ERROR: *cannot read requirements file nope.txt: *",
+        xfail=NOT_LANDED,
+    ),
+    Case(
+        id="requirements-file-invalid-line",
+        args=("--depbounds=lower", "--depbounds-requirements=requirements.txt"),
+        code=4,
+        line="ERROR: requirements.txt:2: invalid requirement: 'stablelib>=>1': *",
+        setup=lambda p, _s: _write(
+            p / "requirements.txt", "# runtime\nstablelib>=>1\n"
+        ),
+        xfail=NOT_LANDED,
+    ),
+    Case(
+        id="requirements-file-invalid-marker",
+        args=("--depbounds=lower", "--depbounds-requirements=requirements.txt"),
+        code=4,
+        line="ERROR: requirements.txt:1: invalid requirement: *python_version >> *",
+        setup=lambda p, _s: _write(
+            p / "requirements.txt", "stablelib>=1.0; python_version >> '3'\n"
+        ),
+        xfail=NOT_LANDED,
+    ),
     # -- our options ----------------------------------------------------------
     Case(
         id="unknown-bound",
@@ -334,8 +439,8 @@ CASES = [
         id="no-release-in-range",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: lower bound: uv could not resolve the dependencies "
-        "(stablelib>=5) *only stablelib<=1.1 is available*",
+        line="[[]lower[]] ERROR: lower bound: no version of stablelib that "
+        "`stablelib>=5` admits installs on CPython 3.*",
         deps=("stablelib>=5",),
     ),
     Case(
@@ -357,29 +462,86 @@ CASES = [
         id="no-wheel-for-this-platform",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *winlib==1.0 has no wheels with a matching platform tag*"
-        "(hint: Wheels are available for `winlib` (v1.0) on the following "
-        "platform: `win_amd64`)*",
+        line="[[]lower[]] ERROR: lower bound: no version of winlib that "
+        "`winlib>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3*)",
         deps=("winlib>=1.0",),
     ),
     Case(
         id="dependency-sdist-does-not-build",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *could not resolve the dependencies (brokensdist>=1.0)"
-        "*Failed to build `brokensdist==1.0`*"
-        "RuntimeError: brokensdist does not build*",
+        line="[[]lower[]] ERROR: lower bound: no version of brokensdist that "
+        "`brokensdist>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3*, "
+        "sdist build failed: RuntimeError: brokensdist does not build)",
         deps=("brokensdist>=1.0",),
+    ),
+    Case(
+        id="only-yanked-versions",
+        args=("--depbounds=lower",),
+        code=6,
+        line="[[]lower[]] ERROR: lower bound: no version of yankedlib that "
+        "`yankedlib>=1.0` admits installs on CPython 3.* (1.0: yanked (broken))",
+        deps=("yankedlib>=1.0",),
+        setup=lambda _p, _s: _find_links_with_page(),
+    ),
+    Case(
+        id="lower-constraints-file-missing",
+        args=("--depbounds=lower", "--depbounds-lower-constraints=nope.txt"),
+        code=4,
+        line="ERROR: --depbounds-lower-constraints=*/nope.txt: No such file or directory",
+        inprocess=False,
+    ),
+    Case(
+        id="upper-constraints-file-missing",
+        args=("--depbounds=upper", "--depbounds-upper-constraints=nope.txt"),
+        code=4,
+        line="ERROR: --depbounds-upper-constraints=*/nope.txt: No such file or directory",
+        inprocess=False,
+    ),
+    Case(
+        id="lower-constraints-contradict-the-ranges",
+        args=("--depbounds=lower", "--depbounds-lower-constraints=lower.txt"),
+        code=6,
+        line="[[]lower[]] ERROR: lower bound: * `stablelib==0.5` (lower.txt:1) "
+        "contradicts the declared `stablelib>=1.0` (pyproject.toml:9); *",
+        setup=lambda p, _s: _write(p / "lower.txt", "stablelib==0.5\n"),
+    ),
+    Case(
+        id="unknown-strategy",
+        args=("--depbounds", "--depbounds-strategy=median"),
+        code=4,
+        line="*--depbounds-strategy: invalid choice: 'median'*",
+        error=False,
+    ),
+    Case(
+        id="unknown-verify-bound",
+        args=("--depbounds-verify=middle",),
+        code=4,
+        line="*--depbounds-verify: invalid choice: 'middle'*",
+        error=False,
     ),
     # -- the index ---------------------------------------------------------------
     Case(
         id="index-answers-500",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
-        "Request failed after * retries*500 Internal Server Error*",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): HTTP 500 Internal Server Error",
         setup=_with_index(lambda s: s.url(500)),
         within=30,
+    ),
+    Case(
+        # The upper bound asks uv alone: uv's own bounded retries, then one line.
+        id="index-answers-500-to-the-resolver",
+        args=("--depbounds=upper",),
+        code=6,
+        line="[[]upper[]] ERROR: upper bound: uv could not resolve the dependencies "
+        "(stablelib>=1.0) for CPython * from index http://127.0.0.1:*/simple: "
+        "Request failed after * retries*500 Internal Server Error*",
+        setup=_with_index(lambda s: s.url(500)),
+        # uv's retries take about 11 s; the rest is two interpreters starting on a
+        # machine that may be busy with other test runs.
+        within=45,
     ),
     Case(
         id="index-answers-404",
@@ -388,30 +550,25 @@ CASES = [
         line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
         "*stablelib was not found in the package registry*",
         setup=_with_index(lambda s: s.url(404)),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     Case(
         id="index-unreachable",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://127.0.0.1:*/simple: "
-        "Request failed after * retr*Connection refused*",
+        line="[[]lower[]] ERROR: the package index http://127.0.0.1:*/simple/stablelib/ "
+        "could not be read (3 attempts): *Connection refused",
         setup=_with_index(lambda s: f"http://127.0.0.1:{s.closed_port}/simple"),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     Case(
         id="index-host-does-not-resolve",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: *from index http://depbounds-no-such-host.invalid/"
-        "simple: *dns error*",
+        line="[[]lower[]] ERROR: the package index "
+        "http://depbounds-no-such-host.invalid/simple/stablelib/ could not be read "
+        "(3 attempts): *",
         setup=_with_index(lambda _s: "http://depbounds-no-such-host.invalid/simple"),
-        # uv's default retries are shown bounded by the 500 case; one is enough here.
-        env={"UV_HTTP_RETRIES": "1"},
         within=30,
     ),
     # -- building and running -----------------------------------------------------
@@ -497,6 +654,12 @@ def bad_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_wheel(
         folder, "winlib", "1.0", {"winlib/__init__.py": ""}, tag="cp311-cp311-win_amd64"
     )
+    write_wheel(folder, "yankedlib", "1.0", {"yankedlib/__init__.py": ""})
+    wheel = "yankedlib-1.0-py3-none-any.whl"
+    (folder / "yanked.html").write_text(
+        f'<a href="{(folder / wheel).as_uri()}" data-yanked="broken">{wheel}</a>\n',
+        encoding="utf-8",
+    )
     write_sdist(
         folder,
         "brokensdist",
@@ -571,8 +734,19 @@ def _find_bad_index(
     monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {bad_index}")
 
 
-@pytest.mark.usefixtures("_find_bad_index")
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index", "_find_bad_index")
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            id=c.id,
+            marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [],
+        )
+        for c in CASES
+    ],
+)
 def test_bad_input_ends_with_one_clear_line(
     case: Case,
     pytester: pytest.Pytester,
@@ -630,6 +804,8 @@ def test_the_catalogue_is_long_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_index")
 def test_a_full_disk_during_install_ends_with_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -676,3 +852,67 @@ def test_a_full_disk_during_install_ends_with_one_line(
     ), output
     assert result.returncode == 6, output
     assert _tree_digest(project) == before
+
+
+# -- fuzz: any specifier set, any version list ------------------------------------
+
+_RELEASES = st.lists(st.integers(0, 4), min_size=1, max_size=3).map(
+    lambda parts: ".".join(map(str, parts))
+)
+_VERSIONS = st.builds(
+    lambda release, pre, post, dev: release + pre + post + dev,
+    _RELEASES,
+    st.sampled_from(["", "a1", "b2", "rc1"]),
+    st.sampled_from(["", ".post1"]),
+    st.sampled_from(["", ".dev0"]),
+)
+_CLAUSES = st.one_of(
+    st.tuples(st.sampled_from(["==", "!=", "<=", ">=", "<", ">", "~="]), _VERSIONS).map(
+        "".join
+    ),
+    st.tuples(st.sampled_from(["==", "!="]), _RELEASES).map(
+        lambda t: f"{t[0]}{t[1]}.*"
+    ),
+)
+
+
+@st.composite
+def _specifiers(draw: st.DrawFn) -> SpecifierSet:
+    text = ",".join(draw(st.lists(_CLAUSES, max_size=3)))
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        reject()  # e.g. ``~=1``: one release segment
+
+
+@given(
+    specifier=_specifiers(),
+    candidates=st.lists(_VERSIONS.map(Version), max_size=12),
+    broken=st.sets(st.integers(0, 11)),
+)
+def test_bounds_never_leave_the_specifier(
+    specifier: SpecifierSet, candidates: list[Version], broken: set[int]
+) -> None:
+    admitted = list(specifier.filter(candidates))
+    low = lowest_allowed(specifier, candidates)
+    high = highest_allowed(specifier, candidates)
+    assert low == min(admitted, default=None)
+    assert high == max(admitted, default=None)
+    for pin in (low, high):
+        if pin is not None:
+            assert pin in candidates
+            # filter() admits pre-releases when nothing else matches: so must we.
+            assert specifier.contains(pin, prereleases=True)
+    # With some versions that do not install: the floor is the lowest admitted
+    # one that does, and every version skipped below it is admitted and explained.
+    reasons = {
+        v: "no wheel for cp311" if i in broken else None
+        for i, v in enumerate(dict.fromkeys(candidates))
+    }
+    floor = choose_floor(Requirement(f"fuzzlib{specifier}"), reasons)
+    installable = [v for v, why in reasons.items() if why is None]
+    assert floor.chosen == lowest_allowed(specifier, installable)
+    for version, why in floor.skipped:
+        assert version in admitted
+        assert why
+        assert floor.chosen is None or version < floor.chosen

@@ -112,13 +112,6 @@ def test_dynamic_dependencies_from_setup_cfg_or_files(tmp_path: Path) -> None:
     ("files", "message"),
     [
         (
-            {"setup.py": "from setuptools import setup\nsetup()\n"},
-            (
-                "has only setup.py, which pytest --depbounds does not run: pass the "
-                "files that list the dependencies with --depbounds-requirements"
-            ),
-        ),
-        (
             {
                 "setup.cfg": "[options]\ninstall_requires = fakelib; python_version<'3'\n"
             },

@@ -149,7 +149,14 @@ test = ["pytest>=7", {include-group = "lint"}, "stablelib>=1.0"]
             '[project]\nname = "p"\ndependencies = ["foo >= = 1"]\n',
             "pyproject.toml:3: invalid requirement 'foo >= = 1'",
         ),
-        ('[project]\nname = "p"\ndynamic = ["dependencies"]\n', "dynamic"),
+        (
+            # Dynamic dependencies come from the backend, here one that is missing.
+            (
+                '[build-system]\nrequires = []\nbuild-backend = "no_such_backend"\n'
+                '[project]\nname = "p"\ndynamic = ["dependencies"]\n'
+            ),
+            "dynamic dependencies: the build backend no_such_backend failed",
+        ),
         ('[project]\nname = "p"\ndependencies = "foo"\n', "must be a list"),
     ],
 )
