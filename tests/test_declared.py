@@ -124,7 +124,7 @@ def test_dynamic_dependencies_from_setup_cfg_or_files(tmp_path: Path) -> None:
             {"setup.cfg": "[options]\ninstall_requires =\n  fakelib\n  bad req!\n"},
             "setup.cfg:4: invalid requirement 'bad req!'",
         ),
-        ({"setup.cfg": "[options\n"}, "setup.cfg: invalid setup.cfg"),
+        ({"setup.cfg": "[options\n"}, "setup.cfg:1: invalid setup.cfg: '[options'"),
         (
             {"setup.cfg": "[metadata]\nname = p\n[options.extras_require]\nx = a\n"},
             "setup.cfg: unknown extra 'fast' (declared extras: x)",
