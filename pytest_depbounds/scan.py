@@ -20,9 +20,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -33,12 +35,15 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import packaging.tags
 from packaging.markers import (
     InvalidMarker,
     UndefinedComparison,
     UndefinedEnvironmentName,
 )
-from packaging.version import Version
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.errors import DepboundsError, ResolutionError
 from pytest_depbounds.index import Index, redact
@@ -49,7 +54,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from packaging.requirements import Requirement
-    from packaging.specifiers import SpecifierSet
 
     from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import IndexSettings
@@ -877,6 +881,7 @@ class _Wheel:
     url: str
     version: Version
     yanked: bool = False
+    requires_python: str | None = None
 
 
 class _Dist:
@@ -895,7 +900,10 @@ class _Dist:
         for file in files:
             if not file.yanked and file.filename.endswith(".whl"):
                 by_version.setdefault(file.version, []).append(file)
-        self.versions = sorted(specifier.filter(by_version))
+        # The floor the dynamic run meets: a version whose wheel installs here
+        # (uv steps over an old floor without a wheel for this Python as well).
+        usable = [v for v, found in by_version.items() if any(map(_installs, found))]
+        self.versions = sorted(specifier.filter(usable or by_version))
         self.files = by_version
         self._apis: dict[Version, Api] = {}
 
@@ -946,13 +954,28 @@ class Scanner:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             if time.time() - target.stat().st_mtime < self.refresh:
                 return [
-                    _Wheel(filename=f, url=u, version=Version(v), yanked=y)
-                    for f, u, v, y in json.loads(target.read_text(encoding="utf-8"))
+                    _Wheel(
+                        filename=f,
+                        url=u,
+                        version=Version(v),
+                        yanked=y,
+                        requires_python=r,
+                    )
+                    for f, u, v, y, r in json.loads(target.read_text(encoding="utf-8"))
                 ]
-        files = [f for f in self.listing.files(name) if f.filename.endswith(".whl")]
+        files = list(self.listing.files(name))
         with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
-            data = [[f.filename, f.url, str(f.version), f.yanked] for f in files]
+            data = [
+                [
+                    f.filename,
+                    f.url,
+                    str(f.version),
+                    f.yanked,
+                    getattr(f, "requires_python", None),
+                ]
+                for f in files
+            ]
             temporary = target.with_name(f".{target.name}.{os.getpid()}")
             temporary.write_text(json.dumps(data), encoding="utf-8")
             temporary.replace(target)
@@ -980,11 +1003,18 @@ class Scanner:
             if not _applies(requirement.requirement):
                 continue
             specifier = requirement.requirement.specifier
-            dist = _Dist(name, specifier, self._files(name), self)
+            files = self._files(name)
+            dist = _Dist(name, specifier, files, self)
             if not dist.versions:
                 skipped.append(f"{name}: no wheel admitted by the range")
                 continue
             dists[name] = dist
+            lowest = min(specifier.filter({f.version for f in files if not f.yanked}))
+            if lowest < dist.versions[0]:
+                skipped.append(
+                    f"{name} {lowest}: no wheel that installs here (an sdist only, or "
+                    f"wheels for other interpreters): scanned from {dist.versions[0]}"
+                )
         # Same uses, same wheels: the same answer, without reading any summary.
         inputs = json.dumps(
             [
@@ -1139,6 +1169,30 @@ def _store_result(path: Path, digest: str, result: ScanResult) -> None:
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         temporary.write_text(json.dumps(data), encoding="utf-8")
         temporary.replace(path)
+
+
+@functools.cache
+def _supported_tags() -> frozenset[str]:
+    return frozenset(str(tag) for tag in packaging.tags.sys_tags())
+
+
+def _installs(file: WheelFile) -> bool:
+    """Whether a wheel installs on the interpreter running the scan."""
+    try:
+        tags = parse_wheel_filename(file.filename)[3]
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+    if not {str(t) for t in tags} & _supported_tags():
+        return False
+    requires = getattr(file, "requires_python", None)
+    if not requires:
+        return True
+    try:
+        return SpecifierSet(requires).contains(
+            platform.python_version(), prereleases=True
+        )
+    except InvalidSpecifier:
+        return True
 
 
 def _remote(listing: Listing) -> bool:

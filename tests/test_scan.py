@@ -141,6 +141,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"barlib/__init__.py": "", "barlib/sub.py": "def helper():\n    return 1\n"},
     )
     write_wheel(folder, "barlib", "2.0", {"barlib/__init__.py": ""})
+    # A floor with a wheel for Python 2 only: the dynamic floor is 1.0, so is ours.
+    write_wheel(folder, "barlib", "0.9", {"barlib/__init__.py": ""}, tag="py2-none-any")
     return folder
 
 
@@ -149,7 +151,7 @@ def project(tmp_path: Path) -> Path:
     return write_project(
         tmp_path / "proj",
         "myproj",
-        dependencies=["libfoo>=1.0", "barlib>=1.0", "tomli>=1; python_version<'3'"],
+        dependencies=["libfoo>=1.0", "barlib>=0.5", "tomli>=1; python_version<'3'"],
         package=PROJECT,
     )
 
@@ -232,6 +234,10 @@ def test_scan_finds_every_missing_use_with_the_version_that_has_it(
     assert "`libfoo.speedups` is a compiled module: 2 uses not checked" in skipped
     assert "`from libfoo import *` at myproj/__init__.py:6" in skipped
     assert "os.path" not in skipped
+    assert (
+        "barlib 0.9: no wheel that installs here (an sdist only, or wheels for other "
+        "interpreters): scanned from 1.0"
+    ) in skipped
     # Guarded, patched and shadowed names are the project's own business.
     assert not {"optional_api", "maybe", "patched", "not_the_module"} & {
         f.symbol.rpartition(".")[2] for f in result.findings
