@@ -275,13 +275,14 @@ def _list(envs_dir: Path) -> int:
     if not envs:
         sys.stdout.write(f"no envs in {envs_dir}\n")
         return 0
-    sys.stdout.write(f"{'env':<24} {'size':>9}  last used\n")
+    width = max(len("env"), *(len(env.path.name) for env in envs))
+    sys.stdout.write(f"{'env':<{width}} {'size':>9}  last used\n")
     now = time.time()
     for env in envs:
         state = "" if env.complete else "  (incomplete)"
         sys.stdout.write(
-            f"{env.path.name:<24} {_mib(env.size):>9}  {_ago(now - env.last_used)}"
-            f"{state}\n"
+            f"{env.path.name:<{width}} {_mib(env.size):>9}  "
+            f"{_ago(now - env.last_used)}{state}\n"
         )
     total = sum(env.size for env in envs)
     sys.stdout.write(f"{len(envs)} envs, {_mib(total)} in {envs_dir}\n")
