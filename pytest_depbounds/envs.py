@@ -168,13 +168,60 @@ def ensure_env(
 def installer_project(
     installer: Installer, plan: EnvPlan, path: Path
 ) -> ExecuteRequest:
-    """The command installing the project into the env at ``path``."""
+    """The command installing the project into the env at ``path``.
+
+    A built (not editable) project is installed from a wheel built once per
+    source state and interpreter and shared by the envs, when the installer can
+    build one: both bounds and later runs skip the build.
+    """
+    wheel = None if plan.editable else _project_wheel(installer, plan, path.parent)
     return installer.install_project(
         env_python(path),
-        plan.project_dir,
+        wheel or plan.project_dir,
         name=plan.project_name,
         editable=plan.editable,
     )
+
+
+def _project_wheel(installer: Installer, plan: EnvPlan, envs_dir: Path) -> Path | None:
+    """The project's wheel for this source state, built on first use."""
+    digest = hashlib.sha256(
+        f"{_source_digest(plan)}:{plan.interpreter.executable}".encode()
+    ).hexdigest()[:16]
+    folder = envs_dir.parent / "project-wheels" / f"{plan.project_name}-{digest}"
+    with _locked(folder.parent / f"{folder.name}.lock", lambda _: None):
+        wheels = sorted(folder.glob("*.whl"))
+        if (folder / "complete").is_file() and len(wheels) == 1:
+            return wheels[0]
+        request = installer.build_wheel(
+            plan.project_dir, python=plan.interpreter.executable, out_dir=folder
+        )
+        if request is None:
+            return None
+        if folder.exists():
+            shutil.rmtree(folder)
+        _run(request, "build the project", folder)
+        wheels = sorted(folder.glob("*.whl"))
+        if len(wheels) != 1:
+            return None  # an unusual backend: install from the source instead
+        # Written last: a build killed half-way is never taken for a wheel.
+        (folder / "complete").touch()
+    _prune_wheels(folder)
+    return wheels[0]
+
+
+def _prune_wheels(kept: Path) -> None:
+    """Remove the project's older wheels, past a few, once nothing can be using them."""
+    project = kept.name.rsplit("-", 1)[0]
+    older = sorted(
+        (d for d in kept.parent.glob(f"{project}-*") if d.is_dir() and d != kept),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    cutoff = time.time() - 3600
+    for folder in older[KEEP_PER_BOUND:]:
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _build(

@@ -223,6 +223,23 @@ class Installer:
         argv += ["--disable-pip-version-check", "-r", str(pins)]
         return self._pip_request(argv)
 
+    def build_wheel(
+        self, project_dir: Path, *, python: str, out_dir: Path
+    ) -> ExecuteRequest | None:
+        """Build the project's wheel once, for every env that installs it.
+
+        :param project_dir: The folder holding its ``pyproject.toml``.
+        :param python: The interpreter the wheel is built for.
+        :param out_dir: Where the wheel is written.
+        :returns: The command, or ``None`` when this installer builds in place.
+        """
+        if self.uv is None:
+            return None
+        # Not --quiet: that hides the exception a failing backend raises.
+        argv = [self.uv, "build", "--wheel", "--python", python]
+        argv += ["--out-dir", str(out_dir), str(project_dir)]
+        return self._uv_request(argv)
+
     def install_project(
         self, env_python: Path, project_dir: Path, *, name: str, editable: bool
     ) -> ExecuteRequest:

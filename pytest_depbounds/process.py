@@ -184,7 +184,8 @@ def _condense(lines: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _classify(line: str) -> tuple[str, str]:
-    if line in {"[stderr]", "[stdout]"}:
+    # uv pip install shows a backend's output in blocks; uv build, as it comes.
+    if line in {"[stderr]", "[stdout]"} or line.startswith("Traceback (most recent"):
         return "block", ""
     if line.startswith("hint:"):
         return "hint", line

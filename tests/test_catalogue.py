@@ -597,7 +597,7 @@ CASES = [
         id="project-does-not-build",
         args=("--depbounds=lower",),
         code=6,
-        line="[[]lower[]] ERROR: could not install the project: Failed to build "
+        line="[[]lower[]] ERROR: could not build the project: Failed to build "
         "*RuntimeError: this project does not build (full output: *.log)",
         setup=_broken_backend,
     ),

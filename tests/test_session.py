@@ -266,8 +266,9 @@ class _InstallerCalls:
         monkeypatch.setattr(subprocess, "Popen", Recording)
 
     def verbs(self) -> list[str]:
-        """``compile``/``install`` per call, in order."""
-        return [next(w for w in a if w in {"compile", "install"}) for a in self.argvs]
+        """``compile``/``install``/``build`` per call, in order."""
+        verbs = {"compile", "install", "build"}
+        return [next(w for w in a if w in verbs) for a in self.argvs]
 
 
 def test_installers_run_only_for_what_changed(
@@ -277,8 +278,9 @@ def test_installers_run_only_for_what_changed(
     calls = _InstallerCalls(monkeypatch)
     assert pytester.runpytest_inprocess("--depbounds", "-p", "no:randomly").ret == 0
     # Per bound: two compiles (dependencies, then tooling), one install of the
-    # pins, one of the project.
-    assert sorted(calls.verbs()) == sorted(["compile"] * 4 + ["install"] * 4)
+    # pins, one of the project, from a wheel built once for both.
+    verbs = ["compile"] * 4 + ["install"] * 4 + ["build"]
+    assert sorted(calls.verbs()) == sorted(verbs)
 
     calls.argvs.clear()
     assert pytester.runpytest_inprocess("--depbounds", "-p", "no:randomly").ret == 0
@@ -295,6 +297,8 @@ def test_installers_run_only_for_what_changed(
     result.stdout.fnmatch_lines(["lower*passed*env built", "upper*passed*env updated"])
     installs = [" ".join(a) for a in calls.argvs if "install" in a]
     assert len(installs) == 3
+    # pyproject.toml changed: the project's wheel is built again, once.
+    assert calls.verbs().count("build") == 1
     assert sum("/envs/lower-" in a for a in installs) == 2
     assert sum("/envs/upper-" in a for a in installs) == 1
 
