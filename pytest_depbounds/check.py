@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pytest_depbounds.bounds import pinned_version
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.reqfiles import read_requirements_file
@@ -332,7 +333,7 @@ def read_pins(path: Path | str) -> dict[NormalizedName, Pin]:
             {"extra": ""}
         ):
             continue
-        version = pinned_version(requirement.specifier)
+        version = pinned_version(requirement)
         if version is None:
             if requirement.url:
                 continue
@@ -342,21 +343,6 @@ def read_pins(path: Path | str) -> dict[NormalizedName, Pin]:
             version=version, location=location
         )
     return pins
-
-
-def pinned_version(specifier: SpecifierSet) -> Version | None:
-    """The version of an exact pin (``==1.2``, ``===1.2``), else ``None``.
-
-    :param specifier: A requirement's specifier.
-    :returns: The pinned version.
-    """
-    for spec in specifier:
-        if spec.operator in {"==", "==="} and not spec.version.endswith(".*"):
-            try:
-                return Version(spec.version)
-            except InvalidVersion:
-                return None
-    return None
 
 
 def declared_floor(specifier: SpecifierSet) -> Version | None:
