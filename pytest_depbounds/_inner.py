@@ -25,6 +25,7 @@ import linecache
 import os
 import platform
 import re
+import signal
 import sys
 import sysconfig
 import types
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 RESULTS_VAR = "DEPBOUNDS_RESULTS"
 OPTIONS_VAR = "DEPBOUNDS_OPTIONS"
+#: The outer session's pid: when it dies (``SIGKILL``), this session stops too.
+PARENT_VAR = "DEPBOUNDS_PARENT_PID"
+#: Seconds between two looks at whether the outer session is still alive.
+_PARENT_POLL = 0.5
 #: The report attribute (and serialised key) holding a failure's facts.
 FACTS_KEY = "depbounds_facts"
 #: The teardown report attribute carrying an xdist worker's radar records.
@@ -101,6 +106,7 @@ def pytest_configure(config: Config) -> None:
         return
     _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115, PTH123
     _configs[:] = [config]
+    _watch_parent()
     _emit(
         {
             "event": "start",
@@ -110,6 +116,33 @@ def pytest_configure(config: Config) -> None:
             "executable": sys.executable,
         }
     )
+
+
+def _watch_parent() -> None:
+    """Stop this session and what it started when the outer session is gone.
+
+    Ctrl-C reaches us through the outer session, which kills our process group;
+    a ``SIGKILL`` of the outer session cannot, and a hanging test would run on
+    as an orphan. We lead our own process group: end all of it.
+    """
+    import threading  # noqa: PLC0415 - only in the recorded session
+
+    try:
+        parent = int(os.environ.get(PARENT_VAR, ""))
+    except ValueError:
+        return
+    if os.name != "posix" or os.getppid() != parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(_PARENT_POLL)
+        if os.getpgid(0) == os.getpid():
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpid(), signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="depbounds-parent-watch", daemon=True).start()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -682,6 +682,11 @@ def _with_search(
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
         advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
+        if finding.kind == "broken-dependency" and finding.dist == dist:
+            advice = (
+                f"the lowest that imports and passes the failing tests is "
+                f"{found.good}: {what} `{fix}`"
+            )
         return dataclasses.replace(
             finding, fix=fix, advice=advice, true_bound=str(found.good)
         )

@@ -123,7 +123,8 @@ def unusable_reason(
     :param python_version: The target interpreter's version.
     :param tags: The target's wheel tags; empty: not checked.
     :param allow_yanked: Whether yanked files count (an exact ``==`` pin).
-    :returns: ``yanked``, ``requires Python …``, ``no wheel for cp311``, or ``None``.
+    :returns: ``yanked``, ``requires Python …``, ``no wheel for cp311 (only …)``,
+        or ``None``.
     """
     usable = [f for f in files if allow_yanked or not f.yanked]
     if not usable:
@@ -138,7 +139,16 @@ def unusable_reason(
     wanted = set(tags)
     if any(f.tags & wanted for f in admitted):
         return None
-    return f"no wheel for {tags[0].split('-', 1)[0]}"
+    # Say what there is: a wheel for another Python, or for another platform.
+    there = sorted({tag for f in admitted for tag in f.tags})
+    shown = ", ".join(there[:_SHOWN_TAGS]) + (
+        ", ..." if len(there) > _SHOWN_TAGS else ""
+    )
+    return f"no wheel for {tags[0].split('-', 1)[0]} (only {shown})"
+
+
+#: Wheel tags a reason names.
+_SHOWN_TAGS = 3
 
 
 def _admits(requires_python: str | None, python: Version) -> bool:

@@ -8,6 +8,7 @@ then the requirements files the user names (``-r``/``-c`` followed, see
 
 from __future__ import annotations
 
+import ast
 import configparser
 import contextlib
 import dataclasses
@@ -341,8 +342,7 @@ def _read_setup_cfg(
     try:
         parser.read_string(text, source=path.name)
     except configparser.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigurationError(f"{path.name}: invalid setup.cfg: {first}") from None
+        raise ConfigurationError(_cfg_error(path, exc)) from None
     if not parser.has_section("metadata") and not parser.has_section("options"):
         return None
     if need_requires and not parser.has_option("options", "install_requires"):
@@ -652,6 +652,24 @@ def _parse(raw: str, location: str, origin: str) -> DeclaredRequirement:
     return DeclaredRequirement(
         requirement=requirement, location=location, origin=origin
     )
+
+
+def _cfg_error(path: Path, exc: configparser.Error) -> str:
+    """``setup.cfg:LINE: invalid setup.cfg: why``, from configparser's error."""
+    lineno = getattr(exc, "lineno", None)
+    line = getattr(exc, "line", None)
+    errors = getattr(exc, "errors", None)  # ParsingError: [(lineno, line), ...]
+    if errors:
+        lineno, line = errors[0]
+    if lineno is None:
+        first = str(exc).splitlines()[0]
+        return f"{path.name}: invalid setup.cfg: {first}"
+    text = str(line or "")
+    with contextlib.suppress(ValueError, SyntaxError):
+        # ParsingError keeps each line as its repr.
+        text = str(ast.literal_eval(text))
+    shown = f": {text.strip()!r}" if text.strip() else ""
+    return f"{path.name}:{lineno}: invalid setup.cfg{shown}"
 
 
 def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:

@@ -122,6 +122,7 @@ def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, s
     """The inner session's environment: the user's, with our plugin on the path."""
     env = child_environ(base, python_path=str(request.inner_dir))
     env[_inner.RESULTS_VAR] = str(request.results)
+    env[_inner.PARENT_VAR] = str(os.getpid())
     env[_inner.OPTIONS_VAR] = json.dumps(
         [["--depbounds", False, None]]
         + [

@@ -853,7 +853,10 @@ def test_each_gap_at_the_floor_is_attributed(pytester: pytest.Pytester) -> None:
                 "cannot import name 'Mapping' from 'collections' — imported at "
                 "myproj/broken.py:1, 1 test fails"
             ),
-            "*fix: write `brokenlib>=1.1`*",
+            (
+                "*fix: the lowest that imports and passes the failing tests is 1.1: "
+                "write `brokenlib>=1.1`"
+            ),
         ]
     )
 

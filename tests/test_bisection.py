@@ -460,3 +460,12 @@ def test_bisection_on_a_real_package(pytester: pytest.Pytester) -> None:
     assert note["fix"] == "six>=1.12.0"
     assert "1.11.0 ✗" in note["message"]
     assert "1.12.0 ✓" in note["message"]
+
+
+def test_localize_takes_auto_yes_or_no(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ndepbounds_localize = maybe\n")
+    result = pytester.runpytest_inprocess("--depbounds")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--depbounds-localize: use auto, yes or no, not 'maybe'*"]
+    )

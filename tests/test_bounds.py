@@ -139,7 +139,11 @@ def _file(kind: str = "wheel", **kwargs: object) -> DistFile:
         ([_file(yanked=True)], True, None),
         ([_file(requires_python=">=3.12")], False, "requires Python >=3.12"),
         ([_file(requires_python="!!bad")], False, None),
-        ([_file(tags=frozenset({"cp27-cp27m-win32"}))], False, "no wheel for cp311"),
+        (
+            [_file(tags=frozenset({"cp27-cp27m-win32"}))],
+            False,
+            "no wheel for cp311 (only cp27-cp27m-win32)",
+        ),
         (
             [_file(tags=frozenset({"cp27-cp27m-win32"})), _file("sdist")],
             False,

@@ -77,11 +77,6 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 """
 
 
-#: Requirements files as a declaration (issue 3, branch ``sources``): not in main
-#: at the time of writing. Strict: these start failing the run once they pass.
-NOT_LANDED = "requirements files are not read as a declaration yet (sources)"
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Case:
     """One bad input and how the run must end."""
@@ -106,8 +101,6 @@ class Case:
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Use a cache dir of its own instead of the shared one.
     own_cache: bool = False
-    #: Why the case cannot pass yet (a feature another branch is building).
-    xfail: str | None = None
     #: Run in this process: usage errors end before any subprocess starts, and a
     #: new interpreter per case would cost seconds each.
     inprocess: bool | None = None
@@ -156,6 +149,12 @@ def _dynamic(project: Path, hook: str) -> list[str]:
     (project / "requirements.in").write_text("fakelib>=1.0\n", encoding="utf-8")
     with (project / "_intree_backend.py").open("a", encoding="utf-8") as backend:
         backend.write(hook)
+    return []
+
+
+def _setup_cfg_only(project: Path, text: str) -> list[str]:
+    (project / "pyproject.toml").unlink()
+    (project / "setup.cfg").write_text(text, encoding="utf-8")
     return []
 
 
@@ -335,7 +334,6 @@ CASES = [
         args=("--depbounds=lower", "--depbounds-requirements=nope.txt"),
         code=4,
         line="ERROR: *cannot read requirements file nope.txt: *",
-        xfail=NOT_LANDED,
     ),
     Case(
         id="requirements-file-invalid-line",
@@ -345,7 +343,6 @@ CASES = [
         setup=lambda p, _s: _write(
             p / "requirements.txt", "# runtime\nstablelib>=>1\n"
         ),
-        xfail=NOT_LANDED,
     ),
     Case(
         id="requirements-file-invalid-marker",
@@ -355,7 +352,30 @@ CASES = [
         setup=lambda p, _s: _write(
             p / "requirements.txt", "stablelib>=1.0; python_version >> '3'\n"
         ),
-        xfail=NOT_LANDED,
+    ),
+    Case(
+        id="requirements-file-includes-a-missing-file",
+        args=("--depbounds=lower", "--depbounds-requirements=requirements.txt"),
+        code=4,
+        line="ERROR: requirements.txt:2: cannot read requirements file base.txt: "
+        "No such file or directory",
+        setup=lambda p, _s: _write(p / "requirements.txt", "# all\n-r base.txt\n"),
+    ),
+    Case(
+        id="requirements-file-bad-hash",
+        args=("--depbounds=lower", "--depbounds-requirements=requirements.txt"),
+        code=4,
+        line="ERROR: requirements.txt:1: --hash must be sha256:, sha384: or sha512: *",
+        setup=lambda p, _s: _write(
+            p / "requirements.txt", "stablelib>=1.0 --hash=md5:abc\n"
+        ),
+    ),
+    Case(
+        id="malformed-setup-cfg",
+        args=("--depbounds",),
+        code=4,
+        line="ERROR: setup.cfg:3: invalid setup.cfg: '[options'",
+        setup=lambda p, _s: _setup_cfg_only(p, "[metadata]\nname = x\n[options\n"),
     ),
     # -- our options ----------------------------------------------------------
     Case(
@@ -440,7 +460,7 @@ CASES = [
         args=("--depbounds=lower",),
         code=6,
         line="[[]lower[]] ERROR: lower bound: no version of stablelib that "
-        "`stablelib>=5` admits installs on CPython 3.*",
+        "`stablelib>=5` admits installs on CPython 3.* (the index has 1.0, 1.1)",
         deps=("stablelib>=5",),
     ),
     Case(
@@ -463,7 +483,8 @@ CASES = [
         args=("--depbounds=lower",),
         code=6,
         line="[[]lower[]] ERROR: lower bound: no version of winlib that "
-        "`winlib>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3*)",
+        "`winlib>=1.0` admits installs on CPython 3.* (1.0: no wheel for cp3* "
+        "(only *win_amd64))",
         deps=("winlib>=1.0",),
     ),
     Case(
@@ -736,17 +757,7 @@ def _find_bad_index(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_index", "_find_bad_index")
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c,
-            id=c.id,
-            marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [],
-        )
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_ends_with_one_clear_line(
     case: Case,
     pytester: pytest.Pytester,

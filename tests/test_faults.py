@@ -9,6 +9,7 @@ import html
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from packaging.utils import (
 )
 
 from pytest_depbounds.envs import PAUSE_VAR
+from pytest_depbounds.process import BLOCKED_ENV_VARS, child_environ
 from pytest_depbounds.testing import write_project
 
 if TYPE_CHECKING:
@@ -125,6 +127,15 @@ def _processes_mentioning(needle: str) -> list[str]:
     return found
 
 
+@pytest.fixture
+def _no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """After the test, stop what a failed assertion may have left running."""
+    yield
+    for line in _processes_mentioning(str(tmp_path)):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     os.killpg(proc.pid, sig)
 
@@ -140,6 +151,7 @@ def _kill_pid_in(marker: Path) -> None:
 
 
 @pytest.mark.parametrize("point", ["created", "pins", "installed", "reinstalling"])
+@pytest.mark.usefixtures("_no_leftovers")
 def test_a_build_killed_at_any_point_is_rebuilt(
     point: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,6 +182,7 @@ def test_a_build_killed_at_any_point_is_rebuilt(
 # -- Ctrl-C ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("_no_leftovers")
 def test_ctrl_c_during_an_install_stops_every_child(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj")
     marker = tmp_path / "paused"
@@ -193,6 +206,7 @@ def test_ctrl_c_during_an_install_stops_every_child(tmp_path: Path) -> None:
     assert code == 0, output
 
 
+@pytest.mark.usefixtures("_no_leftovers")
 def test_ctrl_c_during_the_inner_runs_prints_what_finished(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj")
     started = tmp_path / "started"
@@ -222,6 +236,31 @@ def test_ctrl_c_during_the_inner_runs_prints_what_finished(tmp_path: Path) -> No
     report = json.loads((project / "r.json").read_text())
     assert report["exitcode"] == 2
     assert [b["status"] for b in report["bounds"]] == ["passed", "interrupted"]
+
+
+@pytest.mark.usefixtures("_no_leftovers")
+def test_an_inner_session_does_not_outlive_a_killed_run(tmp_path: Path) -> None:
+    project = _project(tmp_path / "proj")
+    started = tmp_path / "started"
+    out = tmp_path / "run.out"
+    proc = _pytest(
+        project,
+        "--depbounds=upper",
+        env={
+            "DEPBOUNDS_FAULTS_STARTED": str(started),
+            "DEPBOUNDS_FAULTS_HANG_UPPER": "1",
+        },
+        out=out,
+    )
+    _wait_for(Path(f"{started}-upper"), proc)
+    assert _processes_mentioning(str(tmp_path)), "no inner session to orphan"
+    # SIGKILL leaves no chance to clean up: the inner session notices alone.
+    _kill_group(proc, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(tmp_path)) == []
 
 
 def _zombie(pid: int) -> bool:
@@ -466,7 +505,25 @@ def test_no_shell_strings() -> None:
     root = Path(__file__).parent.parent
     needle = "shell" + "=True"
     sources = [
-        *root.joinpath("pytest_depbounds").rglob("*.py"),
-        *Path(__file__).parent.glob("*.py"),
+        path
+        for folder in ("pytest_depbounds", "tests", "benchmarks", "example", ".ci")
+        for path in root.joinpath(folder).rglob("*")
+        if path.is_file() and path.suffix in {".py", ""}
     ]
-    assert [str(p) for p in sources if needle in p.read_text()] == []
+    assert len(sources) > 20
+    assert [str(p) for p in sources if needle in p.read_text(errors="replace")] == []
+
+
+def test_the_readme_lists_every_dropped_variable() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The environment of the envs", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = {
+        name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])
+    }
+    assert documented == set(BLOCKED_ENV_VARS)
+    environ = dict.fromkeys(BLOCKED_ENV_VARS, "x") | {"PIP_INDEX_URL": "kept"}
+    assert child_environ(environ, python_path="inner") == {
+        "PIP_INDEX_URL": "kept",
+        "PYTHONPATH": "inner",
+    }

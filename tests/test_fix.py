@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 
 from pytest_depbounds.attribution import Culprit, Finding
-from pytest_depbounds.declared import Declaration, DeclaredRequirement, read_declaration
+from pytest_depbounds.declared import read_declaration
 from pytest_depbounds.fix import apply_fixes, raise_floor, suggest, target_of
 from pytest_depbounds.results import BoundResult
 
@@ -134,34 +133,34 @@ kwlib >= 1.0 \\
 
 
 def test_requirements_file_is_edited_line_by_line(tmp_path: Path) -> None:
-    (tmp_path / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
-
-    def declared(raw: str, line: int) -> DeclaredRequirement:
-        return DeclaredRequirement(
-            requirement=Requirement(raw),
-            location=f"requirements.txt:{line}",
-            origin="requirements.txt",
-        )
-
-    declaration = Declaration(
-        project_dir=tmp_path,
-        project_name=None,
-        requirements=(
-            declared("fakelib>=1.0", 3),
-            declared('kwlib>=1.0; python_version >= "3.8"', 4),
-        ),
-        build_inputs=(),
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "myproj"\nversion = "1"\n', encoding="utf-8"
     )
+    (tmp_path / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
+    (tmp_path / "other.txt").write_text("fakelib<3  # a cap\n", encoding="utf-8")
+    declaration = read_declaration(
+        tmp_path,
+        extras=[],
+        groups=[],
+        requirements_files=[tmp_path / "requirements.txt"],
+    )
+    assert {r.location for r in declaration.requirements} >= {"requirements.txt:3"}
     result = apply_fixes(declaration, {"fakelib": "1.4", "kwlib": "1.2"})
     assert (tmp_path / "requirements.txt").read_text(encoding="utf-8") == (
         REQUIREMENTS.replace("fakelib>=1.0", "fakelib>=1.4").replace(
             "kwlib >= 1.0", "kwlib >= 1.2"
         )
     )
-    assert [(e.line, e.new) for e in result.edits] == [
-        (3, "fakelib>=1.4"),
-        (4, "kwlib >= 1.2"),
+    assert (tmp_path / "other.txt").read_text(encoding="utf-8") == (
+        "fakelib>=1.4,<3  # a cap\n"
+    )
+    assert sorted((e.path.name, e.line, e.new) for e in result.edits) == [
+        ("other.txt", 1, "fakelib>=1.4,<3"),
+        ("requirements.txt", 3, "fakelib>=1.4"),
+        ("requirements.txt", 4, "kwlib >= 1.2"),
     ]
+    assert "+++ b/requirements.txt" in result.diff
+    assert "+++ b/other.txt" in result.diff
 
 
 def _finding(**changes: object) -> Finding:
