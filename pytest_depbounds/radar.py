@@ -242,14 +242,11 @@ def lookahead_notes(ahead: BoundResult, upper: BoundResult) -> tuple[Note, ...]:
     :param upper: The upper bound's result, for the versions that moved.
     :returns: ``lookahead-break`` notes; they never fail the run.
     """
-    moved = [
-        f"{name} {upper.pins.get(name, '?')} → {version}"
-        for name, version in sorted(ahead.pins.items())
-        if name in ahead.direct and upper.pins.get(name) != version
-    ]
-    prefix = "lookahead"
-    if moved:
-        prefix += f" ({', '.join(moved)})"
+    changed = _changed(ahead, upper)
+    if ahead.error is None and upper.pins and not changed:
+        # The constraints held nothing back: the upper bound already said it all.
+        return ()
+    prefix = f"lookahead ({', '.join(changed)})" if changed else "lookahead"
     found: list[Note] = []
 
     def add(message: str, dist: str | None = None, location: str | None = None) -> None:
@@ -277,3 +274,19 @@ def lookahead_notes(ahead: BoundResult, upper: BoundResult) -> tuple[Note, ...]:
         if note.kind == KIND:
             add(note.message, note.dist, note.location)
     return tuple(found)
+
+
+def _changed(ahead: BoundResult, upper: BoundResult) -> list[str]:
+    """The pins the lookahead moved, direct dependencies first, a few named."""
+    names = sorted(
+        (name not in ahead.direct, name)
+        for name, version in ahead.pins.items()
+        if upper.pins.get(name) != version
+    )
+    moved = [
+        f"{name} {upper.pins.get(name, 'not installed')} → {ahead.pins[name]}"
+        for _, name in names[:_SHOWN_USAGES]
+    ]
+    if len(names) > _SHOWN_USAGES:
+        moved.append(f"{len(names) - _SHOWN_USAGES} more")
+    return moved
