@@ -373,14 +373,7 @@ def _no_metadata(
 ) -> _Metadata:
     """No pyproject ``[project]`` and no setup.cfg: requirements files or setup.py."""
     project_dir = reader.path.parent
-    if has_files:
-        if extras:
-            raise ConfigurationError(
-                f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
-                "extras (no [project] in pyproject.toml, no setup.cfg)"
-            )
-        return None, []
-    if (project_dir / "setup.py").is_file():
+    if not has_files and (project_dir / "setup.py").is_file():
         # setup.py computes its requirements: only its build backend knows them.
         return None, _from_backend(reader, data, extras, metadata_cache)
     if extras:
@@ -388,7 +381,7 @@ def _no_metadata(
             f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
             "extras (no [project] in pyproject.toml, no setup.cfg)"
         )
-    if (project_dir / "pyproject.toml").is_file():
+    if has_files or (project_dir / "pyproject.toml").is_file():
         return None, []
     raise ConfigurationError(
         f"no pyproject.toml in {project_dir}: pytest --depbounds reads the "

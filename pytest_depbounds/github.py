@@ -130,11 +130,7 @@ def step_summary(results: Sequence[BoundResult], *, exitcode: int) -> str:
         "|" + "---|" * len(columns),
     ]
     for result in results:
-        env = "reused" if result.env_reused else "built"
-        if result.project_reinstalled:
-            env = "updated"
-        if result.error is not None:
-            env = "failed"
+        env = result.env_state
         mark = "✅" if result.ok else "❌"
         cells = [
             result.bound,

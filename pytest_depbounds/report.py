@@ -184,11 +184,7 @@ def write_summary(
         return
     terminal.write_sep("=", "depbounds summary")
     for result in results:
-        env = "reused" if result.env_reused else "built"
-        if result.project_reinstalled:
-            env = "updated"
-        if result.error is not None:
-            env = "failed"
+        env = result.env_state
         markup = {"green": True} if result.ok else {"red": True}
         terminal.write_line(
             f"{result.bound:<6} {result.status:<10} {_counts(result):<34} "

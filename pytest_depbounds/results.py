@@ -103,6 +103,15 @@ class BoundResult:
         return "passed"
 
     @property
+    def env_state(self) -> str:
+        """``built``, ``reused``, ``updated`` (project reinstalled) or ``failed``."""
+        if self.error is not None:
+            return "failed"
+        if self.project_reinstalled:
+            return "updated"
+        return "reused" if self.env_reused else "built"
+
+    @property
     def ok(self) -> bool:
         """Whether this bound passed."""
         return self.status == "passed"
