@@ -70,11 +70,16 @@ def run():
 
 @pytest.fixture(autouse=True)
 def _isolate_installers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep this machine's pip and uv configuration out of the tests."""
+    """Keep this machine's pip and uv configuration, and the CI's, out of the tests.
+
+    pytest itself stops truncating its short summary when ``CI`` or
+    ``BUILD_NUMBER`` is set, so the output tests compare against depends on them.
+    """
     for name in list(os.environ):
-        if name.startswith(("PIP_", "UV_", "PYTEST_")) or name in {
+        if name.startswith(("PIP_", "UV_", "PYTEST_", "GITHUB_")) or name in {
             "VIRTUAL_ENV",
-            "GITHUB_ACTIONS",
+            "CI",
+            "BUILD_NUMBER",
         }:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
