@@ -14,7 +14,10 @@ import contextlib
 import dataclasses
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from packaging.markers import InvalidMarker, UndefinedComparison
 from packaging.requirements import InvalidRequirement, Requirement
@@ -36,7 +39,6 @@ except ImportError:  # packaging < 26.1
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
 
     from pytest_depbounds.installer import IndexSettings
     from pytest_depbounds.reqfiles import RequirementLine
@@ -235,18 +237,28 @@ def read_declaration(
     pyproject = project_dir / "pyproject.toml"
     data, text = _load_toml(pyproject)
     reader = _PyprojectReader(pyproject, text, None)
-    if "project" in data:
-        metadata = _read_project(
-            reader, data, extras, has_files=has_files, metadata_cache=metadata_cache
+
+    def metadata(wanted: Sequence[str]) -> _Metadata:
+        if "project" in data:
+            return _read_project(
+                reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
+            )
+        return _read_setup_cfg(project_dir, wanted) or _no_metadata(
+            reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
         )
-    else:
-        metadata = _read_setup_cfg(project_dir, extras) or _no_metadata(
-            reader, data, extras, has_files=has_files, metadata_cache=metadata_cache
-        )
-    project_name, requirements = metadata
+
+    project_name, requirements = metadata(extras)
     reader.project_name = project_name
-    requirements += reader.groups(_table(data, "dependency-groups", pyproject), groups)
-    requirements += files.requirements
+    grouped = reader.groups(_table(data, "dependency-groups", pyproject), groups)
+    others, own = _self_references(
+        [*grouped, *files.requirements], project_name, project_dir
+    )
+    wanted = list(dict.fromkeys([*extras, *own]))
+    if len(wanted) > len(extras):
+        # ``myproj[socks]`` in a group, ``-e .[test]`` in a requirements file:
+        # the project is installed from its source anyway; its extras join.
+        project_name, requirements = metadata(wanted)
+    requirements += others
     build_inputs = tuple(
         project_dir / name for name in BUILD_INPUTS if (project_dir / name).is_file()
     )
@@ -262,6 +274,37 @@ def read_declaration(
 
 
 _Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
+
+
+def _self_references(
+    items: Sequence[DeclaredRequirement],
+    project_name: NormalizedName | None,
+    project_dir: Path,
+) -> tuple[list[DeclaredRequirement], list[str]]:
+    """Split off the requirements naming the project itself, keeping their extras.
+
+    Resolving them would pin the project's own oldest release from the index and
+    leave out the dependencies of the extras they ask for.
+    """
+    others: list[DeclaredRequirement] = []
+    extras: list[str] = []
+    for item in items:
+        url = item.requirement.url or ""
+        own_path = url.startswith("file:") and _is_folder(url, project_dir)
+        if (project_name is not None and item.name == project_name) or own_path:
+            extras += sorted(canonicalize_name(e) for e in item.requirement.extras)
+        else:
+            others.append(item)
+    return others, extras
+
+
+def _is_folder(url: str, folder: Path) -> bool:
+    """Whether a ``file:`` URL points at ``folder``."""
+    path = Path(url2pathname(urlsplit(url).path))
+    try:
+        return path.resolve() == folder.resolve()
+    except OSError:
+        return False
 
 
 def _load_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -505,6 +548,18 @@ def _requires_python(project: object, project_dir: Path) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+#: A TOML basic or literal string on one line.
+_TOML_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _normal(raw: str) -> str:
+    """A requirement as packaging writes it, to compare two spellings."""
+    try:
+        return str(Requirement(raw))
+    except InvalidRequirement:
+        return raw
+
+
 class _PyprojectReader:
     """Turns the strings of one pyproject.toml into located requirements."""
 
@@ -519,6 +574,15 @@ class _PyprojectReader:
         for number, line in enumerate(self.lines, start=1):
             if f'"{raw}"' in line or f"'{raw}'" in line:
                 return f"{self.path.name}:{number}"
+        # Written with escapes (``\"cpython\"``), or normalised on the way
+        # (dependency groups come back as packaging writes them).
+        wanted = _normal(raw)
+        for number, line in enumerate(self.lines, start=1):
+            for literal in _TOML_STRING.findall(line):
+                with contextlib.suppress(tomllib.TOMLDecodeError):
+                    value = tomllib.loads(f"v = {literal}")["v"]
+                    if _normal(value) == wanted:
+                        return f"{self.path.name}:{number}"
         return self.path.name
 
     def parse(self, raws: Iterable[str], origin: str) -> Iterable[DeclaredRequirement]:

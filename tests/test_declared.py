@@ -529,3 +529,74 @@ def test_pip_keeps_a_direct_reference_in_its_pins(
         "siblib": f"siblib @ {sib}",
         "fakelib": "fakelib==1.0",
     }
+
+
+def test_the_project_named_in_a_group_or_requirements_file_brings_its_extras(
+    tmp_path: Path,
+) -> None:
+    # requests' layout: ``requests[socks]`` in its test group, ``-e .[socks]`` in
+    # requirements-dev.txt. Neither is a dependency to pin from the index.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [project]
+        name = "MyProj"
+        version = "1"
+        dependencies = ["fakelib>=1.0"]
+        [project.optional-dependencies]
+        socks = ["pysocks>=1.5"]
+        fast = ["speedy>=2"]
+        [dependency-groups]
+        test = ["myproj[socks]", "kwlib>=1.2", "MyProj"]
+        """,
+    )
+    _write(tmp_path, "requirements-dev.txt", "-e .[fast]\nparselib>=3\n")
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "pyproject.toml:4", ""),
+        ("pysocks>=1.5", "pyproject.toml:6", "extra socks"),
+        ("kwlib>=1.2", "pyproject.toml:9", "group test"),
+    ]
+    declaration = read_declaration(
+        tmp_path,
+        extras=["socks"],
+        groups=None,
+        requirements_files=[tmp_path / "requirements-dev.txt"],
+    )
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "pyproject.toml:4", ""),
+        ("pysocks>=1.5", "pyproject.toml:6", "extra socks"),
+        ("speedy>=2", "pyproject.toml:7", "extra fast"),
+        ("kwlib>=1.2", "pyproject.toml:9", "group test"),
+        ("parselib>=3", "requirements-dev.txt:2", "requirements requirements-dev.txt"),
+    ]
+
+
+def test_locations_of_escaped_and_normalised_requirements(tmp_path: Path) -> None:
+    # cattrs' layout: an escaped marker in an extra, single quotes in a group
+    # (packaging hands group entries back in its own spelling).
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        r"""
+        [project]
+        name = "p"
+        version = "1"
+        [project.optional-dependencies]
+        fast = [
+            "orjson>=3.11; implementation_name == \"cpython\"",
+        ]
+        [dependency-groups]
+        test = [
+            "kwlib; python_version == '3.14' and implementation_name == 'cpython'",
+            'parselib >= 1.0',
+        ]
+        """,
+    )
+    declaration = read_declaration(tmp_path, extras=["fast"], groups=None)
+    assert [r.location for r in declaration.requirements] == [
+        "pyproject.toml:6",
+        "pyproject.toml:10",
+        "pyproject.toml:11",
+    ]
