@@ -67,9 +67,11 @@ def split(path: Path, bound: str, destination: Path) -> int:
         seconds = 0.0
         cases = 0
         for case in suite.findall("testcase"):
-            if not case.get("name", "").endswith(suffix):
+            name = repaired_name(case.get("name", ""))
+            if not name.endswith(suffix):
                 suite.remove(case)
                 continue
+            case.set("name", name)
             cases += 1
             seconds += float(case.get("time") or 0)
             for child in case:
@@ -86,6 +88,37 @@ def split(path: Path, bound: str, destination: Path) -> int:
     return kept
 
 
+def repaired_name(name: str) -> str:
+    """A test case's name as tagged, undoing pytest >= 9.2's reading of it.
+
+    pytest 9.2 takes everything after a test's ``[`` for its parameters and
+    closes them again: ``test_x[1]@lower`` is written ``test_x[1]@lower]``.
+
+    :param name: The ``name`` attribute junitxml wrote.
+    :returns: The name with the bound last.
+    """
+    head, _, bound = name.rpartition("@")
+    if bound in {"lower]", "upper]"} and head.endswith("]") and "[" in head:
+        return name[:-1]
+    return name
+
+
+def repair(path: Path) -> None:
+    """Rewrite the names :func:`repaired_name` fixes in the user's file, if any.
+
+    :param path: The file junitxml wrote.
+    """
+    tree = ET.parse(path)  # noqa: S314 - the file pytest just wrote
+    changed = False
+    for case in tree.getroot().iter("testcase"):
+        name = case.get("name", "")
+        if repaired_name(name) != name:
+            case.set("name", repaired_name(name))
+            changed = True
+    if changed:
+        tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
 class JunitSplitter:
     """Writes ``PATH.<bound>.xml`` once pytest's junitxml has written ``PATH``."""
 
@@ -100,6 +133,7 @@ class JunitSplitter:
         path = junit_path(self.config)
         if path is None or not path.is_file():
             return
+        repair(path)
         for bound in self.bounds:
             destination = bound_path(path, bound)
             split(path, bound, destination)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -171,11 +172,30 @@ def rebuild_report(
             when=str(data.get("when", "call")),  # type: ignore[arg-type]
         )
     report.nodeid = tag_nodeid(report.nodeid, bound)
+    _keep_tagged_name_whole(report)
     location = getattr(report, "location", None)
     if isinstance(report, pytest.TestReport) and location is not None:
         # The failure header shows location[2]: name the bound there too.
         report.location = (location[0], location[1], tag_nodeid(location[2], bound))
     return report
+
+
+def _keep_tagged_name_whole(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Keep ``test_x[1]@lower`` one name in pytest's structured node id.
+
+    pytest >= 9.2 splits a node id into path, names and the ``[params]`` that
+    end it: ``test_x[1]@lower`` would read as params ``1]@lower``, and the
+    short summary and JUnit XML would print ``test_x[1]@lower]``.
+    """
+    node_id = getattr(report, "_id", None)
+    params = getattr(node_id, "params", None)
+    if node_id is None or params is None or not node_id.names:
+        return
+    names = node_id.names
+    whole = (*names[:-1], f"{names[-1]}[{params}")
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        # Private to pytest, hence guarded: at worst the summary keeps the bracket.
+        report._id = dataclasses.replace(node_id, names=whole, params=None)  # noqa: SLF001
 
 
 class Tally:

@@ -33,7 +33,7 @@ from pytest_depbounds.report import (
     write_json,
     write_summary,
 )
-from pytest_depbounds.results import BoundResult, Note
+from pytest_depbounds.results import BoundResult, Note, rebuild_report
 from pytest_depbounds.results import TestOutcome as Outcome
 from pytest_depbounds.session import exit_code
 from pytest_depbounds.testing import write_project
@@ -465,6 +465,39 @@ def test_junit_split_keeps_each_bounds_cases_and_recounts(tmp_path: Path) -> Non
     )
     # The user's file is left as pytest wrote it.
     assert whole.read_text(encoding="utf-8") == JUNIT
+
+
+def test_a_parametrized_case_keeps_its_name_and_its_bound(
+    tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    # pytest >= 9.2 reads ``test_p[1]@lower`` as params ``1]@lower`` and writes
+    # ``test_p[1]@lower]``: the per-bound file lost every parametrized case.
+    whole = tmp_path / "junit.xml"
+    whole.write_text(
+        '<testsuites><testsuite name="pytest" tests="3">'
+        '<testcase classname="t" name="test_p[1]@lower]" time="0.5"/>'
+        '<testcase classname="t" name="test_p[a@upper]@lower" time="0.5"/>'
+        '<testcase classname="t" name="test_p[1]@upper]" time="0.5"/>'
+        "</testsuite></testsuites>",
+        encoding="utf-8",
+    )
+    assert junit.split(whole, "lower", tmp_path / "junit.lower.xml") == 2
+    lower = _suite(tmp_path / "junit.lower.xml")
+    assert lower is not None
+    assert [c.get("name") for c in lower.iter("testcase")] == [
+        "test_p[1]@lower",
+        "test_p[a@upper]@lower",
+    ]
+    junit.repair(whole)
+    names = [c.get("name") for c in ET.parse(whole).getroot().iter("testcase")]  # noqa: S314
+    assert names == ["test_p[1]@lower", "test_p[a@upper]@lower", "test_p[1]@upper"]
+
+    # The terminal's short summary reads the report's structured id.
+    data = {"nodeid": "tests/t.py::test_p[1]", "outcome": "failed", "when": "call"}
+    report = rebuild_report(pytester.parseconfig(), data, "lower")
+    assert report.nodeid == "tests/t.py::test_p[1]@lower"
+    if hasattr(report, "id"):  # pytest >= 9.2
+        assert report.id.rest == "test_p[1]@lower"
 
 
 # -- GitHub Actions -----------------------------------------------------------------
