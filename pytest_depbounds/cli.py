@@ -207,6 +207,13 @@ def run_check_command(args: argparse.Namespace) -> int:
         run_check,
     )
 
+    if args.project.is_file():
+        # ``-r a.txt b.txt``: argparse took b.txt for the project folder.
+        sys.stderr.write(
+            f"depbounds check: {args.project} is a file, not a project folder; "
+            "give each requirements file its own -r (-r a.txt -r b.txt)\n"
+        )
+        return EXIT_USAGE
     try:
         config = read_config(
             args.project,

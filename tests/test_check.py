@@ -258,6 +258,12 @@ def test_a_misspelt_key_is_a_usage_error(
     [
         (("--disable", "Z9"), "unknown rule 'Z9'"),
         (("--lower-constraints", "missing.txt"), "missing.txt: No such file"),
+        # As after --depbounds-requirements: the second file is not a folder.
+        (
+            ("-r", "requirements.txt", "test-requirements.txt"),
+            "test-requirements.txt is a file, not a project folder; give each "
+            "requirements file its own -r (-r a.txt -r b.txt)",
+        ),
     ],
 )
 def test_usage_errors_exit_with_2(
