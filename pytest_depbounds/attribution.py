@@ -59,6 +59,14 @@ _KEYWORD = re.compile(
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional|keyword-only) argument")
 _POSITIONAL = re.compile(r"takes (?:from )?\d+ (?:to \d+ )?positional argument")
 _QUOTED = re.compile(r"'(\w+)'")
+
+# pytest's short traceback, as a session that crashed before reporting printed it.
+_TB_FRAME = re.compile(r"^(?P<file>\S.*?\.pyw?):(?P<lineno>\d+): in (?P<function>\S+)$")
+_TB_FILE = re.compile(r'^E\s+File "(?P<path>[^"]+)", line (?P<lineno>\d+)')
+_TB_ERROR = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*): ?(?P<message>.*)$")
+_NO_MODULE = re.compile(r"^No module named '(?P<name>[^']+)'")
+_ERROR_PATH = re.compile(r"\((?P<path>[^()]+\.pyw?)\)$")
+_NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>\w+)'")
 _MAX_DETAIL = 200
 
 
@@ -125,11 +133,15 @@ class Culprit:
     tests: tuple[str, ...]
     #: Node ids of the files it stopped from collecting.
     collectors: tuple[str, ...]
+    #: It stopped the inner session before any test ran.
+    crashed: bool = False
 
     @property
     def summary(self) -> str:
         """The finding with all its usage sites and how many failures it explains."""
         counts = []
+        if self.crashed:
+            counts.append("the inner session crashes before running a test")
         if self.tests:
             counts.append(_count(len(self.tests), "test", "fail"))
         if self.collectors:
@@ -879,7 +891,7 @@ def group(failures: Iterable[tuple[str, str, Finding]]) -> tuple[Culprit, ...]:
     """Group findings by culprit, in order of first appearance.
 
     :param failures: ``(nodeid, when, finding)`` per failure; ``when`` is
-        ``collect`` for a collection error.
+        ``collect`` for a collection error, ``session`` for a crashed session.
     :returns: One culprit per dist, version, symbol, kind and relation.
     """
     grouped: dict[tuple[str, ...], list[tuple[str, str, Finding]]] = {}
@@ -895,14 +907,73 @@ def group(failures: Iterable[tuple[str, str, Finding]]) -> tuple[Culprit, ...]:
     culprits = []
     for items in grouped.values():
         usages = tuple(dict.fromkeys(f.usage for _, _, f in items if f.usage))
-        tests = tuple(dict.fromkeys(n for n, w, _ in items if w != "collect"))
+        tests = tuple(
+            dict.fromkeys(n for n, w, _ in items if w not in {"collect", "session"})
+        )
         collectors = tuple(dict.fromkeys(n for n, w, _ in items if w == "collect"))
         culprits.append(
             Culprit(
-                finding=items[0][2], usages=usages, tests=tests, collectors=collectors
+                finding=items[0][2],
+                usages=usages,
+                tests=tests,
+                collectors=collectors,
+                crashed=any(w == "session" for _, w, _ in items),
             )
         )
     return tuple(culprits)
+
+
+def crash_facts(output: str, cwd: Path) -> dict[str, Any] | None:
+    """The facts of the error that ended a session before it reported anything.
+
+    A plugin or a ``conftest.py`` that does not import (a dependency too old or
+    too new for it) stops pytest before the inner plugin sees a report: the
+    short traceback pytest printed is all there is.
+
+    :param output: The end of the session's output.
+    :param cwd: The session's working directory (relative paths start there).
+    :returns: Facts as the inner session writes them (``{"chain": [...]}``), or
+        ``None`` when the output holds no traceback.
+    """
+    lines = output.splitlines()
+    frames: list[dict[str, Any]] = []
+    facts: dict[str, Any] = {}
+    for number, line in enumerate(lines):
+        frame = _TB_FRAME.match(line)
+        if frame is not None:
+            after = lines[number + 1] if number + 1 < len(lines) else ""
+            code = "" if after.startswith("E ") else after.strip()
+            lineno, function = int(frame["lineno"]), frame["function"]
+            frames.append(
+                {
+                    "file": str(cwd / frame["file"]),
+                    "lineno": lineno,
+                    "function": function,
+                    "qualname": function,
+                    "module": "",
+                    "line": code,
+                }
+            )
+            continue
+        where = _TB_FILE.match(line)
+        if where is not None:
+            facts["path"], facts["lineno"] = where["path"], int(where["lineno"])
+            continue
+        error = _TB_ERROR.match(line)
+        if error is not None and frames:
+            facts |= {"type": error["type"], "message": error["message"]}
+            break
+    if "type" not in facts:
+        return None
+    message = facts["message"]
+    for pattern in (_NO_MODULE, _NO_ATTRIBUTE):
+        match = pattern.search(message)
+        if match is not None:
+            facts["name"] = match["name"]
+    path = _ERROR_PATH.search(message)
+    if path is not None and "path" not in facts:
+        facts["path"] = path["path"]
+    return {"chain": [{**facts, "frames": frames}]}
 
 
 def attribute_failures(

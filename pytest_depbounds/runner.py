@@ -73,13 +73,17 @@ class RunOutcome:
             return f"was killed by {describe_signal(-self.returncode)}"
         return f"crashed with exit code {self.returncode}"
 
-    def log_tail(self) -> str:
-        """The end of the session's own output."""
+    def log_tail(self, count: int = LOG_TAIL_LINES) -> str:
+        """The end of the session's own output.
+
+        :param count: How many lines.
+        :returns: Its last ``count`` lines.
+        """
         try:
             lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return ""
-        return "\n".join(lines[-LOG_TAIL_LINES:])
+        return "\n".join(lines[-count:])
 
 
 def install_inner_plugin(directory: Path) -> Path:

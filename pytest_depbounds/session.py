@@ -25,6 +25,7 @@ from pytest_depbounds.attribution import (
     Attributor,
     SiteIndex,
     attribute_failures,
+    crash_facts,
     site_packages,
 )
 from pytest_depbounds.bisection import after_attribution
@@ -74,6 +75,11 @@ if TYPE_CHECKING:
 
 Event = tuple[str, Any]
 Log = Callable[[str], None]
+
+#: The node id of a crashed inner session's report (its bound appended).
+CRASH_NODEID = "depbounds::inner-session"
+#: Lines of a crashed session's output searched for the traceback that ended it.
+CRASH_LINES = 200
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -608,6 +614,12 @@ class BoundsSession:
             if outcome.crashed and not outcome.interrupted:
                 crash = f"the inner pytest session {outcome.describe()}"
                 tail = redact(outcome.log_tail())
+                facts = crash_facts(
+                    outcome.log_tail(CRASH_LINES), self.config.invocation_params.dir
+                )
+                if facts is not None and not state.failures:
+                    # A plugin or conftest that does not import: name its cause.
+                    state.failures.append((CRASH_NODEID, "session", facts))
                 report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
                 if state.bound != LOOKAHEAD:
@@ -659,12 +671,14 @@ class BoundsSession:
             if not state.failures or state.env is None:
                 continue
             markers = self.markers.get(result.bound)
+            # A session that crashed at start-up sent no ``start`` record.
+            label = self.interpreter_labels.get(result.bound, "").partition(" ")
             attributor = Attributor(
                 sites[result.bound],
                 self.declaration.applicable(markers or {}),
                 env_path=state.env.path,
-                implementation=str(state.runtime.get("implementation", "")),
-                python=str(state.runtime.get("python", "")),
+                implementation=str(state.runtime.get("implementation", label[0])),
+                python=str(state.runtime.get("python", label[2])),
                 others=[site for bound, site in sites.items() if bound != result.bound],
                 markers=markers,
             )
@@ -813,7 +827,7 @@ def exit_code(results: list[BoundResult], pytest_code: int) -> int:
 
 
 def _crash_report(bound: str, message: str, tail: str) -> pytest.TestReport:
-    nodeid = f"depbounds::inner-session@{bound}"
+    nodeid = f"{CRASH_NODEID}@{bound}"
     longrepr = f"{message}; the end of its output:\n{tail}" if tail else message
     return pytest.TestReport(
         nodeid=nodeid,

@@ -15,6 +15,7 @@ from pytest_depbounds.attribution import (
     Finding,
     SiteIndex,
     attribute_failures,
+    crash_facts,
     group,
     site_packages,
 )
@@ -948,3 +949,59 @@ def test_bounds_that_hold_have_no_finding(pytester: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*--depbounds-fix*")
     envs = pytester.path / ".pytest_cache" / "d" / "depbounds" / "envs"
     assert not list(envs.glob("bisect-*"))
+
+
+def test_a_session_that_crashes_at_start_up_is_attributed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # A conftest (or a plugin) that does not import at the floor stops pytest
+    # before any report: only its printed traceback tells why.
+    pytester.makeconftest("from fakelib import new_api\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = pytester.runpytest_subprocess()
+    assert result.ret != 0
+    facts = crash_facts("\n".join(result.errlines), pytester.path)
+    assert facts is not None
+    attributor = Attributor(
+        SiteIndex([site]),
+        _declaration(pytester.path, "fakelib>=1.0", "syntaxlib>=1.0"),
+        implementation="CPython",
+        python="3.11.4",
+    )
+    finding = _check(
+        attributor.attribute(facts),
+        "missing-name",
+        "fakelib",
+        "1.0",
+        "fakelib.new_api",
+        "conftest.py:1",
+    )
+    (culprit,) = group([("depbounds::inner-session", "session", finding)])
+    assert culprit.summary.endswith(
+        "used at conftest.py:1, the inner session crashes before running a test"
+    )
+
+    # A dependency that does not compile, as pytest prints it (hypothesis 3.30
+    # under Python 3.11, through its pytest plugin).
+    broken = site / "syntaxlib" / "__init__.py"
+    output = (
+        'Error while loading plugin "pytest11".\n'
+        f"{site}/syntaxlib/plug.py:2: in <module>\n"
+        "    import syntaxlib\n"
+        f'E     File "{broken}", line 1\n'
+        "E       def broken(:\n"
+        "E                  ^\n"
+        "E   SyntaxError: invalid syntax\n"
+    )
+    facts = crash_facts(output, pytester.path)
+    assert facts is not None
+    finding = _check(
+        attributor.attribute(facts),
+        "broken-dependency",
+        "syntaxlib",
+        "1.0",
+        "syntaxlib",
+        None,
+    )
+    assert finding.message.startswith("syntaxlib 1.0 does not import on CPython 3.11")
+    assert crash_facts("Killed\n", pytester.path) is None

@@ -160,6 +160,32 @@ def test_an_inner_crash_is_reported_as_a_crash(pytester: pytest.Pytester) -> Non
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_crash_at_start_up_names_the_dependency_behind_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # The conftest imports what only fakelib 1.4 has: pytest stops before any
+    # report, at the floor only.
+    _project(
+        pytester,
+        ["fakelib>=1.0"],
+        tests={
+            "conftest.py": "from fakelib import new_api\n",
+            "test_go.py": "def test_go():\n    pass\n",
+        },
+    )
+    result = pytester.runpytest_subprocess("--depbounds")
+    result.stdout.fnmatch_lines(
+        [
+            "lower*crashed*",
+            "upper*passed*",
+            "[[]lower[]] fakelib 1.0: `fakelib.new_api` missing — used at*",
+            "*the inner session crashes before running a test",
+            "*fix: write `fakelib>=2.0`*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_a_project_that_collects_nothing_is_not_a_pass(
     pytester: pytest.Pytester,
 ) -> None:
