@@ -261,8 +261,7 @@ def test_a_misspelt_key_is_a_usage_error(
         # As after --depbounds-requirements: the second file is not a folder.
         (
             ("-r", "requirements.txt", "test-requirements.txt"),
-            "test-requirements.txt is a file, not a project folder; give each "
-            "requirements file its own -r (-r a.txt -r b.txt)",
+            "test-requirements.txt is a file, not a project folder",
         ),
     ],
 )
