@@ -9,6 +9,7 @@ turn those facts into a `Finding`, then groups findings by culprit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -799,13 +800,46 @@ class _Maker:
             ),
         }
         if dist is None:
-            headline = (
-                f"{self.attributor.project} imports `{symbol.partition('.')[0]}` but "
-                f"does not declare it: no installed distribution provides `{symbol}`"
-            )
-        else:
-            headline = headlines.get(kind, f"{label}: {detail}")
+            return self._undeclared(kind, symbol, user)
+        headline = headlines.get(kind, f"{label}: {detail}")
         return self._build(kind, dist, symbol, headline, user)
+
+    def _undeclared(self, kind: Kind, symbol: str, user: _Frame | None) -> Finding:
+        """A module no installed dist provides: undeclared, or in an unused extra."""
+        project, top = self.attributor.project, symbol.partition(".")[0]
+        unselected = self.attributor.declaration.unselected
+        where = next((unselected[n] for n in _dist_names(top) if n in unselected), None)
+        named = f"extra {canonicalize_name(top)}"
+        if where is None and named in map(_canonical_where, unselected.values()):
+            where = named  # cattrs' ``bson`` extra installs pymongo
+        if where is None:
+            headline = (
+                f"{project} imports `{top}` but does not declare it: no installed "
+                f"distribution provides `{symbol}`"
+            )
+            extras = sorted({w for w in unselected.values() if w.startswith("extra ")})
+            finding = self._build(kind, None, symbol, headline, user)
+            if not extras:
+                return finding
+            names = ", ".join(e.removeprefix("extra ") for e in extras)
+            advice = (
+                f"declare the distribution that provides `{top}`, or, if one of "
+                f"the extras not under test ({names}) does, name it in "
+                "--depbounds-extras"
+            )
+            return dataclasses.replace(finding, advice=advice)
+        what, _, name = where.partition(" ")
+        option = "--depbounds-extras" if what == "extra" else "--depbounds-groups"
+        headline = (
+            f"{project} imports `{top}`, which only its {what} `{name}` declares, "
+            f"not under test: no installed distribution provides `{symbol}`"
+        )
+        advice = (
+            f"add `{name}` to {option} to test it, or skip what needs it when it "
+            "is missing (pytest.importorskip)"
+        )
+        finding = self._build(kind, None, symbol, headline, user)
+        return dataclasses.replace(finding, advice=advice)
 
     def _build(
         self,
@@ -851,6 +885,30 @@ class _Maker:
             # A dependency using a dist that no declared requirement pulls in.
             return "transitive", (project, user.dist.label, dist.label)
         return "undeclared", through
+
+
+def _canonical_where(where: str) -> str:
+    """``extra My_Extra`` → ``extra my-extra``."""
+    what, _, name = where.partition(" ")
+    return f"{what} {canonicalize_name(name)}"
+
+
+def _dist_names(module: str) -> list[NormalizedName]:
+    """Distributions that may provide a top-level module.
+
+    Its own name, and the dists that provide it in the running env (``yaml`` →
+    PyYAML), where they are installed.
+    """
+    return [canonicalize_name(n) for n in (module, *_providers().get(module, []))]
+
+
+@functools.cache
+def _providers() -> Mapping[str, list[str]]:
+    """Top-level module → the running env's dists that provide it (read once)."""
+    try:
+        return metadata.packages_distributions()
+    except Exception:  # noqa: BLE001 - a broken dist's metadata: no hint, no failure
+        return {}
 
 
 def _call_problem(exc: _Exception) -> str | None:

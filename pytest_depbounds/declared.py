@@ -132,6 +132,9 @@ class Declaration:
     index: IndexOptions = IndexOptions()
     #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
     requires_python: str | None = None
+    #: Distributions only the extras and groups not under test declare, and
+    #: where (``extra yaml``), so a missing import can say which to add.
+    unselected: Mapping[NormalizedName, str] = dataclasses.field(default_factory=dict)
 
     @property
     def under_test(self) -> tuple[DeclaredRequirement, ...]:
@@ -270,10 +273,45 @@ def read_declaration(
         constraints=files.constraints,
         index=files.index,
         requires_python=_requires_python(data.get("project"), project_dir),
+        unselected=_unselected(data, project_dir, {r.name for r in requirements}),
     )
 
 
 _Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
+
+
+def _unselected(
+    data: dict[str, Any], project_dir: Path, chosen: set[NormalizedName]
+) -> dict[NormalizedName, str]:
+    """Dist → ``extra x`` / ``group y`` for what only unchosen extras and groups name.
+
+    Read from the files as written (no build backend): a hint, never a bound.
+    """
+    sources: dict[str, list[str]] = {}
+    project = data.get("project")
+    extras = project.get("optional-dependencies") if isinstance(project, dict) else None
+    for key, raws in (extras if isinstance(extras, dict) else {}).items():
+        sources[f"extra {key}"] = [r for r in raws if isinstance(r, str)]
+    parser = configparser.RawConfigParser()
+    with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+        parser.read(project_dir / "setup.cfg", encoding="utf-8")
+    if parser.has_section("options.extras_require"):
+        for key, value in parser.items("options.extras_require"):
+            sources.setdefault(f"extra {key}", re.split(r"[\n;]", value))
+    groups = data.get("dependency-groups")
+    groups = groups if isinstance(groups, dict) else {}
+    for key in groups:
+        # ValueError, TypeError, LookupError, or packaging's group of them.
+        with contextlib.suppress(Exception):
+            sources[f"group {key}"] = list(resolve_dependency_groups(groups, key))
+    found: dict[NormalizedName, str] = {}
+    for where, raws in sources.items():
+        for raw in raws:
+            with contextlib.suppress(InvalidRequirement):
+                name = canonicalize_name(Requirement(raw.strip()).name)
+                if name not in chosen:
+                    found.setdefault(name, where)
+    return found
 
 
 def _self_references(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from typing import TYPE_CHECKING, Any
@@ -1005,3 +1006,45 @@ def test_a_session_that_crashes_at_start_up_is_attributed(
     )
     assert finding.message.startswith("syntaxlib 1.0 does not import on CPython 3.11")
     assert crash_facts("Killed\n", pytester.path) is None
+
+
+def test_a_module_of_an_extra_not_under_test_says_which_extra(
+    tmp_path: Path, site: Path
+) -> None:
+    # cattrs' layout: its msgspec and bson extras are not tested by default.
+    declaration = dataclasses.replace(
+        _declaration(tmp_path, "fakelib>=1.0"),
+        unselected={"msgspec": "extra msgspec", "pymongo": "extra bson"},
+    )
+    attributor = Attributor(SiteIndex([site]), declaration, python="3.11.4")
+
+    def missing(module: str) -> Finding:
+        frame = {"file": str(tmp_path / "test_a.py"), "lineno": 3}
+        facts = {
+            "type": "builtins.ModuleNotFoundError",
+            "message": f"No module named '{module}'",
+            "name": module,
+            "frames": [frame | {"function": "<module>", "line": f"import {module}"}],
+        }
+        finding = attributor.attribute({"chain": [facts]})
+        assert finding is not None
+        assert (finding.dist, finding.relation) == (None, "undeclared")
+        return finding
+
+    msgspec = missing("msgspec")
+    assert msgspec.message == (
+        "myproj imports `msgspec`, which only its extra `msgspec` declares, not "
+        "under test: no installed distribution provides `msgspec` — used at "
+        "test_a.py:3"
+    )
+    assert msgspec.advice == (
+        "add `msgspec` to --depbounds-extras to test it, or skip what needs it "
+        "when it is missing (pytest.importorskip)"
+    )
+    assert "only its extra `bson` declares" in missing("bson").message
+    unknown = missing("nowhere_lib")
+    assert "imports `nowhere_lib` but does not declare it" in unknown.message
+    assert unknown.advice == (
+        "declare the distribution that provides `nowhere_lib`, or, if one of the "
+        "extras not under test (bson, msgspec) does, name it in --depbounds-extras"
+    )
