@@ -273,7 +273,9 @@ def read_declaration(
         constraints=files.constraints,
         index=files.index,
         requires_python=_requires_python(data.get("project"), project_dir),
-        unselected=_unselected(data, project_dir, {r.name for r in requirements}),
+        unselected=_unselected(
+            data, project_dir, {project_name, *(r.name for r in requirements)}
+        ),
     )
 
 
@@ -281,7 +283,7 @@ _Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
 
 
 def _unselected(
-    data: dict[str, Any], project_dir: Path, chosen: set[NormalizedName]
+    data: dict[str, Any], project_dir: Path, chosen: set[NormalizedName | None]
 ) -> dict[NormalizedName, str]:
     """Dist → ``extra x`` / ``group y`` for what only unchosen extras and groups name.
 
