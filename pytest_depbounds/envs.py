@@ -66,10 +66,12 @@ class EnvPlan:
         """Digest of everything that, changed, needs a new env.
 
         The project's own files are not part of it: a change there (its
-        ``pyproject.toml`` included) only reinstalls the project.
+        ``pyproject.toml`` included) only reinstalls the project. Its folder is:
+        two projects sharing a cache dir never install into one env.
         """
         payload = {
             "bound": self.bound,
+            "project": str(self.project_dir.resolve()),
             "python": [self.interpreter.executable, self.interpreter.version],
             "pins": sorted(self.pins),
             "installer": self.installer,

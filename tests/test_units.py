@@ -12,8 +12,10 @@ from packaging.version import Version
 
 from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
 from pytest_depbounds.declared import is_tooling, read_declaration
+from pytest_depbounds.envs import EnvPlan
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.interpreters import current
 from pytest_depbounds.options import asks_for_xdist, strip_our_args
 from pytest_depbounds.speculation import AnyOf, Check, Gate
 
@@ -283,3 +285,24 @@ def test_a_check_that_fails_stops_the_guess_and_reraises() -> None:
     with pytest.raises(ResolutionError, match="no index"):
         check.result()
     assert check.wrong.is_set()
+
+
+def test_two_projects_sharing_a_cache_dir_get_envs_of_their_own(
+    tmp_path: Path,
+) -> None:
+    # Two projects with no dependency pin the same tooling: one env for both
+    # would hold whichever was installed last, and the other's leftovers.
+    def plan(folder: str) -> EnvPlan:
+        return EnvPlan(
+            bound="lower",
+            interpreter=current(),
+            pins=("pytest==9.2.0",),
+            installer="uv",
+            project_dir=tmp_path / folder,
+            project_name="p",
+            build_inputs=(),
+            editable=False,
+        )
+
+    assert plan("a").key() == plan("a").key()
+    assert plan("a").key() != plan("b").key()
