@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -67,6 +68,8 @@ USES_FORMAT = 2
 #: Bumped when the cached API summaries change shape.
 SUMMARY_FORMAT = 3
 
+#: An ``__init__.py`` sharing its package with other distributions.
+_NAMESPACE = re.compile(r"\b(?:extend_path|declare_namespace)\(")
 #: Folders of a project that hold no code of its own.
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "build", "dist", "node_modules", "site-packages", "venv"}
@@ -154,6 +157,39 @@ def project_files(project_dir: Path) -> list[Path]:
         )
         found += [Path(root) / f for f in sorted(files) if f.endswith(".py")]
     return found
+
+
+def is_own(project_dir: Path, symbol: str) -> bool:
+    """Whether a dotted use names the project's own module, not a dependency's.
+
+    ``tests.server.Server`` is the project's when it has a ``tests`` package
+    under its root or its ``src`` folder, even if a dependency's wheel also
+    installs one. A namespace the project shares with a dependency
+    (``zope/__init__.py`` declaring it, beside ``zope.interface``) is its own only
+    down to the submodules it has.
+
+    :param project_dir: The folder holding ``pyproject.toml``.
+    :param symbol: The dotted use, e.g. ``tests.server.Server``.
+    :returns: True for the project's own module.
+    """
+    top, _, rest = symbol.partition(".")
+    for root in (project_dir, project_dir / "src"):
+        if (root / f"{top}.py").is_file():
+            return True
+        init = root / top / "__init__.py"
+        if not init.is_file():
+            continue
+        try:
+            shared = _NAMESPACE.search(init.read_text(encoding="utf-8")) is not None
+        except (OSError, UnicodeDecodeError):
+            shared = False
+        if not shared:
+            return True
+        sub = root / top / rest.partition(".")[0]
+        return bool(rest) and (
+            (sub / "__init__.py").is_file() or sub.with_suffix(".py").is_file()
+        )
+    return False
 
 
 def read_uses(
@@ -995,6 +1031,14 @@ class Scanner:
             cache=self.cache.folder.parent / "uses" / f"{key}.json",
         )
         skipped = [f"{f} (does not parse)" for f in uses.unparsable]
+        # ``from tests.server import ...``: the project's own package, even when
+        # a dependency's wheel also (wrongly) installs a top-level ``tests``.
+        uses = dataclasses.replace(
+            uses,
+            uses=tuple(
+                u for u in uses.uses if not is_own(declaration.project_dir, u.symbol)
+            ),
+        )
         dists: dict[str, _Dist] = {}
         for requirement in declaration.under_test:
             name = requirement.name

@@ -292,6 +292,47 @@ def test_namespace_packages_are_settled_by_the_longest_module(
     assert result.checked == 5
 
 
+def test_the_project_own_tests_package_is_not_a_dependency(tmp_path: Path) -> None:
+    # httpbin 0.10.0's wheel installs a top-level ``tests``; requests' tests
+    # import their own ``tests.testserver``. Neither is httpbin's API.
+    folder = tmp_path / "wheels"
+    shared = {
+        "nsp/__init__.py": "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    }
+    write_wheel(
+        folder,
+        "badlib",
+        "1.0",
+        {"badlib/__init__.py": "", "tests/__init__.py": "", "tests/x.py": "X = 1\n"},
+    )
+    write_wheel(folder, "badlib", "2.0", {"badlib/__init__.py": ""})
+    write_wheel(folder, "nsp-alpha", "1.0", {**shared, "nsp/alpha.py": "A = 1\n"})
+    project = write_project(
+        tmp_path / "proj",
+        "myproj",
+        dependencies=["badlib>=1.0", "nsp-alpha>=1.0"],
+        package={**shared, "nsp/mine.py": "M = 1\n", "myproj/__init__.py": ""},
+        tests={
+            "__init__.py": "",
+            "testserver.py": "class Server:\n    pass\n",
+            "test_a.py": (
+                "from tests.testserver import Server\nimport nsp.alpha\n"
+                "import nsp.mine\n\n\ndef test_a():\n    nsp.alpha.B\n"
+                "    nsp.mine.M\n    Server()\n"
+            ),
+        },
+    )
+    declaration = read_declaration(project, extras=(), groups=None)
+    result = Scanner(_listing(folder), tmp_path / "cache").scan(declaration)
+    # The shared namespace stays checked beyond the project's own modules.
+    assert [f.message for f in result.findings] == [
+        (
+            "static: `nsp.alpha.B` used at tests/test_a.py:7 does not exist in "
+            "nsp-alpha 1.0 (the only release the range admits)"
+        )
+    ]
+
+
 def test_a_warm_scan_reads_no_wheel(index: Path, project: Path, tmp_path: Path) -> None:
     declaration = read_declaration(project, extras=(), groups=None)
     cold = Scanner(_listing(index), tmp_path / "cache").scan(declaration)
