@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import re
@@ -374,6 +375,25 @@ def test_json_report_validates_and_says_drift_fix_and_outcomes(tmp_path: Path) -
     assert finding["usage"] == ["clockapp/alarms.py:28"]
     assert lower["notes"][0]["fix"] == "stablelib>=1.1"
     assert upper["status"] == "env failed"
+
+
+def test_a_requirement_the_build_backend_computed_validates(tmp_path: Path) -> None:
+    # A setup.py-only project (stevedore's pbr, ...): no line to point at.
+    project = write_project(tmp_path / "p", "p", dependencies=["stablelib>=1.0"])
+    declaration = read_declaration(project, extras=(), groups=None)
+    computed = dataclasses.replace(
+        declaration.requirements[0],
+        location="setup.py (metadata from setuptools.build_meta)",
+    )
+    write_json(
+        tmp_path / "r.json",
+        [_result("lower")],
+        exitcode=1,
+        declaration=dataclasses.replace(declaration, requirements=(computed,)),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    validate_report(data)
+    assert data["project"]["declared"][0]["location"] == computed.location
 
 
 def test_the_strict_schema_refuses_an_undocumented_field(tmp_path: Path) -> None:
