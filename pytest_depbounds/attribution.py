@@ -60,6 +60,8 @@ _KEYWORD = re.compile(
 _MISSING_ARGS = re.compile(r"missing \d+ required (?:positional|keyword-only) argument")
 _POSITIONAL = re.compile(r"takes (?:from )?\d+ (?:to \d+ )?positional argument")
 _QUOTED = re.compile(r"'(\w+)'")
+#: Modules of setuptools that old releases import without declaring it.
+_SETUPTOOLS = frozenset({"pkg_resources", "setuptools", "distutils"})
 
 # pytest's short traceback, as a session that crashed before reporting printed it.
 _TB_FRAME = re.compile(r"^(?P<file>\S.*?\.pyw?):(?P<lineno>\d+): in (?P<function>\S+)$")
@@ -768,6 +770,14 @@ class _Maker:
             f"{dist.label} does not import on {self.attributor.interpreter}: "
             f"{self.exc.detail}"
         )
+        missing = _str(self.exc.facts.get("name")).partition(".")[0]
+        if self.exc.short_type == "ModuleNotFoundError" and missing in _SETUPTOOLS:
+            # A venv of Python < 3.12 seeds setuptools; the bound envs hold only
+            # what is declared, as every env of Python >= 3.12 does.
+            headline += (
+                f" (`{missing}` is setuptools', which {dist.display} uses without "
+                "declaring it; the envs install only declared distributions)"
+            )
         return self._build(
             "broken-dependency", dist, module, headline, self._caller(dist)
         )

@@ -1048,3 +1048,36 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
         "declare the distribution that provides `nowhere_lib`, or, if one of the "
         "extras not under test (bson, msgspec) does, name it in --depbounds-extras"
     )
+
+
+def test_a_dependency_needing_setuptools_undeclared_says_so(
+    tmp_path: Path, site: Path
+) -> None:
+    # Sphinx 2.0 imports pkg_resources: a Python 3.11 venv seeds setuptools,
+    # the bound envs do not.
+    attributor = Attributor(
+        SiteIndex([site]), _declaration(tmp_path, "fakelib>=1.0"), python="3.11.4"
+    )
+    frames = [
+        {"file": str(tmp_path / "test_a.py"), "lineno": 1, "function": "<module>"},
+        {
+            "file": str(site / "fakelib" / "__init__.py"),
+            "lineno": 1,
+            "function": "<module>",
+            "module": "fakelib",
+        },
+    ]
+    facts = {
+        "type": "builtins.ModuleNotFoundError",
+        "message": "No module named 'pkg_resources'",
+        "name": "pkg_resources",
+        "frames": frames,
+    }
+    finding = attributor.attribute({"chain": [facts]})
+    assert finding is not None
+    assert (finding.kind, finding.dist) == ("broken-dependency", "fakelib")
+    assert finding.headline == (
+        "fakelib 1.0 does not import on 3.11: ModuleNotFoundError: No module named "
+        "'pkg_resources' (`pkg_resources` is setuptools', which fakelib uses without "
+        "declaring it; the envs install only declared distributions)"
+    )
