@@ -140,6 +140,20 @@ def tooling_requirements(
     return tuple(dict.fromkeys(wanted))
 
 
+def cached_pins(
+    request: ResolveRequest, installer: Installer, *, workdir: Path
+) -> Pins | None:
+    """The cached resolution of a request, whatever its age; never resolves.
+
+    :param request: The bound's inputs.
+    :param installer: The resolver (part of the key).
+    :param workdir: Where resolutions are cached.
+    :returns: The pins, or ``None`` when the request was never resolved.
+    """
+    key = request.key(installer)
+    return _load(workdir / f"{request.bound}-{key[:16]}.json")
+
+
 def resolve(
     request: ResolveRequest,
     installer: Installer,
@@ -166,7 +180,7 @@ def resolve(
     """
     key = request.key(installer)
     cache = workdir / f"{request.bound}-{key[:16]}.json"
-    cached = None if rebuild else _load(cache)
+    cached = None if rebuild else cached_pins(request, installer, workdir=workdir)
     offline = installer.index.offline
     if cached is not None and (
         offline or max_age is None or time.time() - cached.resolved_at <= max_age

@@ -393,28 +393,45 @@ def test_unexplained_failures_are_localised_then_bisected(
     assert chained["fix"] == "chainlib>=1.1"
     notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
     assert notes[("culprit", "valuelib")]["message"] == (
-        "localised 1 failure to valuelib 1.0: alone at the lower bound (the rest at "
-        "the upper bound) it fails"
+        "localised 1 failure to valuelib 1.0 (leave-one-out): held at the upper "
+        "bound's 2.0 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["message"] == (
-        "localised 1 failure to chainlib 1.0: alone at the lower bound (the rest at "
-        "the upper bound) it fails"
+        "localised 1 failure to chainlib 1.0 (leave-one-out): held at the upper "
+        "bound's 1.1 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
     assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
     assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
     assert len(notes) == 4
+    # Nothing cached, a tie: leave-one-out, whose envs bisection reuses.
     result.stdout.fnmatch_lines(
         [
-            "[[]lower[]] localize: chainlib 1.0 alone: fails (1 of 3)",
-            "[[]lower[]] localize: sublib 1.0 alone: ✓ (2 of 3)",
-            "[[]lower[]] localize: valuelib 1.0 alone: fails (3 of 3)",
+            (
+                "[[]lower[]] localize: 3 deps differ; leave-one-out (0 envs cached, 3 "
+                "to build; one alone: 3 to build)"
+            ),
+            "[[]lower[]] localize: chainlib held at 1.1: 1 of 2 pass (1 of 3)",
+            "[[]lower[]] localize: sublib held at 2.0: fails (2 of 3)",
+            "[[]lower[]] localize: valuelib held at 2.0: 1 of 2 pass (3 of 3)",
             "[[]lower[]] bisect chainlib: 1.1 ✓ (1 of 1)",
             "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
         ]
     )
+    # Three probe envs in all: each bisection's one probe reused its env.
+    assert _probe_envs(pytester.path) == [
+        "bisect-lower-chainlib-1.1",
+        "bisect-lower-sublib-2.0",
+        "bisect-lower-valuelib-2.0",
+    ]
     # Without --depbounds-fix nothing is modified.
     assert (pytester.path / "pyproject.toml").read_bytes() == before
+
+
+def _probe_envs(project: Path) -> list[str]:
+    """The bisection and localisation envs in a project's cache, by pinned set."""
+    envs = project / ".pytest_cache" / "d" / "depbounds" / "envs"
+    return sorted(p.name.rsplit("-", 1)[0] for p in envs.glob("bisect-*") if p.is_dir())
 
 
 @pytest.mark.network
