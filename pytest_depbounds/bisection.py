@@ -1,13 +1,18 @@
 """Find the culprit dists of a failing bound, and the true bound of each by bisection.
 
-Localisation runs the failing tests with one direct dependency alone at the
-failing bound and every other at the passing bound (dists a finding names first),
-and stops once every failure has a culprit: each culprit is named even when
-several break different tests. Bisection pins one culprit
-to each released version between its failing and its passing version (all other
-direct dependencies held at the failing bound's pins) and runs only the failing
-tests, about ``ceil(log2 n) + 1`` envs for ``n`` candidates. Every env goes
-through `resolution.resolve` and `envs.ensure_env`, so all of them are cached.
+Localisation runs the failing tests by one of two schedules, the one needing
+fewer new envs first: each differing direct dependency alone at the failing bound
+and the rest at the passing bound ("one alone"), or all at the failing bound but
+one held at the passing bound ("leave-one-out"); when it names no culprit, the
+other (a failure needing two dependencies together is only found by leaving one
+out). It tries dists a finding names first and stops once every failure has a
+culprit: each culprit is named even when several break different tests.
+Bisection pins one culprit to each released version between its failing and its
+passing version (all other direct dependencies held at the failing bound's pins)
+and runs only the failing tests, about ``ceil(log2 n) + 1`` envs for ``n``
+candidates. Every env goes through `resolution.resolve` and `envs.ensure_env`, so
+all of them are cached; a leave-one-out env is its dist's first bisection probe.
+The probe envs of the last few runs are kept (`envs.prune_runs`).
 """
 
 from __future__ import annotations
@@ -294,8 +299,8 @@ class Prober:
 
     def _plan(self, lines: tuple[str, ...], overrides: Mapping[str, str]) -> EnvPlan:
         ws = self.workspace
-        # One env group per pinned set: at most three envs are kept per group, and
-        # a re-run must find every probe's env again.
+        # One env group per pinned set: a re-run must find every probe's env
+        # again; `prune_runs` drops those of older runs.
         moved = (f"{n}-{v}" for n, v in sorted(overrides.items()))
         group = "-".join([f"bisect-{self.bound}", *moved])
         return EnvPlan(
