@@ -639,7 +639,8 @@ def _localize(
         request.log(
             result.bound,
             f"localize: {len(differing)} deps differ; {chosen.name} "
-            f"({chosen.cached} envs cached, {chosen.builds} to build; "
+            f"({chosen.cached} env{'s' * (chosen.cached != 1)} cached, "
+            f"{chosen.builds} to build; "
             f"{fallback.name}: {fallback.builds} to build)",
         )
         _run_schedule(chosen.name, plans[chosen.name], (result, other), found, request)
