@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from pytest_depbounds.testing import write_project
+from pytest_depbounds.testing import write_project, write_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
@@ -105,19 +107,77 @@ def test_both_bounds_pass_then_reuse_their_envs(pytester: pytest.Pytester) -> No
     first.stdout.fnmatch_lines(["*installing * packages with uv*"])
     assert first.ret == pytest.ExitCode.OK
     second = pytester.runpytest_subprocess("--depbounds")
+    # The lower pins cannot change; the upper ones are looked up again while
+    # the session already runs on the last ones.
     second.stdout.fnmatch_lines(
         [
             "[[]lower[]] pins, cached resolution: fakelib==1.4*",
             "[[]lower[]] env reused*",
-            "[[]upper[]] pins, cached resolution: fakelib==2.0*",
+            "[[]upper[]] looking for new releases; running on the last pins*",
+            "[[]upper[]] resolving (highest*",
+            "[[]upper[]] pins: fakelib==2.0*",
             "[[]upper[]] env reused*",
             "lower*passed*2 passed*env reused",
             "upper*passed*2 passed*env reused",
         ]
     )
-    second.stdout.no_fnmatch_line("*resolving*")
+    second.stdout.no_fnmatch_line("[[]lower[]] resolving*")
     second.stdout.no_fnmatch_line("*installing*")
     assert second.ret == pytest.ExitCode.OK
+    # Within --depbounds-refresh seconds, the upper pins are reused unlooked.
+    third = pytester.runpytest_subprocess("--depbounds", "--depbounds-refresh=3600")
+    third.stdout.fnmatch_lines(["[[]upper[]] pins, cached resolution: fakelib==2.0*"])
+    third.stdout.no_fnmatch_line("*resolving*")
+    assert third.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize("slow_suite", [False, True], ids=["quick", "stopped"])
+def test_a_new_release_rebuilds_the_upper_env_and_runs_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slow_suite: bool
+) -> None:
+    wheels = pytester.path / "wheels"
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {wheels}")
+    write_wheel(
+        wheels, "relib", "1.0", {"relib/__init__.py": "def old():\n    return 1\n"}
+    )
+    _project(
+        pytester,
+        ["relib>=1.0"],
+        package={"myproj/__init__.py": "import relib\n"},
+        tests={
+            "test_old.py": """
+                import pathlib, time
+                import myproj
+
+                def test_old():
+                    # Slow on the old pins only: their run must be stopped.
+                    if pathlib.Path("slow").exists() and hasattr(myproj.relib, "old"):
+                        time.sleep(60)
+                    assert myproj.relib.old() == 1
+            """
+        },
+    )
+    first = pytester.runpytest_subprocess("--depbounds=upper")
+    assert first.ret == pytest.ExitCode.OK
+    # relib 1.1 drops ``old``: the last pins would pass, the new ones fail.
+    write_wheel(wheels, "relib", "1.1", {"relib/__init__.py": ""})
+    if slow_suite:
+        (pytester.path / "slow").touch()
+    started = time.monotonic()
+    second = pytester.runpytest_subprocess("--depbounds=upper")
+    second.stdout.fnmatch_lines(
+        [
+            "[[]upper[]] new releases (relib 1.0 -> 1.1): building their env",
+            "[[]upper[]] pins: relib==1.1*",
+            "upper*failed*1 failed*env built",
+        ]
+    )
+    # What ran on the old pins is not reported: one test, and it failed.
+    second.stdout.no_fnmatch_line("*1 passed*")
+    assert second.ret == pytest.ExitCode.TESTS_FAILED
+    if slow_suite:
+        # The run on the old pins was stopped, not waited for (60 s).
+        assert time.monotonic() - started < 40
 
 
 def test_a_changed_source_reinstalls_only_the_project(
@@ -282,9 +342,12 @@ def test_installers_run_only_for_what_changed(
     verbs = ["compile"] * 4 + ["install"] * 4 + ["build"]
     assert sorted(calls.verbs()) == sorted(verbs)
 
+    # Unchanged: the lower pins are reused; the upper ones are resolved again
+    # (new releases appear), and being the same, nothing is installed.
     calls.argvs.clear()
     assert pytester.runpytest_inprocess("--depbounds", "-p", "no:randomly").ret == 0
-    assert calls.argvs == []
+    assert calls.verbs() == ["compile", "compile"]
+    assert all("highest" in argv for argv in calls.argvs)
 
     # A new floor changes the lower pins only: a new lower env, while the upper
     # env is kept and only the project (whose metadata changed) reinstalled.
@@ -355,3 +418,28 @@ def test_bytecode_is_kept_in_the_cache_not_beside_the_project(
     cached = list((pytester.path / ".pytest_cache").rglob("pycache/**/*.pyc"))
     assert any("test_go" in p.name for p in cached)
     assert any(p.name.startswith("fakelib") or "fakelib" in p.parts for p in cached)
+
+
+def test_an_index_gone_since_the_last_run_says_how_to_run_offline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = pytester.path / "wheels"
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {wheels}")
+    write_wheel(wheels, "relib", "1.0", {"relib/__init__.py": ""})
+    _project(
+        pytester,
+        ["relib>=1.0"],
+        package={"myproj/__init__.py": "import relib\n"},
+        tests={"test_it.py": "import myproj\n\ndef test_it():\n    pass\n"},
+    )
+    assert pytester.runpytest_subprocess("--depbounds=upper").ret == 0
+    wheels.rename(pytester.path / "gone")
+    result = pytester.runpytest_subprocess("--depbounds=upper")
+    result.stdout.fnmatch_lines(
+        ["*ERROR: upper bound: *--depbounds-offline runs on the last pins, resolved *"]
+    )
+    result.stdout.no_fnmatch_line("*1 passed*")
+    assert result.ret == 6
+    offline = pytester.runpytest_subprocess("--depbounds=upper", "--depbounds-offline")
+    offline.stdout.fnmatch_lines(["upper*passed*1 passed*env reused"])
+    assert offline.ret == pytest.ExitCode.OK
