@@ -52,8 +52,10 @@ def _request(*requirements: str, **kwargs: object) -> ResolveRequest:
 
 
 class _Resolver:
-    def __init__(self, settings: IndexSettings, workdir: Path) -> None:
-        self.installer = Installer.select("uv", settings)
+    def __init__(
+        self, settings: IndexSettings, workdir: Path, installer: str = "uv"
+    ) -> None:
+        self.installer = Installer.select(installer, settings)
         self.index = Index(settings, environ={}, cache_dir=workdir / "index")
         self.workdir = workdir
         self.logged: list[str] = []
@@ -70,18 +72,32 @@ class _Resolver:
         return resolve(request, self.installer, **options)  # type: ignore[arg-type]
 
 
+#: Tests of what both installers do: uv resolves the lowest consistent floors
+#: itself, our code finds them for pip.
+BOTH = pytest.mark.parametrize("installer", ["uv", "pip"], indirect=True)
+
+
 @pytest.fixture
-def local(floors_index: Path, tmp_path: Path) -> _Resolver:
+def installer(request: pytest.FixtureRequest) -> str:
+    """The installer a test runs with: uv unless parametrised with :data:`BOTH`."""
+    return getattr(request, "param", "uv")
+
+
+@pytest.fixture
+def local(floors_index: Path, tmp_path: Path, installer: str) -> _Resolver:
     return _Resolver(
-        IndexSettings(no_index=True, find_links=(str(floors_index),)), tmp_path
+        IndexSettings(no_index=True, find_links=(str(floors_index),)),
+        tmp_path,
+        installer,
     )
 
 
 @pytest.fixture
-def served(http_index: str, tmp_path: Path) -> _Resolver:
-    return _Resolver(IndexSettings(index_url=http_index), tmp_path)
+def served(http_index: str, tmp_path: Path, installer: str) -> _Resolver:
+    return _Resolver(IndexSettings(index_url=http_index), tmp_path, installer)
 
 
+@BOTH
 def test_the_lowest_installable_floor_is_pinned_and_explained(
     served: _Resolver,
 ) -> None:
@@ -130,9 +146,17 @@ def test_a_range_with_no_installable_version_says_why(served: _Resolver) -> None
     )
 
 
+@pytest.mark.parametrize(
+    ("installer", "metadata"),
+    [("uv", "index"), ("pip", "index"), ("pip", "pip")],
+    indirect=["installer"],
+)
 def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
-    local: _Resolver,
+    local: _Resolver, metadata: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if metadata == "pip":
+        # Metadata the index cannot give (an sdist's): pip's report gives it.
+        monkeypatch.setattr(Index, "requires", lambda *_: None)
     pins = local(_request("alib>=1.0", "blib>=1.0"))
     assert pins.versions == {"alib": "1.0", "blib": "2.0"}
     (note,) = pins.notes
@@ -143,6 +167,11 @@ def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
     )
     assert note.fix == "blib>=2.0"
     assert note.location == "pyproject.toml:8"
+    if local.installer.name == "pip":
+        assert (
+            "blib==1.0 does not install with the other floors: trying 2.0"
+            in local.logged
+        )
 
 
 def test_lowest_direct_keeps_transitive_dependencies_at_their_newest(
@@ -386,6 +415,7 @@ def test_option_errors_end_the_run_with_one_line(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@BOTH
 def test_a_floor_moved_by_a_constraint_names_it(local: _Resolver) -> None:
     pins = local(
         _request("blib>=1.0", declared_constraints=(("blib>=2.1", "reqs.txt:4"),))
