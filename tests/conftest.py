@@ -236,6 +236,14 @@ def floors_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     for version in ("1.0", "2.0", "2.1"):
         write_wheel(folder, "blib", version, {"blib/__init__.py": ""})
+    # A floor moved by a transitive dependency: outerlib needs innerlib, whose
+    # only release needs blib>=2.1.
+    write_wheel(
+        folder, "outerlib", "1.0", {"outerlib/__init__.py": ""}, requires=["innerlib"]
+    )
+    write_wheel(
+        folder, "innerlib", "1.0", {"innerlib/__init__.py": ""}, requires=["blib>=2.1"]
+    )
     # `lowest` lowers transitive dependencies too; lowest-direct does not.
     write_wheel(folder, "topx", "1.0", {"topx/__init__.py": ""}, requires=["basex>=1"])
     for version in ("1.0", "3.0"):

@@ -174,6 +174,21 @@ def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
         )
 
 
+@BOTH
+def test_a_floor_moved_by_a_transitive_dependency_names_it(local: _Resolver) -> None:
+    pins = local(_request("outerlib>=1.0", "blib>=1.0"))
+    assert pins.versions == {"outerlib": "1.0", "innerlib": "1.0", "blib": "2.1"}
+    (note,) = pins.notes
+    assert (note.kind, note.message, note.fix) == (
+        "floor-moved",
+        (
+            "`innerlib==1.0` requires `blib>=2.1`, but you declare `blib>=1.0`: "
+            "the effective minimum of blib is 2.1"
+        ),
+        "blib>=2.1",
+    )
+
+
 def test_lowest_direct_keeps_transitive_dependencies_at_their_newest(
     local: _Resolver,
 ) -> None:
