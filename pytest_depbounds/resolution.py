@@ -463,8 +463,8 @@ class _Lower:
         tags = self.target.tags if self.target else ()
         wheel = f"no wheel for {tags[0].split('-', 1)[0]}, " if tags else ""
         self.failed.setdefault(name, {})[version] = f"{wheel}sdist build failed: {why}"
-        if self.raised.get(name) == version:
-            del self.raised[name]  # raised again, past this one, on the next try
+        # New floors: what pip's floors were raised for may no longer hold.
+        self.raised.clear()
         self.log(f"{name}=={version} does not build: trying the next version")
         return True
 
