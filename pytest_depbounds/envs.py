@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.errors import EnvBuildError
-from pytest_depbounds.installer import parse_build_failure
+from pytest_depbounds.installer import parse_build_failure, pinned_versions
 from pytest_depbounds.process import ExecuteRequest, execute
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator
+    from collections.abc import Callable, Collection, Iterator, Mapping
 
     from pytest_depbounds.installer import Installer
     from pytest_depbounds.interpreters import Interpreter
@@ -251,7 +251,12 @@ def _build(
     pins_file = path / PINS
     pins_file.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
     log(f"installing {len(plan.pins)} packages with {installer.name}")
-    _run(installer.install_pins(env_python(path), pins_file), "install the pins", path)
+    _run(
+        installer.install_pins(env_python(path), pins_file),
+        "install the pins",
+        path,
+        versions=pinned_versions(plan.pins),
+    )
     _checkpoint("pins")
     if not plan.build_inputs:
         # Only requirements files (an application): its tests import its source.
@@ -279,10 +284,17 @@ def _create(plan: EnvPlan, installer: Installer, path: Path) -> None:
         raise EnvBuildError(msg) from None
 
 
-def _run(request: ExecuteRequest, what: str, path: Path) -> None:
+def _run(
+    request: ExecuteRequest,
+    what: str,
+    path: Path,
+    *,
+    versions: Mapping[str, str] | None = None,
+) -> None:
     outcome = execute(request)
     if not outcome.ok:
-        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        # pip names what it could not build without its version: the pins say it.
+        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout, versions)
         if failure is not None:
             name, version, why = failure
             what = f"{what}: {name}=={version} does not build ({why})"
