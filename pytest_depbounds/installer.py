@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -11,13 +12,14 @@ import shutil
 import sys
 from typing import TYPE_CHECKING, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.process import ExecuteRequest, child_environ
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
 Resolution = Literal["lowest-direct", "lowest", "highest"]
@@ -208,6 +210,25 @@ class Installer:
             argv += ["--constraint", str(constraint)]
         return self._pip_request(argv)
 
+    def pip_metadata(
+        self, requirements_in: Path, *, python: str, output: Path
+    ) -> ExecuteRequest:
+        """Pip's installation report of some pins alone, for their metadata.
+
+        Without their dependencies: pins that cannot be installed together
+        still report what each of them requires.
+
+        :param requirements_in: ``name==version`` lines.
+        :param python: The interpreter the pins are for.
+        :param output: Where pip writes its JSON report.
+        :returns: The command.
+        """
+        argv = [sys.executable, "-m", "pip", "--python", python, "install"]
+        argv += ["--dry-run", "--ignore-installed", "--no-deps", "--quiet"]
+        argv += ["--report", str(output), "--disable-pip-version-check"]
+        argv += ["-r", str(requirements_in)]
+        return self._pip_request(argv)
+
     def install_pins(self, env_python: Path, pins: Path) -> ExecuteRequest:
         """Install a complete set of exact pins into an env, resolving nothing.
 
@@ -274,6 +295,22 @@ def read_pip_report(output: Path) -> dict[str, str]:
     }
 
 
+def read_pip_requires(output: Path) -> dict[tuple[str, str], list[str]]:
+    """Read what each distribution of a pip installation report requires.
+
+    :param output: The report file.
+    :returns: ``(name, version)`` → its ``Requires-Dist`` entries.
+    """
+    report = json.loads(output.read_text(encoding="utf-8"))
+    return {
+        (
+            canonicalize_name(item["metadata"]["name"]),
+            item["metadata"]["version"],
+        ): list(item["metadata"].get("requires_dist") or ())
+        for item in report.get("install", [])
+    }
+
+
 def read_pip_lines(output: Path) -> dict[str, str]:
     """Read the pins of a pip installation report as requirement lines.
 
@@ -311,22 +348,70 @@ _UV_BUILD_FAILURE = re.compile(
     r"Failed to (?:download and )?build `(?P<name>[^`=@ ]+)==(?P<version>[^`]+)`"
 )
 
+#: pip's lines naming a distribution it could not build, without its version:
+#: its wheel (``Failed building wheel for foo``), or its metadata (pip >= 24
+#: names it under ``Encountered error while generating package metadata.``).
+_PIP_BUILD_FAILURE = re.compile(
+    r"Failed building wheel for (?P<wheel>[A-Za-z0-9._-]+)"
+    r"|Encountered error while generating package metadata\.\s*\S+\s+"
+    r"(?P<metadata>[A-Za-z0-9._-]+)"
+)
 
-def parse_build_failure(output: str) -> tuple[str, str, str] | None:
+#: The end of a build's own output, as pip frames it.
+_PIP_END_OF_OUTPUT = "[end of output]"
+
+
+def parse_build_failure(
+    output: str, versions: Mapping[str, str] | None = None
+) -> tuple[str, str, str] | None:
     """Find the distribution a resolver or installer could not build, and why.
 
     :param output: Its standard error and output.
+    :param versions: Distribution name → the version asked for: pip names what
+        it could not build without its version.
     :returns: ``(name, version, last line of the build's error)``, or ``None``
-        when the failure was not a build.
+        when the failure was not a build (or pip's, of a version not asked for).
     """
     found = _UV_BUILD_FAILURE.search(output)
-    if found is None:
+    if found is not None:
+        return found["name"], found["version"], _last_line(output[found.end() :])
+    pip = _PIP_BUILD_FAILURE.search(output)
+    if pip is None or not versions:
         return None
+    name = pip["wheel"] or pip["metadata"]
+    version = {canonicalize_name(n): v for n, v in versions.items()}.get(
+        canonicalize_name(name)
+    )
+    if version is None:
+        return None
+    # pip prints the build's output first, framed, then its own summary.
+    build_output = output[: pip.start()]
+    if _PIP_END_OF_OUTPUT in build_output:
+        build_output = build_output[: build_output.rindex(_PIP_END_OF_OUTPUT)]
+    return name, version, _last_line(build_output)
+
+
+def _last_line(output: str) -> str:
     lines = [
         line.strip()
-        for line in output[found.end() :].splitlines()
+        for line in output.splitlines()
         if line.strip()
         and not line.strip().startswith(("hint:", "help:", "cause:", "[stderr]"))
     ]
-    last = lines[-1] if lines else "the build failed"
-    return found["name"], found["version"], last
+    return lines[-1] if lines else "the build failed"
+
+
+def pinned_versions(lines: Iterable[str]) -> dict[str, str]:
+    """The versions of ``name==version`` lines, for :func:`parse_build_failure`.
+
+    :param lines: Requirement lines; others (URLs, ranges) are skipped.
+    :returns: Distribution name → version.
+    """
+    versions: dict[str, str] = {}
+    for line in lines:
+        with contextlib.suppress(InvalidRequirement):
+            requirement = Requirement(line)
+            pins = [s for s in requirement.specifier if s.operator in {"==", "==="}]
+            if len(pins) == 1 and not requirement.url:
+                versions[canonicalize_name(requirement.name)] = pins[0].version
+    return versions

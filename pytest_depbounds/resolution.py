@@ -34,7 +34,12 @@ from pytest_depbounds.bounds import (
     unusable_reason,
 )
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
-from pytest_depbounds.installer import parse_build_failure, read_pip_lines
+from pytest_depbounds.installer import (
+    parse_build_failure,
+    pinned_versions,
+    read_pip_lines,
+    read_pip_requires,
+)
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.process import execute
 from pytest_depbounds.results import Note
@@ -42,6 +47,8 @@ from pytest_depbounds.results import Note
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
+
+    from packaging.specifiers import SpecifierSet
 
     from pytest_depbounds.bounds import BoundName
     from pytest_depbounds.index import DistFile, Index
@@ -60,6 +67,10 @@ _SHOWN_VERSIONS = 5
 
 #: Resolved distributions whose metadata is read to explain one moved floor.
 _MAX_REQUIRERS = 30
+
+#: Rounds of raising pip's floors to meet each other's requirements (pip has no
+#: lowest-direct strategy: our code finds the lowest consistent floors).
+MAX_ROUNDS = 6
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -244,6 +255,14 @@ class _Lower:
         self.known = {}
         #: name → version → why it failed to build (stepped over).
         self.failed: dict[str, dict[Version, str]] = {}
+        #: name → the version pip pins instead of its floor: the lowest that the
+        #: other floors' requirements (and the constraints) admit.
+        self.raised: dict[str, Version] = {}
+        #: (name, version) → its requirements, as read to raise pip's floors.
+        self.requires_of: dict[tuple[str, Version], list[Requirement]] = {}
+        #: Transitive requirements → what pip resolves for them, with requires.
+        self.closures: dict[tuple[str, ...], list[tuple[str, list[Requirement]]]]
+        self.closures = {}
         for name, version, why in request.exclusions:
             with contextlib.suppress(InvalidRequirement, InvalidVersion):
                 self.failed.setdefault(canonicalize_name(name), {})[
@@ -275,7 +294,9 @@ class _Lower:
             )
             if isinstance(outcome, _Empty) or outcome.ok:
                 break
-            if not self._step_over(outcome):
+            if not (
+                self._step_over(outcome, requirements) or self._raise_floors(floors)
+            ):
                 raise _resolution_error(
                     request,
                     self.installer,
@@ -287,8 +308,8 @@ class _Lower:
                 )
         else:  # pragma: no cover - MAX_STEPS builds failed in a row
             raise ResolutionError(
-                f"{request.bound} bound: gave up after {MAX_STEPS} versions that "
-                "failed to build"
+                f"{request.bound} bound: gave up after {MAX_STEPS} floors that "
+                "failed to build or did not install together"
             )
         notes += self._floor_notes(floors, lines)
         return lines, tuple(notes)
@@ -340,11 +361,16 @@ class _Lower:
             }
             self.known[name] = (requirement, location, reasons)
 
-    def _applies(self, requirement: Requirement) -> bool:
+    def _applies(self, requirement: Requirement, extras: Iterable[str] = ()) -> bool:
+        """Whether a requirement's marker holds on the target, for these extras."""
         if requirement.marker is None or self.target is None or not self.target.markers:
             return True
+        marker = requirement.marker
         try:
-            return requirement.marker.evaluate({**self.target.markers, "extra": ""})
+            return any(
+                marker.evaluate({**self.target.markers, "extra": extra})
+                for extra in ("", *extras)
+            )
         except Exception:  # noqa: BLE001 - an odd marker is the resolver's business
             return True
 
@@ -374,7 +400,8 @@ class _Lower:
         pinned = []
         for raw in self.request.under_test:
             requirement = Requirement(raw)
-            floor = floors.get(canonicalize_name(requirement.name))
+            name = canonicalize_name(requirement.name)
+            floor = floors.get(name)
             if floor is None or floor.chosen is None or requirement.url:
                 if (
                     self.request.floors
@@ -395,7 +422,8 @@ class _Lower:
                 else ""
             )
             marker = f" ; {requirement.marker}" if requirement.marker else ""
-            pinned.append(f"{requirement.name}{extras}=={floor.chosen}{marker}")
+            version = self.raised.get(name, floor.chosen)
+            pinned.append(f"{requirement.name}{extras}=={version}{marker}")
         return tuple(pinned)
 
     def _write_floor_constraints(self, floors: Mapping[str, Floor]) -> Path | None:
@@ -413,10 +441,12 @@ class _Lower:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
-    def _step_over(self, outcome: Outcome) -> bool:
+    def _step_over(self, outcome: Outcome, requirements: Sequence[str]) -> bool:
         """Exclude a floor that failed to build, if that is why resolution failed."""
         request = self.request
-        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        failure = parse_build_failure(
+            outcome.stderr + "\n" + outcome.stdout, pinned_versions(requirements)
+        )
         if request.bound != "lower" or failure is None:
             return False
         name, text, why = failure
@@ -433,8 +463,159 @@ class _Lower:
         tags = self.target.tags if self.target else ()
         wheel = f"no wheel for {tags[0].split('-', 1)[0]}, " if tags else ""
         self.failed.setdefault(name, {})[version] = f"{wheel}sdist build failed: {why}"
+        # New floors: what pip's floors were raised for may no longer hold.
+        self.raised.clear()
         self.log(f"{name}=={version} does not build: trying the next version")
         return True
+
+    # -- pip: floors that do not install together ---------------------------
+
+    def _raise_floors(self, floors: Mapping[str, Floor]) -> bool:
+        """Raise pip's floors that other floors or constraints exclude.
+
+        uv's lowest-direct strategy finds the lowest consistent set itself; pip
+        pins each floor, so our code raises a floor another one's requirements
+        exclude to the lowest version they admit, round after round until none
+        moves (or :data:`MAX_ROUNDS`).
+
+        :returns: Whether a floor moved (worth resolving again).
+        """
+        request = self.request
+        if (
+            self.installer.name != "pip"
+            or request.bound != "lower"
+            or request.resolution != "lowest-direct"
+        ):
+            return False
+        pins = {
+            name: self.raised.get(name, floor.chosen)
+            for name, floor in floors.items()
+            if floor.chosen is not None
+        }
+        before = dict(pins)
+        for _ in range(MAX_ROUNDS):
+            wanted = self._wanted(pins)
+            moved = False
+            for name, version in pins.items():
+                specifiers = [r.specifier for r in wanted.get(name, ())]
+                if all(s.contains(version, prereleases=True) for s in specifiers):
+                    continue
+                higher = self._lowest_admitted(name, version, specifiers)
+                if higher is not None:
+                    pins[name] = higher
+                    moved = True
+            if not moved:
+                break
+        changed = {n: v for n, v in pins.items() if v != before[n]}
+        for name, version in changed.items():
+            self.log(
+                f"{name}=={before[name]} does not install with the other floors: "
+                f"trying {version}"
+            )
+        self.raised.update(changed)
+        return bool(changed)
+
+    def _lowest_admitted(
+        self, name: str, above: Version, specifiers: Sequence[SpecifierSet]
+    ) -> Version | None:
+        """The lowest installable version above a pin that every specifier admits."""
+        requirement, _, reasons = self.known[name]
+        merged = {**reasons, **self.failed.get(name, {})}
+        candidates = [v for v, why in merged.items() if why is None and v > above]
+        for specifier in (requirement.specifier, *specifiers):
+            candidates = list(specifier.filter(candidates))
+        return min(candidates, default=None)
+
+    def _wanted(self, pins: Mapping[str, Version]) -> dict[str, list[Requirement]]:
+        """What is required of each pinned distribution.
+
+        By the other pinned floors, by what they pull in (at its newest), and
+        by the constraints.
+        """
+        self._read_requires(pins)
+        wanted: dict[str, list[Requirement]] = {}
+        transitive: list[str] = []
+        for name, version in pins.items():
+            extras = self.known[name][0].extras
+            for requirement in self.requires_of.get((name, version), ()):
+                other = canonicalize_name(requirement.name)
+                if other == name or not self._applies(requirement, extras):
+                    continue
+                if other in pins:
+                    wanted.setdefault(other, []).append(requirement)
+                elif not requirement.url:
+                    transitive.append(_bare(requirement))
+        requirers = [
+            requirement
+            for other, requirements in self._closure(tuple(sorted(transitive)))
+            if other not in pins
+            for requirement in requirements
+        ]
+        requirers += [constraint for constraint, _ in self._constraints()]
+        for requirement in requirers:
+            name = canonicalize_name(requirement.name)
+            if name in pins and self._applies(requirement):
+                wanted.setdefault(name, []).append(requirement)
+        return wanted
+
+    def _read_requires(self, pins: Mapping[str, Version]) -> None:
+        """Read the requirements of each pin: from the index, else from pip."""
+        missing = [(n, v) for n, v in pins.items() if (n, v) not in self.requires_of]
+        unread = []
+        for name, version in missing:
+            found = self.index.requires(name, version) if self.index else None
+            if found is None:
+                unread.append((name, version))
+            else:
+                self.requires_of[name, version] = found
+        if not unread:
+            return
+        # Metadata the index does not serve (an sdist's): pip prepares it.
+        source = self.stem.with_suffix(".metadata.in")
+        output = self.stem.with_suffix(".metadata.json")
+        output.unlink(missing_ok=True)
+        source.write_text(
+            "".join(f"{name}=={version}\n" for name, version in unread),
+            encoding="utf-8",
+        )
+        command = self.installer.pip_metadata(
+            source, python=self.request.interpreter.executable, output=output
+        )
+        if not execute(command).ok:
+            return  # a floor that does not build: the next resolution says which
+        for (name, text), raw in read_pip_requires(output).items():
+            with contextlib.suppress(InvalidVersion):
+                self.requires_of[name, Version(text)] = _requirements_of(raw)
+
+    def _closure(
+        self, transitive: tuple[str, ...]
+    ) -> list[tuple[str, list[Requirement]]]:
+        """What pip resolves for the floors' transitive requirements.
+
+        :returns: Each distribution (at its newest) with its requirements.
+        """
+        if not transitive:
+            return []
+        if transitive not in self.closures:
+            source = self.stem.with_suffix(".transitive.in")
+            output = self.stem.with_suffix(".transitive.json")
+            output.unlink(missing_ok=True)
+            source.write_text("\n".join(transitive) + "\n", encoding="utf-8")
+            command = self.installer.compile(
+                source,
+                python=self.request.interpreter.executable,
+                resolution="highest",
+                constraints=_constraint_paths(self.request, self.stem),
+                output=output,
+            )
+            found: list[tuple[str, list[Requirement]]] = []
+            if execute(command).ok:
+                found = [
+                    (name, _requirements_of(raw))
+                    for (name, _), raw in read_pip_requires(output).items()
+                ]
+            self.closures[transitive] = found
+        return self.closures[transitive]
 
     # -- findings -----------------------------------------------------------
 
@@ -512,7 +693,7 @@ class _Lower:
         self, name: str, floor: Version, resolved: Mapping[str, str]
     ) -> tuple[str, str, Requirement, bool] | None:
         """A resolved distribution whose requirements exclude a floor."""
-        if self.index is None:
+        if self.index is None and not self.requires_of:
             return None
         direct = {_name(r) for r in self.request.under_test}
         order = sorted(resolved, key=lambda n: (n not in direct, n))
@@ -523,7 +704,10 @@ class _Lower:
                 version = Version(resolved[other])
             except InvalidVersion:
                 continue
-            for requirement in self.index.requires(other, version) or ():
+            requires = self.requires_of.get((other, version))
+            if requires is None and self.index is not None:
+                requires = self.index.requires(other, version)
+            for requirement in requires or ():
                 if (
                     canonicalize_name(requirement.name) == name
                     and self._applies(requirement)
@@ -801,7 +985,9 @@ def _resolution_error(
     why = [note.message for note in notes]
     detail = ""
     if not isinstance(outcome, _Empty):
-        failure = parse_build_failure(outcome.stderr + "\n" + outcome.stdout)
+        failure = parse_build_failure(
+            outcome.stderr + "\n" + outcome.stdout, pinned_versions(requirements)
+        )
         if failure is not None:
             name, version, last = failure
             why.append(f"{name}=={version} does not build: {last}")
@@ -812,6 +998,20 @@ def _resolution_error(
         f"({', '.join(requirements)}) for {request.interpreter.label} "
         f"from {installer.index.describe()}: {reasons}{detail}"
     )
+
+
+def _bare(requirement: Requirement) -> str:
+    """A requirement without its marker or URL: name, extras, specifier."""
+    extras = ",".join(sorted(requirement.extras))
+    return f"{requirement.name}{f'[{extras}]' if extras else ''}{requirement.specifier}"
+
+
+def _requirements_of(raw: Iterable[str]) -> list[Requirement]:
+    requirements = []
+    for line in raw:
+        with contextlib.suppress(InvalidRequirement):
+            requirements.append(Requirement(line))
+    return requirements
 
 
 def _lines_by_name(text: str) -> dict[str, str]:

@@ -95,6 +95,32 @@ def get_requires_for_build_wheel(config_settings=None):
     return []
 """
 
+#: A PEP 517 backend whose metadata prepares (from ``PKG-INFO``) but whose wheel
+#: does not build, as an old sdist whose C extension no longer compiles: a
+#: resolver accepts it, only installing it fails.
+WHEEL_FAILING_BACKEND = """\
+import os
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    with open("PKG-INFO", encoding="utf-8") as f:
+        text = f.read()
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    name = fields["Name"].replace("-", "_").replace(".", "_").lower()
+    info = name + "-" + fields["Version"] + ".dist-info"
+    os.makedirs(os.path.join(metadata_directory, info))
+    with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
+        f.write(text)
+    return info
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("cannot compile _speedups.c: Cython 3 is not supported")
+
+build_sdist = build_wheel
+"""
+
 
 def _record_line(path: str, data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")

@@ -19,6 +19,7 @@ from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from pytest_depbounds.testing import (
     FAILING_BACKEND,
     INTREE_BACKEND,
+    WHEEL_FAILING_BACKEND,
     write_sdist,
     write_wheel,
 )
@@ -235,14 +236,27 @@ def floors_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     for version in ("1.0", "2.0", "2.1"):
         write_wheel(folder, "blib", version, {"blib/__init__.py": ""})
+    # A floor moved by a transitive dependency: outerlib needs innerlib, whose
+    # only release needs blib>=2.1.
+    write_wheel(
+        folder, "outerlib", "1.0", {"outerlib/__init__.py": ""}, requires=["innerlib"]
+    )
+    write_wheel(
+        folder, "innerlib", "1.0", {"innerlib/__init__.py": ""}, requires=["blib>=2.1"]
+    )
     # `lowest` lowers transitive dependencies too; lowest-direct does not.
     write_wheel(folder, "topx", "1.0", {"topx/__init__.py": ""}, requires=["basex>=1"])
     for version in ("1.0", "3.0"):
         write_wheel(folder, "basex", version, {"basex/__init__.py": ""})
-    # 1.0's sdist declares static metadata (uv resolves it without building)
-    # and fails to build: only installing it shows the failure.
+    # 1.0's sdist declares static metadata (uv resolves it without building;
+    # pip prepares it) and its wheel fails to build: only installing it shows.
     write_sdist(
-        folder, "staticlib", "1.0", "", backend=FAILING_BACKEND, static_metadata=True
+        folder,
+        "staticlib",
+        "1.0",
+        "",
+        backend=WHEEL_FAILING_BACKEND,
+        static_metadata=True,
     )
     write_wheel(folder, "staticlib", "1.1", {"staticlib/__init__.py": ""})
     # The floor depends on the env's interpreter: 1.0 is for Pythons before 3.12.

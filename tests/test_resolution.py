@@ -52,8 +52,10 @@ def _request(*requirements: str, **kwargs: object) -> ResolveRequest:
 
 
 class _Resolver:
-    def __init__(self, settings: IndexSettings, workdir: Path) -> None:
-        self.installer = Installer.select("uv", settings)
+    def __init__(
+        self, settings: IndexSettings, workdir: Path, installer: str = "uv"
+    ) -> None:
+        self.installer = Installer.select(installer, settings)
         self.index = Index(settings, environ={}, cache_dir=workdir / "index")
         self.workdir = workdir
         self.logged: list[str] = []
@@ -70,18 +72,32 @@ class _Resolver:
         return resolve(request, self.installer, **options)  # type: ignore[arg-type]
 
 
+#: Tests of what both installers do: uv resolves the lowest consistent floors
+#: itself, our code finds them for pip.
+BOTH = pytest.mark.parametrize("installer", ["uv", "pip"], indirect=True)
+
+
 @pytest.fixture
-def local(floors_index: Path, tmp_path: Path) -> _Resolver:
+def installer(request: pytest.FixtureRequest) -> str:
+    """The installer a test runs with: uv unless parametrised with :data:`BOTH`."""
+    return getattr(request, "param", "uv")
+
+
+@pytest.fixture
+def local(floors_index: Path, tmp_path: Path, installer: str) -> _Resolver:
     return _Resolver(
-        IndexSettings(no_index=True, find_links=(str(floors_index),)), tmp_path
+        IndexSettings(no_index=True, find_links=(str(floors_index),)),
+        tmp_path,
+        installer,
     )
 
 
 @pytest.fixture
-def served(http_index: str, tmp_path: Path) -> _Resolver:
-    return _Resolver(IndexSettings(index_url=http_index), tmp_path)
+def served(http_index: str, tmp_path: Path, installer: str) -> _Resolver:
+    return _Resolver(IndexSettings(index_url=http_index), tmp_path, installer)
 
 
+@BOTH
 def test_the_lowest_installable_floor_is_pinned_and_explained(
     served: _Resolver,
 ) -> None:
@@ -130,9 +146,17 @@ def test_a_range_with_no_installable_version_says_why(served: _Resolver) -> None
     )
 
 
+@pytest.mark.parametrize(
+    ("installer", "metadata"),
+    [("uv", "index"), ("pip", "index"), ("pip", "pip")],
+    indirect=["installer"],
+)
 def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
-    local: _Resolver,
+    local: _Resolver, metadata: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if metadata == "pip":
+        # Metadata the index cannot give (an sdist's): pip's report gives it.
+        monkeypatch.setattr(Index, "requires", lambda *_: None)
     pins = local(_request("alib>=1.0", "blib>=1.0"))
     assert pins.versions == {"alib": "1.0", "blib": "2.0"}
     (note,) = pins.notes
@@ -143,6 +167,26 @@ def test_floors_that_conflict_resolve_to_the_lowest_consistent_set(
     )
     assert note.fix == "blib>=2.0"
     assert note.location == "pyproject.toml:8"
+    if local.installer.name == "pip":
+        assert (
+            "blib==1.0 does not install with the other floors: trying 2.0"
+            in local.logged
+        )
+
+
+@BOTH
+def test_a_floor_moved_by_a_transitive_dependency_names_it(local: _Resolver) -> None:
+    pins = local(_request("outerlib>=1.0", "blib>=1.0"))
+    assert pins.versions == {"outerlib": "1.0", "innerlib": "1.0", "blib": "2.1"}
+    (note,) = pins.notes
+    assert (note.kind, note.message, note.fix) == (
+        "floor-moved",
+        (
+            "`innerlib==1.0` requires `blib>=2.1`, but you declare `blib>=1.0`: "
+            "the effective minimum of blib is 2.1"
+        ),
+        "blib>=2.1",
+    )
 
 
 def test_lowest_direct_keeps_transitive_dependencies_at_their_newest(
@@ -281,11 +325,13 @@ def test_upper_constraints_from_a_url_are_downloaded_once(
 
 
 @pytest.mark.slow
+@BOTH
 def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     floors_index: Path,
     tooling_wheels: Path,
+    installer: str,
 ) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", f"{floors_index} {tooling_wheels}")
@@ -296,12 +342,20 @@ def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
         tests={"test_ok.py": "import staticlib\n\ndef test_ok():\n    pass\n"},
     )
     args = ("--depbounds=lower", "--depbounds-report=r.json", "-p", "no:randomly")
+    args += (f"--depbounds-installer={installer}",)
     result = pytester.runpytest_subprocess(*args, "--depbounds-strict-lower")
-    # uv resolved staticlib 1.0 from its static metadata; only installing it
-    # showed that it does not build.
+    # The resolver read staticlib 1.0's metadata; only installing it showed that
+    # its wheel does not build.
+    steps = ["[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.0;*"]
+    if installer == "pip":
+        # pip pins each floor: our code raised blib for alib.
+        steps.insert(
+            0,
+            "[[]lower[]] blib==1.0 does not install with the other floors: trying 2.0",
+        )
     result.stdout.fnmatch_lines(
         [
-            "[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.0;*",
+            *steps,
             "[[]lower[]] staticlib==1.0 does not build: trying the next version",
             "[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.1;*",
             "lower  failed     1 passed*",
@@ -386,6 +440,7 @@ def test_option_errors_end_the_run_with_one_line(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@BOTH
 def test_a_floor_moved_by_a_constraint_names_it(local: _Resolver) -> None:
     pins = local(
         _request("blib>=1.0", declared_constraints=(("blib>=2.1", "reqs.txt:4"),))
