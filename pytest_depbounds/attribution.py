@@ -909,7 +909,9 @@ def _dist_names(module: str) -> list[NormalizedName]:
     Its own name, and the dists that provide it in the running env (``yaml`` →
     PyYAML), where they are installed.
     """
-    return [canonicalize_name(n) for n in (module, *_providers().get(module, []))]
+    # The usual spellings (PyYAML, pyzmq, python-dateutil), then what is installed.
+    spelled = (module, f"py{module}", f"python-{module}")
+    return [canonicalize_name(n) for n in (*spelled, *_providers().get(module, []))]
 
 
 @functools.cache

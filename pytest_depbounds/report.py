@@ -219,6 +219,10 @@ def _write_pins(
     shown = [r for r in results if r.pins]
     if not shown:
         return
+    if not any(r.direct for r in shown):
+        # Nothing to move: both bounds test the project with its tooling alone.
+        terminal.write_line("pins: no dependency under test")
+        return
     if not rows:
         terminal.write_line("pins: the same in every bound")
         return

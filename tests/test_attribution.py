@@ -1014,7 +1014,11 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
     # cattrs' layout: its msgspec and bson extras are not tested by default.
     declaration = dataclasses.replace(
         _declaration(tmp_path, "fakelib>=1.0"),
-        unselected={"msgspec": "extra msgspec", "pymongo": "extra bson"},
+        unselected={
+            "msgspec": "extra msgspec",
+            "pymongo": "extra bson",
+            "pyyaml": "group dev",
+        },
     )
     attributor = Attributor(SiteIndex([site]), declaration, python="3.11.4")
 
@@ -1042,6 +1046,10 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
         "when it is missing (pytest.importorskip)"
     )
     assert "only its extra `bson` declares" in missing("bson").message
+    # ``yaml`` is PyYAML's, as the usual spelling says; groups are named too.
+    assert "only its group `dev` declares" in missing("yaml").message
+    assert missing("yaml").advice is not None
+    assert "to --depbounds-groups" in str(missing("yaml").advice)
     unknown = missing("nowhere_lib")
     assert "imports `nowhere_lib` but does not declare it" in unknown.message
     assert unknown.advice == (

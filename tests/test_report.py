@@ -220,6 +220,12 @@ def test_same_pins_in_both_bounds_are_said_once(pytester: pytest.Pytester) -> No
     assert "pins: the same in every bound" in stream.getvalue()
     assert "exit code 0: every requested bound passed" in stream.getvalue()
 
+    # A project without dependencies (iniconfig, tomlkit): nothing to compare.
+    _, reporter, stream = _reporter(pytester)
+    alone = {"findings": (), "notes": (), "pins": {"pytest": "9.2.0"}, "direct": ()}
+    write_summary(reporter, [_result("lower", **alone)], exitcode=0)
+    assert "pins: no dependency under test\n" in stream.getvalue()
+
 
 def test_steps_rewrite_one_line_on_a_terminal(pytester: pytest.Pytester) -> None:
     config, _, stream = _reporter(pytester, tty=True)
