@@ -720,7 +720,8 @@ class BoundsSession:
                 facts = crash_facts(
                     outcome.log_tail(CRASH_LINES), self.config.invocation_params.dir
                 )
-                if facts is not None and not state.failures:
+                started = state.collected is not None or state.tally.tests
+                if facts is not None and not started:
                     # A plugin or conftest that does not import: name its cause.
                     state.failures.append((CRASH_NODEID, "session", facts))
                 report = _crash_report(state.bound, crash, tail)
