@@ -211,14 +211,22 @@ def _project_wheel(installer: Installer, plan: EnvPlan, envs_dir: Path) -> Path 
         wheels = sorted(folder.glob("*.whl"))
         if (folder / "complete").is_file() and len(wheels) == 1:
             return wheels[0]
+        if folder.exists():
+            shutil.rmtree(folder)
+        scratch = folder.parent / f"{folder.name}.build"
+        shutil.rmtree(scratch, ignore_errors=True)
         request = installer.build_wheel(
-            plan.project_dir, python=plan.interpreter.executable, out_dir=folder
+            plan.project_dir,
+            python=plan.interpreter.executable,
+            out_dir=folder,
+            scratch=scratch,
         )
         if request is None:
             return None
-        if folder.exists():
-            shutil.rmtree(folder)
-        _run(request, "build the project", folder)
+        try:
+            _run(request, "build the project", folder)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         wheels = sorted(folder.glob("*.whl"))
         if len(wheels) != 1:
             return None  # an unusual backend: install from the source instead

@@ -245,13 +245,15 @@ class Installer:
         return self._pip_request(argv)
 
     def build_wheel(
-        self, project_dir: Path, *, python: str, out_dir: Path
+        self, project_dir: Path, *, python: str, out_dir: Path, scratch: Path
     ) -> ExecuteRequest | None:
         """Build the project's wheel once, for every env that installs it.
 
         :param project_dir: The folder holding its ``pyproject.toml``.
         :param python: The interpreter the wheel is built for.
         :param out_dir: Where the wheel is written.
+        :param scratch: An empty folder for setuptools' ``build/`` and
+            ``*.egg-info``, removed after the build.
         :returns: The command, or ``None`` when this installer builds in place.
         """
         if self.uv is None:
@@ -259,7 +261,22 @@ class Installer:
         # Not --quiet: that hides the exception a failing backend raises.
         argv = [self.uv, "build", "--wheel", "--python", python]
         argv += ["--out-dir", str(out_dir), str(project_dir)]
-        return self._uv_request(argv)
+        request = self._uv_request(argv)
+        if "DIST_EXTRA_CONFIG" in os.environ:
+            return request  # the user's own setuptools configuration wins
+        # setuptools reuses the project's build/lib: a module deleted from the
+        # source would stay in every wheel built after. A fresh build base per
+        # build (read by setuptools after setup.cfg) also keeps build/ and
+        # *.egg-info out of the project.
+        scratch.mkdir(parents=True, exist_ok=True)
+        config = scratch / "setuptools.cfg"
+        config.write_text(
+            f"[build]\nbuild_base = {scratch / 'build'}\n"
+            f"[egg_info]\negg_base = {scratch}\n",
+            encoding="utf-8",
+        )
+        env = {**(request.env or os.environ), "DIST_EXTRA_CONFIG": str(config)}
+        return dataclasses.replace(request, env=env)
 
     def install_project(
         self, env_python: Path, project_dir: Path, *, name: str, editable: bool

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bound
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, EnvPlan, prune_runs
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
-from pytest_depbounds.installer import IndexSettings, parse_build_failure
+from pytest_depbounds.installer import IndexSettings, Installer, parse_build_failure
 from pytest_depbounds.interpreters import current
 from pytest_depbounds.options import asks_for_xdist, strip_our_args
 from pytest_depbounds.speculation import AnyOf, Check, Gate
@@ -369,3 +373,49 @@ def test_two_projects_sharing_a_cache_dir_get_envs_of_their_own(
 
     assert plan("a").key() == plan("a").key()
     assert plan("a").key() != plan("b").key()
+
+
+def test_setuptools_builds_outside_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setuptools reuses the project's build/lib: a deleted module stayed in
+    # every later wheel, and build/ and *.egg-info appeared in the project.
+    monkeypatch.delenv("DIST_EXTRA_CONFIG", raising=False)
+    installer = Installer(name="uv", uv="uv", index=IndexSettings())
+    scratch = tmp_path / "scratch"
+    request = installer.build_wheel(
+        tmp_path / "proj", python="python3", out_dir=tmp_path / "out", scratch=scratch
+    )
+    assert request is not None
+    assert request.env is not None
+    config = request.env["DIST_EXTRA_CONFIG"]
+    # What setuptools itself reads from it (any interpreter that has it).
+    probe = (
+        "from setuptools.dist import Distribution\n"
+        "d = Distribution()\n"
+        "d.parse_config_files()\n"
+        "print(d.get_option_dict('build')['build_base'][1])\n"
+        "print(d.get_option_dict('egg_info')['egg_base'][1])\n"
+    )
+    for python in (sys.executable, shutil.which("python3")):
+        done = subprocess.run(
+            [str(python), "-c", probe],
+            env={**os.environ, "DIST_EXTRA_CONFIG": config},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            break
+    else:
+        pytest.skip("no interpreter with setuptools")
+    assert done.stdout.split() == [str(scratch / "build"), str(scratch)]
+    # The user's own setuptools configuration is left alone.
+    monkeypatch.setenv("DIST_EXTRA_CONFIG", str(tmp_path / "mine.cfg"))
+    mine = installer.build_wheel(
+        tmp_path / "proj", python="python3", out_dir=tmp_path / "out", scratch=scratch
+    )
+    assert mine is not None
+    assert mine.env is not None
+    assert mine.env["DIST_EXTRA_CONFIG"] == str(tmp_path / "mine.cfg")
