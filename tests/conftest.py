@@ -21,6 +21,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from pytest_depbounds.installer import Installer
 from pytest_depbounds.testing import (
     FAILING_BACKEND,
     INTREE_BACKEND,
@@ -30,6 +31,8 @@ from pytest_depbounds.testing import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from pytest_depbounds.process import ExecuteRequest
 
 pytest_plugins = ["pytester"]
 
@@ -388,6 +391,23 @@ def serve_index() -> Iterator[Callable[[Sequence[Path], set[str]], int]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def installs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pins each env was installed from, one per env built in this process.
+
+    :returns: A list that ``Installer.install_pins`` calls append to.
+    """
+    seen: list[str] = []
+    original = Installer.install_pins
+
+    def counting(self: Installer, env_python: Path, pins: Path) -> ExecuteRequest:
+        seen.append(pins.read_text(encoding="utf-8"))
+        return original(self, env_python, pins)
+
+    monkeypatch.setattr(Installer, "install_pins", counting)
+    return seen
 
 
 OPENSTACK_FIXTURE = Path(__file__).parent / "fixtures" / "openstack"

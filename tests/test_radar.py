@@ -12,7 +12,6 @@ from packaging.requirements import Requirement
 from pytest_depbounds import _inner, radar
 from pytest_depbounds.attribution import Attributor, SiteIndex
 from pytest_depbounds.declared import Declaration, DeclaredRequirement
-from pytest_depbounds.installer import Installer
 from pytest_depbounds.results import BoundResult, Note
 from pytest_depbounds.testing import write_project, write_wheel
 
@@ -303,16 +302,21 @@ def deprecating_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.slow
-def test_the_lower_env_reports_what_the_upper_env_removed(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    deprecating_index: Path,
-    tooling_wheels: Path,
+@pytest.fixture
+def deprecating_links(
+    monkeypatch: pytest.MonkeyPatch, deprecating_index: Path, tooling_wheels: Path
 ) -> None:
+    """The installers read the deprecating index and the tooling wheels, offline."""
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
     monkeypatch.setenv("COLUMNS", "250")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
+def test_the_lower_env_reports_what_the_upper_env_removed(
+    pytester: pytest.Pytester,
+) -> None:
     write_project(
         pytester.path,
         "myproj",
@@ -353,15 +357,10 @@ def test_the_lower_env_reports_what_the_upper_env_removed(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
 def test_lookahead_reports_what_the_newest_releases_would_break(
     pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    deprecating_index: Path,
-    tooling_wheels: Path,
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
-    monkeypatch.setenv("COLUMNS", "250")
     write_project(
         pytester.path,
         "myproj",
@@ -397,15 +396,10 @@ def test_lookahead_reports_what_the_newest_releases_would_break(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
 def test_no_lookahead_env_when_it_cannot_differ_from_the_upper_bound(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    deprecating_index: Path,
-    tooling_wheels: Path,
+    pytester: pytest.Pytester, installs: list[str]
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
-    monkeypatch.setenv("COLUMNS", "250")
     write_project(
         pytester.path,
         "myproj",
@@ -413,14 +407,6 @@ def test_no_lookahead_env_when_it_cannot_differ_from_the_upper_bound(
         package={"myproj/__init__.py": ""},
         tests={"test_go.py": "def test_go():\n    pass\n"},
     )
-    installs: list[str] = []
-    original = Installer.install_pins
-
-    def counting(self: Installer, env_python: Path, pins: Path) -> Any:
-        installs.append(pins.read_text(encoding="utf-8"))
-        return original(self, env_python, pins)
-
-    monkeypatch.setattr(Installer, "install_pins", counting)
     # The constraints already pin the newest release the range admits.
     (pytester.path / "upper-constraints.txt").write_text("deplib==2.0\n")
     args = ["--depbounds=upper", "--depbounds-lookahead", "-p", "no:randomly"]
