@@ -156,8 +156,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         flag="--depbounds-refresh",
         kind="value",
         metavar="SECONDS",
-        help="Re-resolve the upper bound when its pins are older than this "
-        "(default: 3600; 0 resolves on every run)",
+        help="Reuse the upper bound's last pins without looking for new "
+        "releases while they are younger than this (default: 0, look on "
+        "every run)",
     ),
     OptionSpec(
         flag="--depbounds-offline",

@@ -165,13 +165,12 @@ def resolve(
     :raises ResolutionError: When no set of versions satisfies the ranges.
     """
     key = request.key(installer)
-    cache = workdir / f"{request.bound}-{key[:16]}.json"
-    cached = None if rebuild else _load(cache)
+    cached = None if rebuild else cached_pins(request, installer, workdir)
     offline = installer.index.offline
     if cached is not None and (
         offline or max_age is None or time.time() - cached.resolved_at <= max_age
     ):
-        return dataclasses.replace(cached, reused=True)
+        return cached
     log(f"resolving ({request.resolution}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
@@ -204,8 +203,23 @@ def resolve(
         resolved_at=time.time(),
         notes=notes,
     )
-    _store(cache, pins)
+    _store(stem.with_suffix(".json"), pins)
     return pins
+
+
+def cached_pins(
+    request: ResolveRequest, installer: Installer, workdir: Path
+) -> Pins | None:
+    """The last pins resolved for a request, whatever their age.
+
+    :param request: The bound's inputs.
+    :param installer: The resolver.
+    :param workdir: Where resolutions are cached.
+    :returns: The pins, marked reused, or ``None`` when none are cached.
+    """
+    key = request.key(installer)
+    cached = _load(workdir / f"{request.bound}-{key[:16]}.json")
+    return None if cached is None else dataclasses.replace(cached, reused=True)
 
 
 class _Lower:
@@ -710,6 +724,9 @@ def _compile(
     source = stem.with_suffix(f".{part}.in")
     output = stem.with_suffix(f".{part}.out")
     source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    # uv keeps the versions an existing output file pins: new releases would
+    # never show.
+    output.unlink(missing_ok=True)
     command = installer.compile(
         source,
         python=request.interpreter.executable,

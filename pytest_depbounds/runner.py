@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from pytest_depbounds import _inner
 from pytest_depbounds.options import OPTIONS, strip_our_args
@@ -21,7 +21,6 @@ from pytest_depbounds.process import (
 )
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Mapping
 
 INNER_MODULE = "pytest_depbounds_inner"
@@ -146,10 +145,17 @@ def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, s
     return env
 
 
+class StopSignal(Protocol):
+    """What tells a running session to stop (a ``threading.Event``, say)."""
+
+    def is_set(self) -> bool:
+        """:returns: Whether to stop."""
+
+
 def run_inner(
     request: InnerRequest,
     on_record: Callable[[dict[str, Any]], None],
-    stop: threading.Event,
+    stop: StopSignal,
 ) -> RunOutcome:
     """Run the inner session, passing each record on as soon as it is written.
 

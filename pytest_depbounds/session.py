@@ -48,6 +48,7 @@ from pytest_depbounds.redact import redact, redact_data, scrub_file
 from pytest_depbounds.resolution import (
     MAX_STEPS,
     ResolveRequest,
+    cached_pins,
     downloaded_constraints,
     local_constraints,
     remember,
@@ -55,8 +56,14 @@ from pytest_depbounds.resolution import (
     tooling_requirements,
 )
 from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
-from pytest_depbounds.runner import InnerRequest, install_inner_plugin, run_inner
+from pytest_depbounds.runner import (
+    InnerRequest,
+    StopSignal,
+    install_inner_plugin,
+    run_inner,
+)
 from pytest_depbounds.scan import Scanner
+from pytest_depbounds.speculation import AnyOf, Check, Event, Gate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -72,7 +79,6 @@ if TYPE_CHECKING:
     from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
 
-Event = tuple[str, Any]
 Log = Callable[[str], None]
 
 
@@ -333,41 +339,31 @@ class BoundsSession:
                 self.markers[bound], interpreter.label
             )
             with contextlib.ExitStack() as held:
-                pins = self._resolve(bound, context, log)
-                if bound == "upper":
-                    self.upper_pins = pins
-                    self.upper_resolved.set()
-                elif bound == LOOKAHEAD and self._same_as_upper(pins):
-                    channel.put(("skipped", LOOKAHEAD_SAME))
-                    return
-                channel.put(("pins", pins))
-                # The env stays locked while its session runs: a concurrent run
-                # on the same cache waits instead of rebuilding it underneath.
-                env = self._env_stepping_up(
-                    bound, pins, context, log, channel=channel, held=held
-                )
-                channel.put(("env", env))
-                if self.settings.freeze_dir is not None:
-                    frozen = freeze_bound(
-                        self.settings.freeze_dir,
-                        bound=bound,
-                        env_path=env.path,
-                        pins=pins,
-                        project=self.declaration.project_name,
-                        interpreter=context.interpreters[bound],
-                        include_all=self.settings.freeze_all,
+                pins: Pins | None
+                outcome: RunOutcome | None = None
+                if bound == LOOKAHEAD:
+                    # Resolved before anything is built: no env when it cannot
+                    # differ from the upper bound.
+                    pins = self._resolve(bound, context, log)
+                    if self._same_as_upper(pins):
+                        channel.put(("skipped", LOOKAHEAD_SAME))
+                        return
+                else:
+                    pins, outcome = self._speculate(bound, context, log, channel, held)
+                if outcome is None and not self.stop.is_set():
+                    pins = pins or self._resolve(bound, context, log)
+                    outcome = self._build_and_run(
+                        bound,
+                        pins,
+                        context,
+                        log,
+                        put=channel.put,
+                        held=held,
+                        stop=self.stop,
                     )
-                    log(f"froze the env into {frozen}")
-                if self.stop.is_set():
-                    channel.put(("interrupted", None))
-                    return
-                inner = self._inner_request(bound, env, context)
-                outcome = run_inner(
-                    inner, lambda record: channel.put(("record", record)), self.stop
-                )
-                # The session's own files may hold what its tests printed.
-                scrub_file(inner.log)
-                scrub_file(inner.results)
+            if outcome is None:
+                channel.put(("interrupted", None))
+                return
             channel.put(("done", outcome))
         except DepboundsError as exc:
             channel.put(("error", exc))
@@ -380,6 +376,105 @@ class BoundsSession:
         finally:
             if bound == "upper":
                 self.upper_resolved.set()  # the lookahead never waits in vain
+
+    def _build_and_run(
+        self,
+        bound: BoundName,
+        pins: Pins,
+        context: _Context,
+        log: Log,
+        *,
+        put: Callable[[Event], None],
+        held: contextlib.ExitStack,
+        stop: StopSignal,
+    ) -> RunOutcome | None:
+        """Build (or reuse) the env of the pins and run the session in it.
+
+        :returns: How the session ended; ``None`` if stopped before it started.
+        """
+        put(("pins", pins))
+        # The env stays locked while its session runs: a concurrent run
+        # on the same cache waits instead of rebuilding it underneath.
+        env = self._env_stepping_up(bound, pins, context, log, put=put, held=held)
+        put(("env", env))
+        if self.settings.freeze_dir is not None:
+            frozen = freeze_bound(
+                self.settings.freeze_dir,
+                bound=bound,
+                env_path=env.path,
+                pins=pins,
+                project=self.declaration.project_name,
+                interpreter=context.interpreters[bound],
+                include_all=self.settings.freeze_all,
+            )
+            log(f"froze the env into {frozen}")
+        if stop.is_set():
+            return None
+        inner = self._inner_request(bound, env, context)
+        outcome = run_inner(inner, lambda record: put(("record", record)), stop)
+        # The session's own files may hold what its tests printed.
+        scrub_file(inner.log)
+        scrub_file(inner.results)
+        return outcome
+
+    def _speculate(
+        self,
+        bound: BoundName,
+        context: _Context,
+        log: Log,
+        channel: queue.Queue[Event],
+        held: contextlib.ExitStack,
+    ) -> tuple[Pins | None, RunOutcome | None]:
+        """Run on the last pins while they are resolved again.
+
+        Only for a bound whose pins are due to be resolved again (the upper
+        one): its events are held back until the new pins are known, and let
+        through if they are the same.
+
+        :returns: The new pins (``None`` if not resolved again) and the
+            session's outcome (``None`` if the pins changed: the caller builds
+            the new ones, or if the run was stopped).
+        """
+        workdir = context.cache_dir / "resolutions"
+        due = (
+            bound != "lower" and not self.settings.offline and not self.settings.rebuild
+        )
+        last = (
+            cached_pins(self._request(bound, context), context.installer, workdir)
+            if due
+            else None
+        )
+        if last is None or time.time() - last.resolved_at <= self.settings.refresh:
+            return None, None
+        gate = Gate(channel)
+        check = Check(
+            lambda: self._resolve(bound, context, log, fresh=True),
+            last,
+            gate.open,
+            same=lambda new, old: new.lines == old.lines,
+        )
+        log("looking for new releases; running on the last pins meanwhile")
+        try:
+            outcome = self._build_and_run(
+                bound,
+                # The same pins, unless the check says otherwise: not stale.
+                dataclasses.replace(last, reused=False),
+                context,
+                log,
+                put=gate.put,
+                held=held,
+                stop=AnyOf(self.stop, check.wrong),
+            )
+        except DepboundsError:
+            if check.confirmed():
+                raise
+            outcome = None
+        new = check.result()
+        if check.confirmed():
+            return new, outcome
+        gate.discard()
+        log(f"new releases ({_changes(last, new)}): building their env")
+        return new, None
 
     def _request(
         self,
@@ -414,21 +509,27 @@ class BoundsSession:
         context: _Context,
         log: Log,
         exclusions: tuple[tuple[str, str, str], ...] = (),
+        *,
+        fresh: bool = False,
     ) -> Pins:
         request = self._request(bound, context, exclusions)
         workdir = context.cache_dir / "resolutions"
         workdir.mkdir(parents=True, exist_ok=True)
         # One resolver per request at a time: a concurrent run waits, then reuses it.
         with _locked(workdir / f"{bound}-{request.key(context.installer)[:16]}.lock"):
-            return resolve(
+            pins = resolve(
                 request,
                 context.installer,
                 workdir=workdir,
                 max_age=None if bound == "lower" else self.settings.refresh,
-                rebuild=self.settings.rebuild or bool(exclusions),
+                rebuild=self.settings.rebuild or bool(exclusions) or fresh,
                 log=log,
                 index=context.index,
             )
+        if bound == "upper":
+            self.upper_pins = pins
+            self.upper_resolved.set()
+        return pins
 
     def _env_stepping_up(
         self,
@@ -437,7 +538,7 @@ class BoundsSession:
         context: _Context,
         log: Log,
         *,
-        channel: queue.Queue[Event],
+        put: Callable[[Event], None],
         held: contextlib.ExitStack,
     ) -> BuiltEnv:
         """Build the env; a lower floor that does not build is stepped over.
@@ -467,7 +568,7 @@ class BoundsSession:
                     (name, version, f"sdist build failed: {why}"),
                 )
                 pins = self._resolve(bound, context, log, exclusions)
-                channel.put(("pins", pins))
+                put(("pins", pins))
                 continue
             if exclusions:
                 # The next run starts from these pins, not from the failing floor.
@@ -782,6 +883,17 @@ LOOKAHEAD_NO_FILE = (
     "newest releases"
 )
 LOOKAHEAD_SAME = "skipped: the upper constraints hold back no release the ranges admit"
+
+
+def _changes(old: Pins, new: Pins) -> str:
+    """What differs between two sets of pins, as ``name 1.0 -> 1.1`` items."""
+    names = sorted(set(old.versions) | set(new.versions))
+    changed = [
+        f"{n} {old.versions.get(n, '-')} -> {new.versions.get(n, '-')}"
+        for n in names
+        if old.versions.get(n) != new.versions.get(n)
+    ]
+    return ", ".join(changed) or "the same versions, other files"
 
 
 def _strategy_of(bound: BoundName) -> BoundName:

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
     from pytest_depbounds.bounds import BoundName
 
-#: Seconds the upper bound's resolution is reused before new releases are looked for.
-DEFAULT_REFRESH = 3600.0
+#: Seconds the upper bound's resolution is reused before new releases are looked
+#: for: none, every run looks (while the session already runs on the last pins).
+DEFAULT_REFRESH = 0.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

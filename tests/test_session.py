@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from pytest_depbounds.testing import write_project
+from pytest_depbounds.testing import write_project, write_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
@@ -105,19 +107,77 @@ def test_both_bounds_pass_then_reuse_their_envs(pytester: pytest.Pytester) -> No
     first.stdout.fnmatch_lines(["*installing * packages with uv*"])
     assert first.ret == pytest.ExitCode.OK
     second = pytester.runpytest_subprocess("--depbounds")
+    # The lower pins cannot change; the upper ones are looked up again while
+    # the session already runs on the last ones.
     second.stdout.fnmatch_lines(
         [
             "[[]lower[]] pins, cached resolution: fakelib==1.4*",
             "[[]lower[]] env reused*",
-            "[[]upper[]] pins, cached resolution: fakelib==2.0*",
+            "[[]upper[]] looking for new releases; running on the last pins*",
+            "[[]upper[]] resolving (highest*",
+            "[[]upper[]] pins: fakelib==2.0*",
             "[[]upper[]] env reused*",
             "lower*passed*2 passed*env reused",
             "upper*passed*2 passed*env reused",
         ]
     )
-    second.stdout.no_fnmatch_line("*resolving*")
+    second.stdout.no_fnmatch_line("[[]lower[]] resolving*")
     second.stdout.no_fnmatch_line("*installing*")
     assert second.ret == pytest.ExitCode.OK
+    # Within --depbounds-refresh seconds, the upper pins are reused unlooked.
+    third = pytester.runpytest_subprocess("--depbounds", "--depbounds-refresh=3600")
+    third.stdout.fnmatch_lines(["[[]upper[]] pins, cached resolution: fakelib==2.0*"])
+    third.stdout.no_fnmatch_line("*resolving*")
+    assert third.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize("slow_suite", [False, True], ids=["quick", "stopped"])
+def test_a_new_release_rebuilds_the_upper_env_and_runs_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slow_suite: bool
+) -> None:
+    wheels = pytester.path / "wheels"
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {wheels}")
+    write_wheel(
+        wheels, "relib", "1.0", {"relib/__init__.py": "def old():\n    return 1\n"}
+    )
+    _project(
+        pytester,
+        ["relib>=1.0"],
+        package={"myproj/__init__.py": "import relib\n"},
+        tests={
+            "test_old.py": """
+                import pathlib, time
+                import myproj
+
+                def test_old():
+                    # Slow on the old pins only: their run must be stopped.
+                    if pathlib.Path("slow").exists() and hasattr(myproj.relib, "old"):
+                        time.sleep(60)
+                    assert myproj.relib.old() == 1
+            """
+        },
+    )
+    first = pytester.runpytest_subprocess("--depbounds=upper")
+    assert first.ret == pytest.ExitCode.OK
+    # relib 1.1 drops ``old``: the last pins would pass, the new ones fail.
+    write_wheel(wheels, "relib", "1.1", {"relib/__init__.py": ""})
+    if slow_suite:
+        (pytester.path / "slow").touch()
+    started = time.monotonic()
+    second = pytester.runpytest_subprocess("--depbounds=upper")
+    second.stdout.fnmatch_lines(
+        [
+            "[[]upper[]] new releases (relib 1.0 -> 1.1): building their env",
+            "[[]upper[]] pins: relib==1.1*",
+            "upper*failed*1 failed*env built",
+        ]
+    )
+    # What ran on the old pins is not reported: one test, and it failed.
+    second.stdout.no_fnmatch_line("*1 passed*")
+    assert second.ret == pytest.ExitCode.TESTS_FAILED
+    if slow_suite:
+        # The run on the old pins was stopped, not waited for (60 s).
+        assert time.monotonic() - started < 40
 
 
 def test_a_changed_source_reinstalls_only_the_project(

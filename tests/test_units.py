@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,10 @@ from packaging.version import Version
 
 from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
 from pytest_depbounds.declared import is_tooling, read_declaration
-from pytest_depbounds.errors import ConfigurationError
+from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.installer import IndexSettings
 from pytest_depbounds.options import asks_for_xdist, strip_our_args
+from pytest_depbounds.speculation import AnyOf, Check, Gate
 
 
 @pytest.mark.parametrize(
@@ -230,3 +233,53 @@ def test_bound_choice_stays_inside_the_specifier(
 )
 def test_asks_for_xdist(args: list[str], expected: bool) -> None:
     assert asks_for_xdist(args) is expected
+
+
+# -- speculation: running on the last pins while they are resolved again ------
+
+
+def test_a_gate_holds_events_until_opened_then_keeps_their_order() -> None:
+    channel: queue.Queue[tuple[str, object]] = queue.Queue()
+    gate = Gate(channel)
+    gate.put(("pins", 1))
+    gate.put(("record", 2))
+    assert channel.empty()
+    gate.open()
+    gate.put(("record", 3))
+    assert [channel.get_nowait() for _ in range(3)] == [
+        ("pins", 1),
+        ("record", 2),
+        ("record", 3),
+    ]
+
+
+def test_a_discarded_gate_passes_nothing_on() -> None:
+    channel: queue.Queue[tuple[str, object]] = queue.Queue()
+    gate = Gate(channel)
+    gate.put(("record", 1))
+    gate.discard()
+    assert channel.empty()
+
+
+def test_a_check_opens_on_a_right_guess_and_flags_a_wrong_one() -> None:
+    opened: list[str] = []
+    right = Check(lambda: "a", "a", lambda: opened.append("a"), same=str.__eq__)
+    assert right.confirmed()
+    assert opened == ["a"]
+    assert not right.wrong.is_set()
+    wrong = Check(lambda: "b", "a", lambda: opened.append("b"), same=str.__eq__)
+    assert not wrong.confirmed()
+    assert wrong.result() == "b"
+    assert wrong.wrong.is_set()
+    assert opened == ["a"]
+    assert AnyOf(threading.Event(), wrong.wrong).is_set()
+
+
+def test_a_check_that_fails_stops_the_guess_and_reraises() -> None:
+    def fail() -> str:
+        raise ResolutionError("no index")
+
+    check = Check(fail, "a", lambda: None, same=str.__eq__)
+    with pytest.raises(ResolutionError, match="no index"):
+        check.result()
+    assert check.wrong.is_set()
