@@ -1,17 +1,23 @@
 """Find the culprit dists of a failing bound, and the true bound of each by bisection.
 
-Localisation runs the failing tests with one direct dependency alone at the
-failing bound and every other at the passing bound (dists a finding names first),
-and stops once every failure has a culprit: each culprit is named even when
-several break different tests. Bisection pins one culprit
-to each released version between its failing and its passing version (all other
-direct dependencies held at the failing bound's pins) and runs only the failing
-tests, about ``ceil(log2 n) + 1`` envs for ``n`` candidates. Every env goes
-through `resolution.resolve` and `envs.ensure_env`, so all of them are cached.
+Localisation runs the failing tests by one of two schedules, the one needing
+fewer new envs first: each differing direct dependency alone at the failing bound
+and the rest at the passing bound ("one alone"), or all at the failing bound but
+one held at the passing bound ("leave-one-out"); when it names no culprit, the
+other (a failure needing two dependencies together is only found by leaving one
+out). It tries dists a finding names first and stops once every failure has a
+culprit: each culprit is named even when several break different tests.
+Bisection pins one culprit to each released version between its failing and its
+passing version (all other direct dependencies held at the failing bound's pins)
+and runs only the failing tests, about ``ceil(log2 n) + 1`` envs for ``n``
+candidates. Every env goes through `resolution.resolve` and `envs.ensure_env`, so
+all of them are cached; a leave-one-out env is its dist's first bisection probe.
+The probe envs of the last few runs are kept (`envs.prune_runs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -32,7 +38,13 @@ from pytest_depbounds.attribution import (
     site_packages,
 )
 from pytest_depbounds.bounds import resolution_for, unusable_reason
-from pytest_depbounds.envs import EnvPlan, ensure_env
+from pytest_depbounds.envs import (
+    KEEP_PER_BOUND,
+    EnvPlan,
+    ensure_env,
+    is_built,
+    prune_runs,
+)
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.fix import (
     UPPER_ADVICE,
@@ -46,7 +58,7 @@ from pytest_depbounds.index import Index
 from pytest_depbounds.interpreters import target
 from pytest_depbounds.options import strip_our_args
 from pytest_depbounds.process import kill_all
-from pytest_depbounds.resolution import ResolveRequest, resolve
+from pytest_depbounds.resolution import ResolveRequest, cached_pins, resolve
 from pytest_depbounds.results import Note, split_facts
 from pytest_depbounds.runner import InnerRequest, run_inner
 
@@ -233,6 +245,8 @@ class Workspace:
     rebuild: bool
     editable: bool
     stop: threading.Event
+    #: Folder names of the probe envs this run used: pruning keeps them.
+    used_envs: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -270,6 +284,50 @@ class Prober:
         self.builds = 0
         self.runs = 0
 
+    def _request(self, overrides: Mapping[str, str]) -> ResolveRequest:
+        ws = self.workspace
+        pins = {**self.held, **{canonicalize_name(n): v for n, v in overrides.items()}}
+        requirements = [str(r.requirement) for r in ws.declaration.under_test]
+        requirements += [f"{name}=={version}" for name, version in sorted(pins.items())]
+        return ResolveRequest(
+            bound=self.bound,
+            resolution=resolution_for(self.bound),
+            interpreter=ws.interpreter,
+            under_test=tuple(requirements),
+            tooling=ws.tooling,
+        )
+
+    def _plan(self, lines: tuple[str, ...], overrides: Mapping[str, str]) -> EnvPlan:
+        ws = self.workspace
+        # One env group per pinned set: a re-run must find every probe's env
+        # again; `prune_runs` drops those of older runs.
+        moved = (f"{n}-{v}" for n, v in sorted(overrides.items()))
+        group = "-".join([f"bisect-{self.bound}", *moved])
+        return EnvPlan(
+            bound=group,
+            interpreter=ws.interpreter,
+            pins=lines,
+            installer=ws.installer.name,
+            project_dir=ws.declaration.project_dir,
+            project_name=ws.declaration.project_name or ws.declaration.project_dir.name,
+            build_inputs=ws.declaration.build_inputs,
+            editable=ws.editable,
+        )
+
+    def cached(self, overrides: Mapping[str, str]) -> bool:
+        """Whether the env of a probe is built already (no resolution, no install).
+
+        :param overrides: Distribution → exact version.
+        :returns: Whether its resolution is cached and its env stamped.
+        """
+        ws = self.workspace
+        resolved = cached_pins(
+            self._request(overrides), ws.installer, workdir=ws.cache_dir / "resolutions"
+        )
+        return resolved is not None and is_built(
+            self._plan(resolved.lines, overrides), ws.cache_dir / "envs"
+        )
+
     def run(
         self, overrides: Mapping[str, str], *, watch: str | None = None
     ) -> ProbeRun:
@@ -280,55 +338,38 @@ class Prober:
         :returns: The verdict.
         """
         ws = self.workspace
-        pins = {**self.held, **{canonicalize_name(n): v for n, v in overrides.items()}}
-        requirements = [str(r.requirement) for r in ws.declaration.under_test]
-        requirements += [f"{name}=={version}" for name, version in sorted(pins.items())]
-        request = ResolveRequest(
-            bound=self.bound,
-            resolution=resolution_for(self.bound),
-            interpreter=ws.interpreter,
-            under_test=tuple(requirements),
-            tooling=ws.tooling,
-        )
         quiet: Callable[[str], None] = lambda _message: None  # noqa: E731
         name = f"bisect-{self.bound}"
-        # One env group per pinned set: at most three envs are kept per group, and
-        # a re-run must find every probe's env again.
-        group = "-".join([name, *(f"{n}-{v}" for n, v in sorted(overrides.items()))])
-        try:
-            resolved = resolve(
-                request,
-                ws.installer,
-                workdir=ws.cache_dir / "resolutions",
-                max_age=None,
-                rebuild=ws.rebuild,
-                log=quiet,
-            )
-            plan = EnvPlan(
-                bound=group,
-                interpreter=ws.interpreter,
-                pins=resolved.lines,
-                installer=ws.installer.name,
-                project_dir=ws.declaration.project_dir,
-                project_name=ws.declaration.project_name
-                or ws.declaration.project_dir.name,
-                build_inputs=ws.declaration.build_inputs,
-                editable=ws.editable,
-            )
-            env = ensure_env(
-                plan,
-                ws.installer,
-                envs_dir=ws.cache_dir / "envs",
-                rebuild=False,
-                log=quiet,
-            )
-        except DepboundsError as exc:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            what = "does not resolve" if "resolve" in str(exc) else "does not install"
-            return ProbeRun(verdict="skip", reason=f"{what}: {lines[-1].strip()}")
-        self.builds += not env.reused
-        self.runs += 1
-        return self._run_tests(env.path, env.python, name, watch)
+        with contextlib.ExitStack() as held:
+            try:
+                resolved = resolve(
+                    self._request(overrides),
+                    ws.installer,
+                    workdir=ws.cache_dir / "resolutions",
+                    max_age=None,
+                    rebuild=ws.rebuild,
+                    log=quiet,
+                )
+                plan = self._plan(resolved.lines, overrides)
+                # Held while the tests run: no other run prunes it meanwhile.
+                env = ensure_env(
+                    plan,
+                    ws.installer,
+                    envs_dir=ws.cache_dir / "envs",
+                    rebuild=False,
+                    log=quiet,
+                    hold=held,
+                )
+            except DepboundsError as exc:
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                what = (
+                    "does not resolve" if "resolve" in str(exc) else "does not install"
+                )
+                return ProbeRun(verdict="skip", reason=f"{what}: {lines[-1].strip()}")
+            ws.used_envs.add(env.path.name)
+            self.builds += not env.reused
+            self.runs += 1
+            return self._run_tests(env.path, env.python, name, watch)
 
     def _run_tests(
         self, env_path: Path, python: Path, name: str, watch: str | None
@@ -394,6 +435,48 @@ class Prober:
         )
 
 
+ScheduleName = Literal["one alone", "leave-one-out"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """One way to localise: a probe per direct dependency that differs."""
+
+    name: ScheduleName
+    #: Probes it runs at most (one per differing dependency).
+    probes: int
+    #: Of these, the probes whose env is built already.
+    cached: int
+
+    @property
+    def builds(self) -> int:
+        """Envs it builds at most."""
+        return self.probes - self.cached
+
+
+def choose_schedule(
+    one_alone: Schedule, leave_one_out: Schedule, *, bisect: bool
+) -> tuple[Schedule, Schedule]:
+    """The cheaper localisation schedule, then the other one (the fallback).
+
+    Cheaper is fewer envs to build. On a tie, leave-one-out when bisecting: each
+    of its envs (one dist at the passing version, the rest at the failing bound)
+    is the first probe of that dist's bisection, so a culprit it finds costs the
+    bisection one env less; otherwise one alone (the passing env with one dist
+    moved), as before.
+
+    :param one_alone: Each dist alone at the failing bound.
+    :param leave_one_out: Every dist at the failing bound but one.
+    :param bisect: Whether the culprits are bisected next.
+    :returns: ``(chosen, fallback)``.
+    """
+    preferred = leave_one_out if bisect else one_alone
+    chosen = min(
+        (one_alone, leave_one_out), key=lambda s: (s.builds, s is not preferred)
+    )
+    return chosen, leave_one_out if chosen is one_alone else one_alone
+
+
 # -- the orchestration after attribution ---------------------------------------------
 
 
@@ -423,6 +506,15 @@ def refine(results: Sequence[BoundResult], request: RefineRequest) -> list[Bound
             refined.append(result)
             continue
         refined.append(_refine_bound(result, other, request))
+    ws = request.workspace
+    if ws.used_envs and not ws.stop.is_set():
+        # The probe envs of the last few runs are kept, as a bound's last envs are.
+        prune_runs(
+            ws.cache_dir / "envs",
+            family="bisect",
+            used=ws.used_envs,
+            keep=KEEP_PER_BOUND,
+        )
     return refined
 
 
@@ -497,7 +589,7 @@ def _localize(
     tests: Sequence[str],
     request: RefineRequest,
 ) -> tuple[dict[str, list[str]], tuple[Note, ...]]:
-    """Which direct dists, alone at the failing bound, make the tests fail."""
+    """Which direct dists make the tests fail, by the cheaper schedule first."""
     ws = request.workspace
     failing = _direct_pins(result, ws.declaration)
     passing = _direct_pins(other, ws.declaration)
@@ -512,39 +604,57 @@ def _localize(
         (n for n, v in failing.items() if passing.get(n, v) != v),
         key=lambda n: (n not in named, n),
     )
-    passing_bound: BoundName = "lower" if other.bound == "lower" else "upper"
-    found: dict[str, list[str]] = {}
+    # dist → (the failures it explains, how it was found)
+    found: dict[str, tuple[list[str], str]] = {}
     if len(differing) == 1:
-        found[differing[0]] = list(tests)
-    else:
-        prober = Prober(ws, passing_bound, passing, tests)
-        for number, dist in enumerate(differing, start=1):
-            explained = {t for failed in found.values() for t in failed}
-            # Stop once every failure has a culprit: the rest need no env.
-            if ws.stop.is_set() or explained >= set(tests):
-                break
-            run = prober.run({dist: failing[dist]}, watch=dist)
-            mark = "fails" if run.verdict == "fail" else _MARKS[run.verdict]
+        only = (
+            f"(no probe needed): the only direct dependency whose version differs "
+            f"from the {other.bound} bound"
+        )
+        found[differing[0]] = (list(tests), only)
+    elif differing:
+        failing_bound: BoundName = "lower" if result.bound == "lower" else "upper"
+        passing_bound: BoundName = "lower" if other.bound == "lower" else "upper"
+        plans: dict[ScheduleName, tuple[Prober, dict[str, str]]] = {
+            "one alone": (
+                Prober(ws, passing_bound, passing, tests),
+                {d: failing[d] for d in differing},
+            ),
+            "leave-one-out": (
+                Prober(ws, failing_bound, failing, tests),
+                {d: passing[d] for d in differing},
+            ),
+        }
+        chosen, fallback = choose_schedule(
+            *(
+                Schedule(
+                    name=name,
+                    probes=len(moves),
+                    cached=sum(prober.cached({d: v}) for d, v in moves.items()),
+                )
+                for name, (prober, moves) in plans.items()
+            ),
+            bisect=request.bisect,
+        )
+        request.log(
+            result.bound,
+            f"localize: {len(differing)} deps differ; {chosen.name} "
+            f"({chosen.cached} env{'s' * (chosen.cached != 1)} cached, "
+            f"{chosen.builds} to build; "
+            f"{fallback.name}: {fallback.builds} to build)",
+        )
+        _run_schedule(chosen.name, plans[chosen.name], (result, other), found, request)
+        if not found and not ws.stop.is_set():
             request.log(
                 result.bound,
-                f"localize: {dist} {failing[dist]} alone: {mark} "
-                f"({number} of {len(differing)})",
+                f"localize: {chosen.name} names no culprit; trying {fallback.name}",
             )
-            if run.verdict == "fail":
-                found[dist] = list(run.failed)
+            _run_schedule(
+                fallback.name, plans[fallback.name], (result, other), found, request
+            )
     notes = []
-    for dist, failed in found.items():
+    for dist, (failed, how) in found.items():
         count = f"{len(failed)} failure{'s' if len(failed) != 1 else ''}"
-        if len(differing) == 1:
-            why = (
-                f"the only direct dependency whose version differs from the "
-                f"{other.bound} bound"
-            )
-        else:
-            why = (
-                f"alone at the {result.bound} bound (the rest at the "
-                f"{other.bound} bound) it fails"
-            )
         fix = None
         if result.bound == "lower" and dist in passing:
             fix = lower_fix(dist, passing[dist])
@@ -552,18 +662,70 @@ def _localize(
             Note(
                 kind="culprit",
                 dist=dist,
-                message=f"localised {count} to {dist} {failing[dist]}: {why}",
+                message=f"localised {count} to {dist} {failing[dist]} {how}",
                 location=_location(ws.declaration, dist),
                 fix=fix,
             )
         )
     if not found:
         message = (
-            f"no single direct dependency at the {result.bound} bound makes the "
-            f"failures fail alone ({', '.join(differing) or 'none differs'})"
+            f"no single direct dependency explains the failures at the "
+            f"{result.bound} bound: none fails alone at it, and holding none at the "
+            f"{other.bound} bound makes them pass ({', '.join(differing)})"
+            if differing
+            else f"no direct dependency differs from the {other.bound} bound"
         )
         notes.append(Note(kind="culprit", dist=None, message=message))
-    return found, tuple(notes)
+    return {d: failed for d, (failed, _) in found.items()}, tuple(notes)
+
+
+def _run_schedule(
+    name: ScheduleName,
+    plan: tuple[Prober, Mapping[str, str]],
+    results: tuple[BoundResult, BoundResult],
+    found: dict[str, tuple[list[str], str]],
+    request: RefineRequest,
+) -> None:
+    """Probe each move in turn until every failure has a culprit."""
+    prober, moves = plan
+    result, other = results
+    tests = prober.tests
+    for number, (dist, version) in enumerate(moves.items(), start=1):
+        explained = {t for failed, _ in found.values() for t in failed}
+        # Stop once every failure has a culprit: the rest need no env.
+        if request.workspace.stop.is_set() or explained >= set(tests):
+            break
+        run = prober.run({dist: version}, watch=dist)
+        if name == "one alone":
+            culprit = list(run.failed) if run.verdict == "fail" else []
+            mark = "fails" if run.verdict == "fail" else _MARKS[run.verdict]
+            what = f"{dist} {version} alone"
+            how = (
+                f"(one alone): alone at the {result.bound} bound (the rest at the "
+                f"{other.bound} bound) it fails"
+            )
+        else:
+            # Held back, the failures that pass are the dist's.
+            culprit = (
+                [t for t in tests if t not in run.failed]
+                if run.verdict != "skip"
+                else []
+            )
+            mark = {"pass": "✓", "skip": _MARKS["skip"]}.get(
+                run.verdict,
+                f"{len(culprit)} of {len(tests)} pass" if culprit else "fails",
+            )
+            what = f"{dist} held at {version}"
+            how = (
+                f"(leave-one-out): held at the {other.bound} bound's {version} (the "
+                f"rest at the {result.bound} bound) "
+                + ("it passes" if len(culprit) == 1 else "they pass")
+            )
+        request.log(
+            result.bound, f"localize: {what}: {mark} ({number} of {len(moves)})"
+        )
+        if culprit:
+            found[dist] = (culprit, how)
 
 
 def _location(declaration: Declaration, dist: str | None) -> str | None:

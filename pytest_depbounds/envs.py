@@ -19,7 +19,7 @@ from pytest_depbounds.installer import parse_build_failure
 from pytest_depbounds.process import ExecuteRequest, execute
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
     from pytest_depbounds.installer import Installer
     from pytest_depbounds.interpreters import Interpreter
@@ -96,6 +96,22 @@ def env_python(path: Path) -> Path:
     return path / "bin" / "python"
 
 
+def env_dir(plan: EnvPlan, envs_dir: Path) -> Path:
+    """The folder of a plan's env: its bound, then the start of its key."""
+    return envs_dir / f"{plan.bound}-{plan.key()[:16]}"
+
+
+def is_built(plan: EnvPlan, envs_dir: Path) -> bool:
+    """Whether a plan's env is built and stamped, so that using it needs no install.
+
+    :param plan: What the env must hold.
+    :param envs_dir: The folder holding every env.
+    :returns: Whether its stamp matches (the project may still need a reinstall).
+    """
+    stamp = _read_stamp(env_dir(plan, envs_dir))
+    return stamp is not None and stamp.get("key") == plan.key()
+
+
 def ensure_env(
     plan: EnvPlan,
     installer: Installer,
@@ -119,7 +135,7 @@ def ensure_env(
     """
     start = time.monotonic()
     key = plan.key()
-    path = envs_dir / f"{plan.bound}-{key[:16]}"
+    path = env_dir(plan, envs_dir)
     source_digest = _source_digest(plan)
     envs_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -409,8 +425,6 @@ def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInf
     :param bound: Only prune this bound's envs.
     :returns: The envs removed.
     """
-    from filelock import FileLock, Timeout  # noqa: PLC0415
-
     removed: list[EnvInfo] = []
     seen: dict[str, int] = {}
     for env in list_envs(envs_dir):
@@ -419,15 +433,61 @@ def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInf
         seen[env.bound] = seen.get(env.bound, 0) + env.complete
         if env.complete and seen[env.bound] <= keep:
             continue
-        lock = FileLock(str(envs_dir / f"{env.path.name}.lock"))
+        if _remove(envs_dir, env):
+            removed.append(env)
+    return removed
+
+
+def _remove(envs_dir: Path, env: EnvInfo) -> bool:
+    """Remove an env unless another run holds its lock."""
+    from filelock import FileLock, Timeout  # noqa: PLC0415
+
+    lock = FileLock(str(envs_dir / f"{env.path.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    try:
+        env.size  # noqa: B018 - measured before it is gone, for the report
+        shutil.rmtree(env.path, ignore_errors=True)
+    finally:
+        lock.release()
+    return True
+
+
+def prune_runs(
+    envs_dir: Path, *, family: str, used: Collection[str], keep: int
+) -> list[EnvInfo]:
+    """Record the envs of a family one run used; remove those its last runs did not.
+
+    Bisection and localisation build an env per pinned set, many per run, each
+    its own bound (``bisect-lower-twolib-1.6``): kept by run, not by count, so a
+    re-run finds every one of them again, and the envs of older runs go as the
+    older envs of a bound do. The ledger lives beside the ``envs`` folder.
+
+    :param envs_dir: The ``envs`` folder of a depbounds cache dir.
+    :param family: The prefix of the envs' bounds (``bisect``).
+    :param used: Folder names of the envs this run used.
+    :param keep: Runs whose envs are kept, this one included.
+    :returns: The envs removed.
+    """
+    ledger = envs_dir.parent / "env-runs" / f"{family}.json"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(ledger.with_suffix(".lock"), lambda _: None):
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue
-        try:
-            env.size  # noqa: B018 - measured before it is gone, for the report
-            shutil.rmtree(env.path, ignore_errors=True)
-        finally:
-            lock.release()
-        removed.append(env)
+            runs = json.loads(ledger.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            runs = []
+        if not isinstance(runs, list):
+            runs = []
+        runs = [sorted(used), *runs][: max(keep, 1)]
+        temporary = ledger.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(runs), encoding="utf-8")
+        temporary.replace(ledger)
+        kept = {str(name) for run in runs if isinstance(run, list) for name in run}
+    removed: list[EnvInfo] = []
+    for env in list_envs(envs_dir):
+        mine = env.bound == family or env.bound.startswith(f"{family}-")
+        if mine and env.path.name not in kept and _remove(envs_dir, env):
+            removed.append(env)
     return removed

@@ -454,6 +454,8 @@ class BoundsSession:
             same=lambda new, old: new.lines == old.lines,
         )
         log("looking for new releases; running on the last pins meanwhile")
+        failed: DepboundsError | None = None
+        outcome: RunOutcome | None = None
         try:
             outcome = self._build_and_run(
                 bound,
@@ -465,12 +467,20 @@ class BoundsSession:
                 held=held,
                 stop=AnyOf(self.stop, check.wrong),
             )
-        except DepboundsError:
-            if check.confirmed():
-                raise
-            outcome = None
-        new = check.result()
+        except DepboundsError as exc:
+            failed = exc  # stands only if the pins are confirmed
+        try:
+            new = check.result()
+        except DepboundsError as exc:
+            # Nothing of the project changed: the index is likely unreachable.
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last.resolved_at))
+            exc.args = (
+                f"{exc} (--depbounds-offline runs on the last pins, resolved {when})",
+            )
+            raise
         if check.confirmed():
+            if failed is not None:
+                raise failed
             return new, outcome
         gate.discard()
         log(f"new releases ({_changes(last, new)}): building their env")

@@ -10,8 +10,10 @@ import pytest
 from packaging.version import Version
 
 from pytest_depbounds.bisection import (
+    Schedule,
     Trial,
     candidate_versions,
+    choose_schedule,
     expected_probes,
     search,
     strip_paths,
@@ -191,6 +193,11 @@ def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"corelib/__init__.py": "def feature():\n    return 1\n"},
     )
     write_wheel(folder, "corelib", "3.0", {"corelib/__init__.py": ""})
+    # A failure needing both at 1.0: each alone at 1.0 passes (an interaction).
+    for name in ("pairone", "pairtwo"):
+        for version in ("1.0", "2.0"):
+            code = f"VALUE = {version[0]}\n"
+            write_wheel(folder, name, version, {f"{name}/__init__.py": code})
     return folder
 
 
@@ -385,28 +392,142 @@ def test_unexplained_failures_are_localised_then_bisected(
     assert chained["fix"] == "chainlib>=1.1"
     notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
     assert notes[("culprit", "valuelib")]["message"] == (
-        "localised 1 failure to valuelib 1.0: alone at the lower bound (the rest at "
-        "the upper bound) it fails"
+        "localised 1 failure to valuelib 1.0 (leave-one-out): held at the upper "
+        "bound's 2.0 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["message"] == (
-        "localised 1 failure to chainlib 1.0: alone at the lower bound (the rest at "
-        "the upper bound) it fails"
+        "localised 1 failure to chainlib 1.0 (leave-one-out): held at the upper "
+        "bound's 1.1 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
     assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
     assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
     assert len(notes) == 4
+    # Nothing cached, a tie: leave-one-out, whose envs bisection reuses.
     result.stdout.fnmatch_lines(
         [
-            "[[]lower[]] localize: chainlib 1.0 alone: fails (1 of 3)",
-            "[[]lower[]] localize: sublib 1.0 alone: ✓ (2 of 3)",
-            "[[]lower[]] localize: valuelib 1.0 alone: fails (3 of 3)",
+            (
+                "[[]lower[]] localize: 3 deps differ; leave-one-out (0 envs cached, 3 "
+                "to build; one alone: 3 to build)"
+            ),
+            "[[]lower[]] localize: chainlib held at 1.1: 1 of 2 pass (1 of 3)",
+            "[[]lower[]] localize: sublib held at 2.0: fails (2 of 3)",
+            "[[]lower[]] localize: valuelib held at 2.0: 1 of 2 pass (3 of 3)",
             "[[]lower[]] bisect chainlib: 1.1 ✓ (1 of 1)",
             "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
         ]
     )
+    # Three probe envs in all: each bisection's one probe reused its env.
+    assert _probe_envs(pytester.path) == [
+        "bisect-lower-chainlib-1.1",
+        "bisect-lower-sublib-2.0",
+        "bisect-lower-valuelib-2.0",
+    ]
     # Without --depbounds-fix nothing is modified.
     assert (pytester.path / "pyproject.toml").read_bytes() == before
+
+
+def test_the_schedule_building_fewer_envs_is_chosen() -> None:
+    def pair(alone: int, left_out: int, *, bisect: bool) -> tuple[str, str]:
+        chosen, fallback = choose_schedule(
+            Schedule(name="one alone", probes=3, cached=alone),
+            Schedule(name="leave-one-out", probes=3, cached=left_out),
+            bisect=bisect,
+        )
+        return chosen.name, fallback.name
+
+    for bisect in (False, True):
+        assert pair(2, 0, bisect=bisect) == ("one alone", "leave-one-out")
+        assert pair(0, 1, bisect=bisect) == ("leave-one-out", "one alone")
+        assert pair(3, 3, bisect=bisect) == pair(0, 0, bisect=bisect)
+    # A tie: leave-one-out's envs are the bisection's first probes.
+    assert pair(1, 1, bisect=True) == ("leave-one-out", "one alone")
+    assert pair(1, 1, bisect=False) == ("one alone", "leave-one-out")
+    assert Schedule(name="one alone", probes=3, cached=2).builds == 1
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_an_interaction_is_localised_by_leave_one_out(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["pairone>=1.0", "pairtwo>=1.0"],
+        tests={
+            "test_pair.py": (
+                "import pairone, pairtwo\n\n\ndef test_pair():\n"
+                "    assert pairone.VALUE == 2 or pairtwo.VALUE == 2\n"
+            ),
+        },
+    )
+    # A probe env of an older run, which no recent run used: pruned.
+    stale = pytester.path / ".pytest_cache/d/depbounds/envs/bisect-lower-x-1.0-0"
+    (stale / "bin").mkdir(parents=True)
+    (stale / "bin" / "python").touch()
+    (stale / "depbounds-stamp.json").write_text('{"key": "0"}', encoding="utf-8")
+    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-report=r.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # Each alone at 1.0 passes: one alone names nothing, leave-one-out does, and
+    # stops once the failure is explained.
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "[[]lower[]] localize: 2 deps differ; one alone (0 envs cached, 2 to "
+                "build; leave-one-out: 2 to build)"
+            ),
+            "[[]lower[]] localize: pairone 1.0 alone: ✓ (1 of 2)",
+            "[[]lower[]] localize: pairtwo 1.0 alone: ✓ (2 of 2)",
+            "[[]lower[]] localize: one alone names no culprit; trying leave-one-out",
+            "[[]lower[]] localize: pairone held at 2.0: ✓ (1 of 2)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*pairtwo held at*")
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    assert [(n["kind"], n["dist"], n["message"], n["fix"]) for n in lower["notes"]] == [
+        (
+            "culprit",
+            "pairone",
+            (
+                "localised 1 failure to pairone 1.0 (leave-one-out): held at the "
+                "upper bound's 2.0 (the rest at the lower bound) it passes"
+            ),
+            "pairone>=2.0",
+        )
+    ]
+    assert not stale.exists()
+    assert _probe_envs(pytester.path) == [
+        "bisect-lower-pairone-2.0",
+        "bisect-upper-pairone-1.0",
+        "bisect-upper-pairtwo-1.0",
+    ]
+    # Bisecting prefers leave-one-out on a tie, but one alone is all cached now:
+    # it is chosen, and the run builds no env at all.
+    envs = sorted((pytester.path / ".pytest_cache/d/depbounds/envs").iterdir())
+    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-bisect")
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "[[]lower[]] localize: 2 deps differ; one alone (2 envs cached, 0 to "
+                "build; leave-one-out: 1 to build)"
+            ),
+            "[[]lower[]] localize: one alone names no culprit; trying leave-one-out",
+            "[[]lower[]] localize: pairone held at 2.0: ✓ (1 of 2)",
+            "[[]lower[]] bisect pairone: 2.0 ✓ (1 of 1)",
+        ]
+    )
+    assert sorted((pytester.path / ".pytest_cache/d/depbounds/envs").iterdir()) == envs
+    result.stdout.no_fnmatch_line("*creating env*")
+
+
+def _probe_envs(project: Path) -> list[str]:
+    """The bisection and localisation envs in a project's cache, by pinned set."""
+    envs = project / ".pytest_cache" / "d" / "depbounds" / "envs"
+    return sorted(p.name.rsplit("-", 1)[0] for p in envs.glob("bisect-*") if p.is_dir())
 
 
 @pytest.mark.network

@@ -342,9 +342,12 @@ def test_installers_run_only_for_what_changed(
     verbs = ["compile"] * 4 + ["install"] * 4 + ["build"]
     assert sorted(calls.verbs()) == sorted(verbs)
 
+    # Unchanged: the lower pins are reused; the upper ones are resolved again
+    # (new releases appear), and being the same, nothing is installed.
     calls.argvs.clear()
     assert pytester.runpytest_inprocess("--depbounds", "-p", "no:randomly").ret == 0
-    assert calls.argvs == []
+    assert calls.verbs() == ["compile", "compile"]
+    assert all("highest" in argv for argv in calls.argvs)
 
     # A new floor changes the lower pins only: a new lower env, while the upper
     # env is kept and only the project (whose metadata changed) reinstalled.
@@ -415,3 +418,28 @@ def test_bytecode_is_kept_in_the_cache_not_beside_the_project(
     cached = list((pytester.path / ".pytest_cache").rglob("pycache/**/*.pyc"))
     assert any("test_go" in p.name for p in cached)
     assert any(p.name.startswith("fakelib") or "fakelib" in p.parts for p in cached)
+
+
+def test_an_index_gone_since_the_last_run_says_how_to_run_offline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = pytester.path / "wheels"
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{os.environ['PIP_FIND_LINKS']} {wheels}")
+    write_wheel(wheels, "relib", "1.0", {"relib/__init__.py": ""})
+    _project(
+        pytester,
+        ["relib>=1.0"],
+        package={"myproj/__init__.py": "import relib\n"},
+        tests={"test_it.py": "import myproj\n\ndef test_it():\n    pass\n"},
+    )
+    assert pytester.runpytest_subprocess("--depbounds=upper").ret == 0
+    wheels.rename(pytester.path / "gone")
+    result = pytester.runpytest_subprocess("--depbounds=upper")
+    result.stdout.fnmatch_lines(
+        ["*ERROR: upper bound: *--depbounds-offline runs on the last pins, resolved *"]
+    )
+    result.stdout.no_fnmatch_line("*1 passed*")
+    assert result.ret == 6
+    offline = pytester.runpytest_subprocess("--depbounds=upper", "--depbounds-offline")
+    offline.stdout.fnmatch_lines(["upper*passed*1 passed*env reused"])
+    assert offline.ret == pytest.ExitCode.OK

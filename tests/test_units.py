@@ -12,6 +12,7 @@ from packaging.version import Version
 
 from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
 from pytest_depbounds.declared import is_tooling, read_declaration
+from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, prune_runs
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.installer import IndexSettings
 from pytest_depbounds.options import asks_for_xdist, strip_our_args
@@ -233,6 +234,30 @@ def test_bound_choice_stays_inside_the_specifier(
 )
 def test_asks_for_xdist(args: list[str], expected: bool) -> None:
     assert asks_for_xdist(args) is expected
+
+
+def test_probe_envs_of_the_last_runs_are_kept(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+
+    def env(name: str) -> str:
+        (envs / name / "bin").mkdir(parents=True)
+        (envs / name / "bin" / "python").touch()
+        (envs / name / STAMP).write_text('{"key": "k"}', encoding="utf-8")
+        return name
+
+    bound = env("lower-0123")
+    # An env no recorded run used (an older version's, an interrupted run's).
+    unrecorded = env("bisect-upper-b-1.0-0123")
+    runs: list[list[str]] = []
+    removed: set[str] = set()
+    for run in range(KEEP_PER_BOUND + 2):
+        runs.append([env(f"bisect-lower-a-1.{run}-0123"), env(f"bisect-x-{run}-1")])
+        found = prune_runs(envs, family="bisect", used=runs[-1], keep=KEEP_PER_BOUND)
+        removed |= {e.path.name for e in found}
+        kept = {p.name for p in envs.iterdir() if p.is_dir()}
+        # The last three runs' envs stay, however many each used; bounds' too.
+        assert kept == {bound, *(n for used in runs[-KEEP_PER_BOUND:] for n in used)}
+    assert removed == {unrecorded, *runs[0], *runs[1]}
 
 
 # -- speculation: running on the last pins while they are resolved again ------
