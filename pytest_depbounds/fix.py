@@ -2,7 +2,9 @@
 
 Specifiers are edited as text inside the string or line that declares them, so
 everything else in the file (formatting, comments, quoting, order) stays as it
-was: ``tomlkit`` for ``pyproject.toml``, a line edit for requirements files.
+was: ``tomlkit`` for ``pyproject.toml`` (the string's source text edited, escapes
+kept), and for requirements files an edit of the specifier's characters in the
+file, wherever pip's continuation lines put them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pytest_depbounds.reqfiles import logical_lines, requirement_text
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
+
+    from tomlkit.items import String
 
     from pytest_depbounds.attribution import Finding
     from pytest_depbounds.declared import Declaration, DeclaredRequirement
@@ -220,9 +226,49 @@ def _fix_pyproject(
             new = _rewritten(str(item), wanted)
             if new is None:
                 continue
-            array[index] = String.from_raw(new, type_=item.type)
+            array[index] = _edited_string(item, new)
             edits.append(Edit(path=path, line=None, old=str(item), new=new))
     return tomlkit.dumps(document), edits
+
+
+def _edited_string(item: String, new: str) -> String:
+    """The TOML string holding ``new``, written as ``item`` was but for the change.
+
+    The change (a specifier) is made in the string's source text, so its
+    escapes, quoting and a multi-line string's first newline stay as written.
+    """
+    from tomlkit.items import String  # noqa: PLC0415
+
+    old = str(item)
+    quote = item.type.value
+    source = item.as_string()[len(quote) : -len(quote)]
+    start, end, insert = changed_span(old, new)
+    # Found in the source by the text before it (after a multi-line string's
+    # trimmed newline) or, when that holds an escape, by the text after it.
+    lead = source.find(old[:end])
+    if lead >= 0 and not source[:lead].strip():
+        at = lead + start
+    elif source.endswith(old[start:]):
+        at = len(source) - len(old) + start
+    else:
+        return String.from_raw(new, type_=item.type)
+    edited = source[:at] + insert + source[at + end - start :]
+    return String(item.type, new, edited, item.trivia)
+
+
+def changed_span(old: str, new: str) -> tuple[int, int, str]:
+    """The one stretch where ``new`` differs from ``old``.
+
+    :param old: A requirement as written.
+    :param new: The same requirement with its floor raised.
+    :returns: Start and end of the stretch in ``old``, and what replaces it.
+    """
+    start, end, stop = 0, len(old), len(new)
+    while start < min(end, stop) and old[start] == new[start]:
+        start += 1
+    while end > start and stop > start and old[end - 1] == new[stop - 1]:
+        end, stop = end - 1, stop - 1
+    return start, end, new[start:stop]
 
 
 def _requirement_arrays(document: object) -> Iterable[object]:
@@ -254,30 +300,30 @@ def _rewritten(raw: str, wanted: Mapping[str, str]) -> str | None:
 def _fix_requirements(
     text: str, wanted: Mapping[str, str], path: Path, lines: set[int | None]
 ) -> tuple[str, list[Edit]]:
-    out: list[str] = []
     edits: list[Edit] = []
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        if None not in lines and number not in lines:
-            out.append(line)
+    # (start, end, text) in ``text``: only the specifier, even when it sits on
+    # a continuation line, so comments, options and line breaks stay put.
+    splices: list[tuple[int, int, str]] = []
+    for line in logical_lines(text):
+        if None not in lines and line.number not in lines:
             continue
-        content = line.rstrip("\r\n")
-        ending = line[len(content) :]
-        # A comment starts at `` #``; a continuation backslash stays put.
-        cut = content.find(" #")
-        body, comment = (content, "") if cut < 0 else (content[:cut], content[cut:])
-        stripped = body.rstrip()
-        tail = body[len(stripped) :]
-        continuation = stripped.endswith("\\")
-        requirement = stripped.removesuffix("\\").rstrip() if continuation else stripped
-        pad = stripped[len(requirement) :]
-        new = _rewritten(requirement.strip(), wanted) if requirement.strip() else None
-        if new is None or requirement.lstrip().startswith("-"):
-            out.append(line)
+        requirement = requirement_text(line.text)
+        new = _rewritten(requirement, wanted) if requirement else None
+        if new is None:
             continue
-        indent = requirement[: len(requirement) - len(requirement.lstrip())]
-        out.append(f"{indent}{new}{pad}{tail}{comment}{ending}")
-        edits.append(Edit(path=path, line=number, old=requirement.strip(), new=new))
-    return "".join(out), edits
+        offset = line.text.find(requirement)
+        start, end, insert = changed_span(requirement, new)
+        if end > start:
+            at = line.offsets[offset + start]
+            splices.append((at, line.offsets[offset + end - 1] + 1, insert))
+        else:
+            # An insertion goes right after the character it follows.
+            at = line.offsets[offset + start - 1] + 1
+            splices.append((at, at, insert))
+        edits.append(Edit(path=path, line=line.number, old=requirement, new=new))
+    for start, end, insert in reversed(splices):
+        text = text[:start] + insert + text[end:]
+    return text, edits
 
 
 def target_of(finding: Finding) -> str | None:

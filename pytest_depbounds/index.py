@@ -16,6 +16,7 @@ import email.parser
 import hashlib
 import http.client
 import json
+import netrc
 import os
 import tarfile
 import time
@@ -275,6 +276,12 @@ class Index:
         self._files: dict[str, list[DistFile]] = {}
         self._pages: dict[str, str | None] = {}
         self._content_types: dict[str, str] = {}
+        #: ``host:port`` → (user, password), from the URLs configured or listed.
+        self._credentials: dict[str, tuple[str, str]] = {}
+        for url in (*self.indexes, *self.find_links):
+            self._remember(url)
+        self._netrc_path = environ.get("NETRC")
+        self._netrc: netrc.netrc | None = None
 
     def files(self, name: str) -> list[DistFile]:
         """Every file of a distribution on the indexes and find-links.
@@ -292,7 +299,9 @@ class Index:
             if not self.settings.offline:
                 for index in self.indexes:
                     found += self._index_files(key, index)
-            self._files[key] = found
+            # Listed URLs carry no credentials (they end up in caches and
+            # messages): requests to their host get them from the table.
+            self._files[key] = [self._without_credentials(f) for f in found]
         return self._files[key]
 
     def requires(self, name: str, version: Version) -> list[Requirement] | None:
@@ -337,6 +346,72 @@ class Index:
         text = self._get(url, accept="text/plain, */*", missing_ok=False)
         assert text is not None  # noqa: S101 - missing_ok=False never returns None
         return text
+
+    def download(self, url: str, filename: str) -> Path:
+        """A listed file's local path, downloaded once into the cache dir.
+
+        :param url: Its ``file:`` or http(s) URL, as :meth:`files` lists it.
+        :param filename: Its file name.
+        :returns: The path (a ``file:`` URL's own).
+        :raises ResolutionError: When it cannot be downloaded.
+        """
+        path = self._fetch(url, filename, missing_ok=False)
+        assert path is not None  # noqa: S101 - missing_ok=False never returns None
+        return path
+
+    # -- credentials ----------------------------------------------------------
+
+    def _remember(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            self._credentials.setdefault(_host(parts), (user, password))
+
+    def _without_credentials(self, file: DistFile) -> DistFile:
+        self._remember(file.url)
+        metadata = file.metadata_url and _strip_credentials(file.metadata_url)
+        return dataclasses.replace(
+            file, url=_strip_credentials(file.url), metadata_url=metadata
+        )
+
+    def _credentials_for(
+        self, parts: urllib.parse.SplitResult
+    ) -> tuple[str, str] | None:
+        """Credentials for a URL, in pip's and uv's order.
+
+        Those written in it, then those of a configured URL on the same host,
+        then the netrc file's (``NETRC``, else ``~/.netrc``).
+        """
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            return user, urllib.parse.unquote(parts.password or "")
+        known = self._credentials.get(_host(parts))
+        if known is not None:
+            return known
+        if self._netrc is None:
+            try:
+                self._netrc = netrc.netrc(self._netrc_path)
+            except (OSError, netrc.NetrcParseError):
+                # No netrc, or one we may not read: as if it were empty.
+                self._netrc = netrc.netrc(os.devnull)
+        entry = self._netrc.authenticators(parts.hostname or "")
+        return None if entry is None else (entry[0], entry[2] or "")
+
+    def _request(self, url: str, accept: str) -> urllib.request.Request:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in {"http", "https"}:
+            msg = f"not an http(s) URL: {redact(url)}"
+            raise ResolutionError(msg)
+        headers = {"Accept": accept, "User-Agent": "pytest-depbounds"}
+        credentials = self._credentials_for(parts)
+        if credentials is not None:
+            # urllib sends neither a URL's credentials nor netrc's: send them as
+            # pip does.
+            token = base64.b64encode(":".join(credentials).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        url = _strip_credentials(url)
+        return urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
 
     # -- sources --------------------------------------------------------------
 
@@ -392,7 +467,7 @@ class Index:
         return None if body is None else body.decode("utf-8", errors="replace")
 
     def _get_bytes(self, url: str, *, accept: str, missing_ok: bool) -> bytes | None:
-        request = _request(url, accept)
+        request = self._request(url, accept)
         last = ""
         attempts = 0
         for attempt in range(ATTEMPTS):
@@ -432,16 +507,22 @@ class Index:
         return None
 
     def _local(self, file: DistFile) -> Path | None:
-        if file.url.startswith("file:"):
-            return Path(
-                urllib.request.url2pathname(urllib.parse.urlsplit(file.url).path)
-            )
-        if self.settings.offline or self.cache_dir is None:
+        if self.settings.offline and not file.url.startswith("file:"):
             return None
-        digest = hashlib.sha256(file.url.encode()).hexdigest()[:16]
-        target = self.cache_dir / "files" / digest / file.filename
+        return self._fetch(file.url, file.filename, missing_ok=True)
+
+    def _fetch(self, url: str, filename: str, *, missing_ok: bool) -> Path | None:
+        if url.startswith("file:"):
+            return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        if self.cache_dir is None:
+            if missing_ok:
+                return None
+            msg = f"cannot download {filename}: no cache dir to keep it in"
+            raise ResolutionError(msg)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        target = self.cache_dir / "files" / digest / filename
         if not target.is_file():
-            body = self._get_bytes(file.url, accept="*/*", missing_ok=True)
+            body = self._get_bytes(url, accept="*/*", missing_ok=missing_ok)
             if body is None:
                 return None
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -451,23 +532,17 @@ class Index:
         return target
 
 
-def _request(url: str, accept: str) -> urllib.request.Request:
+def _host(parts: urllib.parse.SplitResult) -> str:
+    """``host[:port]`` of a URL, the key of its credentials (pip's netloc)."""
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _strip_credentials(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in {"http", "https"}:
-        msg = f"not an http(s) URL: {redact(url)}"
-        raise ResolutionError(msg)
-    headers = {"Accept": accept, "User-Agent": "pytest-depbounds"}
-    if parts.username is not None:
-        # urllib does not send credentials written in the URL: send them as pip does.
-        user = urllib.parse.unquote(parts.username)
-        password = urllib.parse.unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        url = urllib.parse.urlunsplit(parts._replace(netloc=host))
-    return urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    if parts.username is None:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=_host(parts)))
 
 
 def versions_of(files: Iterable[DistFile]) -> list[Version]:

@@ -183,12 +183,16 @@ def write_summary(
     if terminal is None or not results:
         return
     terminal.write_sep("=", "depbounds summary")
+    # Widths fit the longest cell, so a row that says more (``interrupted``,
+    # six kinds of counts) does not push its later columns out of line.
+    status_width = max(10, *(len(r.status) for r in results))
+    counts_width = max(34, *(len(_counts(r)) for r in results))
     for result in results:
-        env = result.env_state
         markup = {"green": True} if result.ok else {"red": True}
         terminal.write_line(
-            f"{result.bound:<6} {result.status:<10} {_counts(result):<34} "
-            f"{result.run_seconds + result.env_seconds:6.1f}s  env {env}",
+            f"{result.bound:<6} {result.status:<{status_width}} "
+            f"{_counts(result):<{counts_width}} "
+            f"{result.run_seconds + result.env_seconds:6.1f}s  env {result.env_state}",
             **markup,
         )
     _write_interpreters(terminal, results)

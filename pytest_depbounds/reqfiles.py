@@ -355,32 +355,68 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LogicalLine:
+    """Physical lines joined at their continuation backslashes, as pip joins them."""
+
+    #: The number of its first physical line.
+    number: int
+    #: The joined text, with its comments and ``${VAR}`` as written.
+    text: str
+    #: For each character of ``text``, its offset in the file's text (so an
+    #: edit of the joined text can be made in the file: ``--depbounds-fix``).
+    offsets: tuple[int, ...]
+
+
+def logical_lines(text: str) -> Iterator[LogicalLine]:
+    """Join continuation lines (pip's ``join_lines``), keeping where each character was.
+
+    :param text: A requirements file's text.
+    :returns: Its logical lines, blank and comment lines included.
+    """
+    pieces: list[tuple[str, int]] = []
+    first = position = 0
+    physical = zip(text.splitlines(), text.splitlines(keepends=True), strict=True)
+    for number, (line, whole) in enumerate(physical, start=1):
+        comment = _COMMENT_RE.match(line) is not None
+        # A comment line ends a continuation, and never continues itself.
+        if line.endswith("\\") and not comment:
+            if not pieces:
+                first = number
+            pieces.append((line[:-1], position))
+        elif pieces:
+            # `` #`` so that the comment is dropped with the line's own.
+            pieces.append((f" {line}", position - 1) if comment else (line, position))
+            yield _joined(first, pieces)
+            pieces = []
+        else:
+            yield _joined(number, [(line, position)])
+        position += len(whole)
+    if pieces:
+        yield _joined(first, pieces)
+
+
+def _joined(number: int, pieces: list[tuple[str, int]]) -> LogicalLine:
+    offsets = [start + i for piece, start in pieces for i in range(len(piece))]
+    text = "".join(piece for piece, _ in pieces)
+    return LogicalLine(number=number, text=text, offsets=tuple(offsets))
+
+
+def requirement_text(line: str) -> str:
+    """The requirement part of a logical line: its comment and options removed.
+
+    :param line: A joined line, e.g. ``foo>=1.0 --hash=sha256:... # why``.
+    :returns: e.g. ``foo>=1.0``, a substring of ``line``; empty for none.
+    """
+    return _break_args_options(_COMMENT_RE.sub("", line))[0]
+
+
 def _logical_lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     """Join continuations, drop comments, expand ``${VAR}`` (pip's ``preprocess``)."""
-    joined: list[str] = []
-    first = 0
-    pending: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        # A comment line ends a continuation, and never continues itself.
-        if not line.endswith("\\") or _COMMENT_RE.match(line):
-            if _COMMENT_RE.match(line):
-                line = f" {line}"  # noqa: PLW2901 - so the comment is dropped below
-            if joined:
-                joined.append(line)
-                pending.append((first, "".join(joined)))
-                joined = []
-            else:
-                pending.append((number, line))
-        else:
-            if not joined:
-                first = number
-            joined.append(line[:-1])
-    if joined:
-        pending.append((first, "".join(joined)))
-    for number, line in pending:
-        stripped = _COMMENT_RE.sub("", line).strip()
+    for line in logical_lines(text):
+        stripped = _COMMENT_RE.sub("", line.text).strip()
         if stripped:
-            yield number, _expand(stripped, environ)
+            yield line.number, _expand(stripped, environ)
 
 
 def _expand(line: str, environ: Mapping[str, str]) -> str:

@@ -105,9 +105,15 @@ class BoundResult:
 
     @property
     def env_state(self) -> str:
-        """``built``, ``reused``, ``updated`` (project reinstalled) or ``failed``."""
+        """How the bound got its env.
+
+        :returns: ``built``, ``reused``, ``updated`` (project reinstalled),
+            ``failed``, or ``not built`` (interrupted before it was ready).
+        """
         if self.error is not None:
             return "failed"
+        if self.env_path is None:
+            return "not built"
         if self.project_reinstalled:
             return "updated"
         return "reused" if self.env_reused else "built"

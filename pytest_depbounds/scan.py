@@ -26,12 +26,9 @@ import json
 import os
 import platform
 import re
-import shutil
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -46,8 +43,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from pytest_depbounds.errors import DepboundsError, ResolutionError
-from pytest_depbounds.index import Index, redact
+from pytest_depbounds.errors import DepboundsError
+from pytest_depbounds.index import Index
 from pytest_depbounds.results import Note
 
 if TYPE_CHECKING:
@@ -759,38 +756,17 @@ class WheelFile(Protocol):
 
 
 class Listing(Protocol):
-    """Lists the files of a distribution (find-links folders, indexes)."""
+    """Lists the files of a distribution (find-links folders, indexes).
+
+    :class:`~pytest_depbounds.index.Index`: one code path for every request to
+    an index, with its credentials, retries and redacted errors.
+    """
 
     def files(self, name: str) -> Sequence[WheelFile]:  # noqa: D102
         ...
 
-
-def _fetch(file: WheelFile, folder: Path) -> Path:
-    """The wheel's local path, downloaded into ``folder`` when remote."""
-    if file.url.startswith("file:"):
-        return Path(urllib.request.url2pathname(urllib.parse.urlsplit(file.url).path))
-    if not file.url.startswith(("http://", "https://")):
-        raise DepboundsError(f"cannot fetch {file.filename} from {file.url}")
-    digest = hashlib.sha256(file.url.encode()).hexdigest()[:16]
-    target = folder / digest / file.filename
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}")
-        request = urllib.request.Request(  # noqa: S310 - http(s) checked above
-            file.url, headers={"User-Agent": "pytest-depbounds"}
-        )
-        try:
-            with (
-                urllib.request.urlopen(request, timeout=60) as response,  # noqa: S310
-                temporary.open("wb") as out,
-            ):
-                shutil.copyfileobj(response, out)
-        except OSError as exc:  # URLError and HTTPError are OSErrors
-            reason = getattr(exc, "reason", exc)
-            msg = f"cannot download {file.filename} from {redact(file.url)}: {reason}"
-            raise ResolutionError(msg) from None
-        temporary.replace(target)
-    return target
+    def download(self, url: str, filename: str) -> Path:  # noqa: D102
+        ...
 
 
 # -- the scan -------------------------------------------------------------------
@@ -953,7 +929,7 @@ class _Dist:
             key=lambda f: (not f.filename.endswith("-none-any.whl"), f.filename),
         )
         api = self._apis[version] = self.scanner.cache.get(
-            lambda: _fetch(wheel, self.scanner.wheels_dir),
+            lambda: self.scanner.listing.download(wheel.url, wheel.filename),
             wheel.filename,
             self.name,
             str(version),
@@ -976,7 +952,6 @@ class Scanner:
         """
         self.listing = listing
         self.cache = ApiCache(cache_dir / "scan" / "api")
-        self.wheels_dir = cache_dir / "scan" / "wheels"
         self.listings_dir = cache_dir / "scan" / "listings"
         self.refresh = refresh
 

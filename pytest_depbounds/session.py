@@ -121,6 +121,10 @@ class BoundsSession:
         #: Exit code of an error that ended the run before any bound ran.
         self.fatal: int | None = None
         self.scan_result: ScanResult | None = None
+        #: The upper bound's pins once resolved (``None``: it could not be),
+        #: which the lookahead env compares its own with before it is built.
+        self.upper_pins: Pins | None = None
+        self.upper_resolved = threading.Event()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
@@ -266,14 +270,8 @@ class BoundsSession:
                     spec, self.declaration.requires_python
                 )
             interpreters[bound] = found[spec or ""]
-        if self.settings.lookahead:
-            if self.settings.upper_constraints is None:
-                raise ConfigurationError(
-                    "--depbounds-lookahead needs --depbounds-upper-constraints: "
-                    "without one, the upper bound already tests the newest releases"
-                )
-            if "upper" in interpreters:
-                interpreters[LOOKAHEAD] = interpreters["upper"]
+        if self.settings.lookahead and "upper" in interpreters:
+            interpreters[LOOKAHEAD] = interpreters["upper"]
         index = IndexSettings.from_environ(
             os.environ,
             index_url=self.settings.index_url,
@@ -347,7 +345,17 @@ class BoundsSession:
                 self.markers[bound], interpreter.label
             )
             with contextlib.ExitStack() as held:
-                pins, outcome = self._speculate(bound, context, log, channel, held)
+                pins: Pins | None
+                outcome: RunOutcome | None = None
+                if bound == LOOKAHEAD:
+                    # Resolved before anything is built: no env when it cannot
+                    # differ from the upper bound.
+                    pins = self._resolve(bound, context, log)
+                    if self._same_as_upper(pins):
+                        channel.put(("skipped", LOOKAHEAD_SAME))
+                        return
+                else:
+                    pins, outcome = self._speculate(bound, context, log, channel, held)
                 if outcome is None and not self.stop.is_set():
                     pins = pins or self._resolve(bound, context, log)
                     outcome = self._build_and_run(
@@ -371,6 +379,9 @@ class BoundsSession:
             channel.put(("error", error))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             channel.put(("bug", exc))
+        finally:
+            if bound == "upper":
+                self.upper_resolved.set()  # the lookahead never waits in vain
 
     def _build_and_run(
         self,
@@ -522,7 +533,7 @@ class BoundsSession:
         workdir.mkdir(parents=True, exist_ok=True)
         # One resolver per request at a time: a concurrent run waits, then reuses it.
         with _locked(workdir / f"{bound}-{request.key(context.installer)[:16]}.lock"):
-            return resolve(
+            pins = resolve(
                 request,
                 context.installer,
                 workdir=workdir,
@@ -531,6 +542,10 @@ class BoundsSession:
                 log=log,
                 index=context.index,
             )
+        if bound == "upper":
+            self.upper_pins = pins
+            self.upper_resolved.set()
+        return pins
 
     def _env_stepping_up(
         self,
@@ -654,6 +669,10 @@ class BoundsSession:
                 self._replay(session, state, payload)
             elif kind == "bug":
                 raise payload
+            elif kind == "skipped":
+                state.skipped = True
+                state.view.line(payload)
+                return self._finish(state, kind, None)
             else:
                 return self._finish(state, kind, payload)
 
@@ -758,7 +777,8 @@ class BoundsSession:
             interrupted=kind == "interrupted"
             or (outcome is not None and outcome.interrupted),
         )
-        state.view.done(result)
+        if not state.skipped:
+            state.view.done(result)
         return result
 
     def _attribute(self) -> None:
@@ -843,11 +863,25 @@ class BoundsSession:
     # -- lookahead (radar.py) --------------------------------------------------
 
     def _work_bounds(self) -> tuple[BoundName, ...]:
-        """The bounds to run: the lookahead env too when it was asked for."""
+        """The bounds to run: the lookahead env too when it was asked for.
+
+        Not without an upper-constraints file: nothing holds the upper bound
+        back from the newest releases then, so it is the lookahead.
+        """
         bounds = self.settings.bounds
-        if self.settings.lookahead and "upper" in bounds:
-            return (*bounds, LOOKAHEAD)
-        return bounds
+        if not self.settings.lookahead or "upper" not in bounds:
+            return bounds
+        if self.settings.upper_constraints is None:
+            reporting.BoundView(self.config, LOOKAHEAD).line(LOOKAHEAD_NO_FILE)
+            return bounds
+        return (*bounds, LOOKAHEAD)
+
+    def _same_as_upper(self, pins: Pins) -> bool:
+        """Whether the lookahead resolved what the upper bound did (no env then)."""
+        while not self.upper_resolved.wait(timeout=0.1):
+            if self.stop.is_set():
+                return False
+        return self.upper_pins is not None and pins.versions == self.upper_pins.versions
 
     def _lookahead(self) -> None:
         """Turn the lookahead env's result into notes of the upper bound."""
@@ -855,6 +889,8 @@ class BoundsSession:
         if ahead is None:
             return
         self.results.remove(ahead)
+        if self.states[LOOKAHEAD].skipped:
+            return
         for index, result in enumerate(self.results):
             if result.bound == "upper":
                 notes = radar.lookahead_notes(ahead, result)
@@ -866,6 +902,12 @@ class BoundsSession:
 #: The env at the newest releases the ranges admit, beyond the upper constraints:
 #: run like a bound, reported as notes of the upper bound.
 LOOKAHEAD = cast("BoundName", "lookahead")
+#: The one line that says why no lookahead env is built.
+LOOKAHEAD_NO_FILE = (
+    "skipped: no upper-constraints file, so the upper bound already tests the "
+    "newest releases"
+)
+LOOKAHEAD_SAME = "skipped: the upper constraints hold back no release the ranges admit"
 
 
 def _changes(old: Pins, new: Pins) -> str:
@@ -902,6 +944,8 @@ class _BoundState:
     failures: list[tuple[str, str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=list
     )
+    #: Not run: it could not differ from another bound (the lookahead).
+    skipped: bool = False
 
 
 def _wait_for_end(channel: queue.Queue[Event], *, timeout: float) -> None:
@@ -912,7 +956,7 @@ def _wait_for_end(channel: queue.Queue[Event], *, timeout: float) -> None:
             kind, _ = channel.get(timeout=0.1)
         except queue.Empty:
             continue
-        if kind in {"done", "error", "bug", "interrupted"}:
+        if kind in {"done", "error", "bug", "interrupted", "skipped"}:
             return
 
 

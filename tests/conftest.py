@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import http.server
@@ -14,8 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from filelock import FileLock
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from packaging.utils import (
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
+from pytest_depbounds.installer import Installer
 from pytest_depbounds.testing import (
     FAILING_BACKEND,
     INTREE_BACKEND,
@@ -25,7 +31,9 @@ from pytest_depbounds.testing import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+
+    from pytest_depbounds.process import ExecuteRequest
 
 pytest_plugins = ["pytester"]
 
@@ -318,6 +326,102 @@ def http_index(
     yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     server.shutdown()
     server.server_close()
+
+
+def _project_of(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return canonicalize_name(parse_wheel_filename(filename)[0])
+    return canonicalize_name(parse_sdist_filename(filename)[0])
+
+
+def _content(path: str, files: dict[str, Path]) -> bytes | None:
+    """A simple-index page or a file's bytes, ``None`` for a 404."""
+    kind, _, name = path.strip("/").partition("/")
+    if kind == "files":
+        return files[name].read_bytes() if name in files else None
+    if kind != "simple":
+        return None
+    links = "".join(
+        f'<a href="/files/{html.escape(found)}">{html.escape(found)}</a>\n'
+        for found in sorted(files)
+        if _project_of(found) == canonicalize_name(name.strip("/"))
+    )
+    return f"<html><body>\n{links}</body></html>".encode() if links else None
+
+
+def _simple_index(folders: Sequence[Path], credentials: set[str]) -> type:
+    """A PEP 503 index of the given folders that wants one of the credentials."""
+    files = {
+        p.name: p
+        for folder in folders
+        for p in folder.iterdir()
+        if p.name.endswith((".whl", ".tar.gz"))
+    }
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.do_GET(body=False)
+
+        def do_GET(self, *, body: bool = True) -> None:
+            auth = self.headers.get("Authorization", "").removeprefix("Basic ")
+            if base64.b64decode(auth).decode() not in credentials:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="fake"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            content = _content(self.path, files)
+            self.send_response(404 if content is None else 200)
+            page = self.path.startswith("/simple")
+            self.send_header("Content-Type", "text/html" if page else "application/zip")
+            self.send_header("Content-Length", str(len(content or b"")))
+            self.end_headers()
+            if body and content:
+                self.wfile.write(content)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Index
+
+
+@pytest.fixture
+def serve_index() -> Iterator[Callable[[Sequence[Path], set[str]], int]]:
+    """Serve folders of wheels as a PEP 503 index on 127.0.0.1 wanting credentials.
+
+    :returns: A function of the folders and the ``user:password`` pairs it
+        accepts, giving the server's port; every server stops after the test.
+    """
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(folders: Sequence[Path], credentials: set[str]) -> int:
+        handler = _simple_index(folders, credentials)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def installs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pins each env was installed from, one per env built in this process.
+
+    :returns: A list that ``Installer.install_pins`` calls append to.
+    """
+    seen: list[str] = []
+    original = Installer.install_pins
+
+    def counting(self: Installer, env_python: Path, pins: Path) -> ExecuteRequest:
+        seen.append(pins.read_text(encoding="utf-8"))
+        return original(self, env_python, pins)
+
+    monkeypatch.setattr(Installer, "install_pins", counting)
+    return seen
 
 
 OPENSTACK_FIXTURE = Path(__file__).parent / "fixtures" / "openstack"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.version import Version
@@ -216,7 +216,7 @@ def bisect_links(
 @pytest.mark.slow
 @pytest.mark.usefixtures("bisect_links")
 def test_bisection_finds_each_true_floor_with_log_builds(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, installs: list[str]
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     write_project(
@@ -237,14 +237,6 @@ def test_bisection_finds_each_true_floor_with_log_builds(
         },
     )
     before = (pytester.path / "pyproject.toml").read_text(encoding="utf-8")
-    installs: list[str] = []
-    original = Installer.install_pins
-
-    def counting(self: Installer, env_python: Path, pins: Path) -> Any:
-        installs.append(pins.read_text(encoding="utf-8"))
-        return original(self, env_python, pins)
-
-    monkeypatch.setattr(Installer, "install_pins", counting)
     result = pytester.runpytest_inprocess(
         "--depbounds",
         "--depbounds-bisect",

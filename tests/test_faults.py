@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import html
-import http.server
 import json
 import os
 import re
@@ -14,24 +11,18 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from packaging.utils import (
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 
 from pytest_depbounds.envs import PAUSE_VAR
 from pytest_depbounds.process import BLOCKED_ENV_VARS, child_environ
 from pytest_depbounds.testing import write_project
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
@@ -354,72 +345,12 @@ SECRET_UV_PASSWORD = "uv-SECRET-password-variable-5d0e"  # noqa: S105
 SECRETS = (SECRET_URL_PASSWORD, SECRET_EXTRA_TOKEN, SECRET_UV_PASSWORD)
 
 
-def _project_of(filename: str) -> str:
-    if filename.endswith(".whl"):
-        return canonicalize_name(parse_wheel_filename(filename)[0])
-    return canonicalize_name(parse_sdist_filename(filename)[0])
-
-
-def _content(path: str, files: dict[str, Path]) -> bytes | None:
-    """A simple-index page or a file's bytes, ``None`` for a 404."""
-    kind, _, name = path.strip("/").partition("/")
-    if kind == "files":
-        return files[name].read_bytes() if name in files else None
-    if kind != "simple":
-        return None
-    links = "".join(
-        f'<a href="/files/{html.escape(found)}">{html.escape(found)}</a>\n'
-        for found in sorted(files)
-        if _project_of(found) == canonicalize_name(name.strip("/"))
-    )
-    return f"<html><body>\n{links}</body></html>".encode() if links else None
-
-
-def _simple_index(folders: Sequence[Path], credentials: set[str]) -> type:
-    """A PEP 503 index of the given folders that wants one of the credentials."""
-    files = {
-        p.name: p
-        for folder in folders
-        for p in folder.iterdir()
-        if p.name.endswith((".whl", ".tar.gz"))
-    }
-
-    class Index(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:
-            self.do_GET(body=False)
-
-        def do_GET(self, *, body: bool = True) -> None:
-            auth = self.headers.get("Authorization", "").removeprefix("Basic ")
-            if base64.b64decode(auth).decode() not in credentials:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="fake"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            content = _content(self.path, files)
-            self.send_response(404 if content is None else 200)
-            page = self.path.startswith("/simple")
-            self.send_header("Content-Type", "text/html" if page else "application/zip")
-            self.send_header("Content-Length", str(len(content or b"")))
-            self.end_headers()
-            if body and content:
-                self.wfile.write(content)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Index
-
-
 @pytest.fixture
-def private_index(fake_index: Path, tooling_wheels: Path) -> Iterator[int]:
+def private_index(
+    fake_index: Path, tooling_wheels: Path, serve_index: Callable[..., int]
+) -> int:
     credentials = {f"user:{SECRET_URL_PASSWORD}", f"__token__:{SECRET_EXTRA_TOKEN}"}
-    handler = _simple_index([fake_index, tooling_wheels], credentials)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    return serve_index([fake_index, tooling_wheels], credentials)
 
 
 LEAKY_TESTS = {

@@ -157,10 +157,91 @@ def test_requirements_file_is_edited_line_by_line(tmp_path: Path) -> None:
     assert sorted((e.path.name, e.line, e.new) for e in result.edits) == [
         ("other.txt", 1, "fakelib>=1.4,<3"),
         ("requirements.txt", 3, "fakelib>=1.4"),
-        ("requirements.txt", 4, "kwlib >= 1.2"),
+        ("requirements.txt", 4, 'kwlib >= 1.2     ; python_version >= "3.8"'),
     ]
     assert "+++ b/requirements.txt" in result.diff
     assert "+++ b/other.txt" in result.diff
+
+
+REQUIREMENTS_CONTINUED = """\
+Foo_Bar \\
+    >=1.0
+baz[qux]>=1.0 --hash=sha256:abc123  # hashed
+lit \\
+  [x] \\
+  >= 1.0 ; python_version>="3.9"  # extras, marker, comment
+plain \\
+    ; python_version >= "3.8"
+"""
+
+
+def test_requirements_file_specifier_on_a_continuation_line(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "myproj"\nversion = "1"\n', encoding="utf-8"
+    )
+    path = tmp_path / "requirements.txt"
+    path.write_bytes(REQUIREMENTS_CONTINUED.encode())
+    declaration = read_declaration(
+        tmp_path, extras=[], groups=[], requirements_files=[path]
+    )
+    floors = {"foo-bar": "1.4", "BAZ": "1.4", "lit": "1.4", "plain": "2"}
+    result = apply_fixes(declaration, floors)
+    assert path.read_bytes().decode() == (
+        "Foo_Bar \\\n"
+        "    >=1.4\n"
+        "baz[qux]>=1.4 --hash=sha256:abc123  # hashed\n"
+        "lit \\\n"
+        "  [x] \\\n"
+        '  >= 1.4 ; python_version>="3.9"  # extras, marker, comment\n'
+        "plain>=2 \\\n"
+        '    ; python_version >= "3.8"\n'
+    )
+    assert sorted((e.line, e.new) for e in result.edits) == [
+        (1, "Foo_Bar     >=1.4"),
+        (3, "baz[qux]>=1.4"),
+        (4, 'lit   [x]   >= 1.4 ; python_version>="3.9"'),
+        (7, 'plain>=2     ; python_version >= "3.8"'),
+    ]
+
+
+PYPROJECT_FORMS = r'''[project]
+name = "myproj"
+version = "0.1.0"
+dependencies = [ "Foo_Bar>=1",   # another spelling of foo-bar
+    # extras and a marker, quotes escaped
+    "baz[qux,  extra2] >=1.0 ; python_version>=\"3.9\"",
+    'lit[x]>=1.0; python_version>="3.9"',  # a literal string
+
+    """
+tri>=1.0""",
+    "esc\u0041pe>=1.0",
+    # a comment after the last item
+]
+'''
+
+
+def test_pyproject_forms_keep_every_byte_but_the_specifier(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_bytes(PYPROJECT_FORMS.encode())
+    declaration = read_declaration(tmp_path, extras=[], groups=[])
+    floors = {"foo-bar": "1.4", "baz": "1.4", "lit": "1.4", "tri": "1.4", "escape": "2"}
+    result = apply_fixes(declaration, floors)
+    after = path.read_bytes().decode()
+    assert after == (
+        PYPROJECT_FORMS.replace('"Foo_Bar>=1"', '"Foo_Bar>=1.4"')
+        .replace("extra2] >=1.0", "extra2] >=1.4")
+        .replace("lit[x]>=1.0", "lit[x]>=1.4")
+        .replace("tri>=1.0", "tri>=1.4")
+        .replace("pe>=1.0", "pe>=2")
+    )
+    assert len(result.edits) == 5
+    assert tomllib.loads(after)["project"]["dependencies"] == [
+        "Foo_Bar>=1.4",
+        'baz[qux,  extra2] >=1.4 ; python_version>="3.9"',
+        'lit[x]>=1.4; python_version>="3.9"',
+        "tri>=1.4",
+        "escApe>=2",
+    ]
 
 
 def _finding(**changes: object) -> Finding:

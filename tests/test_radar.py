@@ -302,16 +302,21 @@ def deprecating_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.slow
-def test_the_lower_env_reports_what_the_upper_env_removed(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    deprecating_index: Path,
-    tooling_wheels: Path,
+@pytest.fixture
+def deprecating_links(
+    monkeypatch: pytest.MonkeyPatch, deprecating_index: Path, tooling_wheels: Path
 ) -> None:
+    """The installers read the deprecating index and the tooling wheels, offline."""
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
     monkeypatch.setenv("COLUMNS", "250")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
+def test_the_lower_env_reports_what_the_upper_env_removed(
+    pytester: pytest.Pytester,
+) -> None:
     write_project(
         pytester.path,
         "myproj",
@@ -352,15 +357,10 @@ def test_the_lower_env_reports_what_the_upper_env_removed(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
 def test_lookahead_reports_what_the_newest_releases_would_break(
     pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    deprecating_index: Path,
-    tooling_wheels: Path,
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", f"{deprecating_index} {tooling_wheels}")
-    monkeypatch.setenv("COLUMNS", "250")
     write_project(
         pytester.path,
         "myproj",
@@ -393,8 +393,47 @@ def test_lookahead_reports_what_the_newest_releases_would_break(
     assert [b["bound"] for b in report["bounds"]] == ["upper"]
     kinds = [n["kind"] for n in report["bounds"][0]["notes"]]
     assert kinds == ["deprecated-use", "lookahead-break"]
-    without = pytester.runpytest_subprocess("--depbounds", "--depbounds-lookahead")
-    assert without.ret == pytest.ExitCode.USAGE_ERROR
-    without.stdout.fnmatch_lines(
-        ["*--depbounds-lookahead needs --depbounds-upper-constraints*"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("deprecating_links")
+def test_no_lookahead_env_when_it_cannot_differ_from_the_upper_bound(
+    pytester: pytest.Pytester, installs: list[str]
+) -> None:
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["deplib>=1.0"],
+        package={"myproj/__init__.py": ""},
+        tests={"test_go.py": "def test_go():\n    pass\n"},
     )
+    # The constraints already pin the newest release the range admits.
+    (pytester.path / "upper-constraints.txt").write_text("deplib==2.0\n")
+    args = ["--depbounds=upper", "--depbounds-lookahead", "-p", "no:randomly"]
+    result = pytester.runpytest_inprocess(
+        *args, "--depbounds-upper-constraints=upper-constraints.txt"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "[[]lookahead[]] skipped: the upper constraints hold back no "
+                "release the ranges admit"
+            )
+        ]
+    )
+    assert len(installs) == 1  # the upper env only
+    assert "lookahead-break" not in result.stdout.str()
+    # No upper-constraints file: the upper bound is the lookahead.
+    result = pytester.runpytest_inprocess(*args)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "[[]lookahead[]] skipped: no upper-constraints file, so the upper "
+                "bound already tests the newest releases"
+            )
+        ]
+    )
+    result.stdout.no_fnmatch_line("*depbounds: lookahead bound*")
+    assert len(installs) == 1  # the same pins: the upper env is reused

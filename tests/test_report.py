@@ -690,3 +690,22 @@ def test_an_interrupted_run_is_said_in_the_json_and_the_summary(
     write_summary(reporter, [_result("lower"), cut], exitcode=2)
     assert "\nupper  interrupted " in stream.getvalue()
     assert stream.getvalue().endswith("exit code 2: the run was interrupted\n")
+
+
+def test_an_interrupted_row_keeps_the_columns_of_the_other_rows(
+    pytester: pytest.Pytester,
+) -> None:
+    # Ctrl-C during the upper run: 2 tests had finished; the lower env was
+    # never built.
+    upper = _result("upper", interrupted=True, counts={"passed": 2}, tests=())
+    lower = _result(
+        "lower", interrupted=True, counts={}, env_path=None, env_reused=False
+    )
+    _, reporter, stream = _reporter(pytester)
+    write_summary(reporter, [_result("lower"), upper, lower], exitcode=2)
+    rows = stream.getvalue().splitlines()[1:4]
+    assert rows == [
+        "lower  failed      5 passed, 1 failed                    1.2s  env reused",
+        "upper  interrupted 2 passed                              1.2s  env built",
+        "lower  interrupted no tests ran                          1.2s  env not built",
+    ]

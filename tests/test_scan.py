@@ -16,6 +16,7 @@ from pytest_depbounds.scan import Scanner, Usage, read_uses
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 LIBFOO_1_0 = """\
@@ -408,3 +409,53 @@ def test_scan_first_runs_before_the_envs(
     )
     strict.stdout.fnmatch_lines(["lower*failed*"])
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
+
+
+SCAN_TOKEN = "tok-SECRET-scan-4e1b"  # noqa: S105
+
+
+@pytest.mark.parametrize("where", ["url", "netrc"])
+def test_the_scan_downloads_wheels_with_the_index_credentials(
+    where: str,
+    index: Path,
+    project: Path,
+    *,
+    tmp_path: Path,
+    serve_index: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = serve_index([index], {f"user:{SCAN_TOKEN}"})
+    url = f"http://127.0.0.1:{port}/simple"
+    if where == "url":
+        url = f"http://user:{SCAN_TOKEN}@127.0.0.1:{port}/simple"
+    else:
+        netrc = tmp_path / "netrc"
+        netrc.write_text(f"machine 127.0.0.1 login user password {SCAN_TOKEN}\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+    cache = tmp_path / "cache"
+    args = ["scan", str(project), "--index-url", url, "--cache-dir", str(cache)]
+    assert cli.main([*args, "--json", str(tmp_path / "scan.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "first present in 1.4" in out
+    written = [p.read_bytes() for p in cache.rglob("*") if p.is_file()]
+    written += [(tmp_path / "scan.json").read_bytes(), out.encode(), err.encode()]
+    assert not [text for text in written if SCAN_TOKEN.encode() in text]
+
+
+def test_a_refused_download_is_said_without_the_password(
+    index: Path,
+    project: Path,
+    tmp_path: Path,
+    serve_index: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = serve_index([index], {"user:right"})
+    url = f"http://user:{SCAN_TOKEN}@127.0.0.1:{port}/simple"
+    args = ["scan", str(project), "--index-url", url]
+    assert cli.main([*args, "--cache-dir", str(tmp_path / "cache")]) == 6
+    out, err = capsys.readouterr()
+    assert f"http://user:****@127.0.0.1:{port}/simple/libfoo/" in err
+    assert "HTTP 401" in err
+    assert SCAN_TOKEN not in out + err
