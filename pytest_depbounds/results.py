@@ -177,6 +177,11 @@ def rebuild_report(
             longrepr=data.get("longrepr"),
             when=str(data.get("when", "call")),  # type: ignore[arg-type]
         )
+    longrepr: object = report.longrepr
+    if isinstance(longrepr, list) and report.skipped:
+        # A skip's (path, line, reason) came through JSON as a list: pytest's
+        # summary of skips (``-rs``, ``-ra``) asserts a tuple.
+        report.longrepr = tuple(longrepr)
     report.nodeid = tag_nodeid(report.nodeid, bound)
     _keep_tagged_name_whole(report)
     location = getattr(report, "location", None)

@@ -526,6 +526,30 @@ def test_a_parametrized_case_keeps_its_name_and_its_bound(
         assert report.id.rest == "test_p[1]@lower"
 
 
+def test_a_replayed_skip_keeps_the_tuple_pytest_folds(
+    pytester: pytest.Pytester,
+) -> None:
+    # Through JSON a skip's (path, line, reason) became a list, and pytest's
+    # summary of skips (``-rs``, ``-ra``: pytest-mock's addopts) asserted a
+    # tuple: an INTERNALERROR traceback after every bound had run.
+    config = pytester.parseconfig()
+    skipped = pytest.TestReport(
+        nodeid="tests/t.py::test_s",
+        location=("tests/t.py", 3, "test_s"),
+        keywords={},
+        outcome="skipped",
+        longrepr=("tests/t.py", 4, "Skipped: no mock"),
+        when="setup",
+    )
+    data = json.loads(
+        json.dumps(
+            config.hook.pytest_report_to_serializable(config=config, report=skipped)
+        )
+    )
+    report = rebuild_report(config, data, "lower")
+    assert report.longrepr == ("tests/t.py", 4, "Skipped: no mock")
+
+
 # -- GitHub Actions -----------------------------------------------------------------
 
 
