@@ -193,11 +193,16 @@ def installer_project(
     build one: both bounds and later runs skip the build.
     """
     wheel = None if plan.editable else _project_wheel(installer, plan, path.parent)
+    # Built here from the source by pip: a fresh setuptools build base. (An
+    # editable install keeps its metadata beside the source, as pip -e does.)
+    scratch = path / ".depbounds-build"
+    shutil.rmtree(scratch, ignore_errors=True)
     return installer.install_project(
         env_python(path),
         wheel or plan.project_dir,
         name=plan.project_name,
         editable=plan.editable,
+        scratch=None if wheel or plan.editable else scratch,
     )
 
 

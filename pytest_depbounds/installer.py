@@ -261,42 +261,57 @@ class Installer:
         # Not --quiet: that hides the exception a failing backend raises.
         argv = [self.uv, "build", "--wheel", "--python", python]
         argv += ["--out-dir", str(out_dir), str(project_dir)]
-        request = self._uv_request(argv)
-        if "DIST_EXTRA_CONFIG" in os.environ:
-            return request  # the user's own setuptools configuration wins
-        # setuptools reuses the project's build/lib: a module deleted from the
-        # source would stay in every wheel built after. A fresh build base per
-        # build (read by setuptools after setup.cfg) also keeps build/ and
-        # *.egg-info out of the project.
-        scratch.mkdir(parents=True, exist_ok=True)
-        config = scratch / "setuptools.cfg"
-        config.write_text(
-            f"[build]\nbuild_base = {scratch / 'build'}\n"
-            f"[egg_info]\negg_base = {scratch}\n",
-            encoding="utf-8",
-        )
-        env = {**(request.env or os.environ), "DIST_EXTRA_CONFIG": str(config)}
-        return dataclasses.replace(request, env=env)
+        return _build_outside(self._uv_request(argv), scratch)
 
     def install_project(
-        self, env_python: Path, project_dir: Path, *, name: str, editable: bool
+        self,
+        env_python: Path,
+        project_dir: Path,
+        *,
+        name: str,
+        editable: bool,
+        scratch: Path | None = None,
     ) -> ExecuteRequest:
         """Build the project from its source and install it without dependencies.
 
         :param env_python: The env's interpreter.
-        :param project_dir: The folder holding its ``pyproject.toml``.
+        :param project_dir: The folder holding its ``pyproject.toml``, or a wheel.
         :param name: Its distribution name, reinstalled even if the version is equal.
         :param editable: Install it editable.
+        :param scratch: An empty folder for setuptools' ``build/`` and
+            ``*.egg-info`` when the source is built here.
         :returns: The command.
         """
         target = ["-e", str(project_dir)] if editable else [str(project_dir)]
         if self.uv is not None:
             argv = [self.uv, "pip", "install", "--python", str(env_python), "--quiet"]
             argv += ["--no-deps", "--reinstall-package", name, *target]
-            return self._uv_request(argv)
-        argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
-        argv += ["--disable-pip-version-check", "--force-reinstall", *target]
-        return self._pip_request(argv)
+            request = self._uv_request(argv)
+        else:
+            argv = [str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"]
+            argv += ["--disable-pip-version-check", "--force-reinstall", *target]
+            request = self._pip_request(argv)
+        return request if scratch is None else _build_outside(request, scratch)
+
+
+def _build_outside(request: ExecuteRequest, scratch: Path) -> ExecuteRequest:
+    """Have setuptools build under ``scratch``, not in the project's folder.
+
+    setuptools reuses the project's ``build/lib``: a module deleted from the
+    source would stay in every wheel built after. A fresh build base per build
+    (``DIST_EXTRA_CONFIG`` is read after ``setup.cfg``) also keeps ``build/``
+    and ``*.egg-info`` out of the project.
+    """
+    if "DIST_EXTRA_CONFIG" in os.environ:
+        return request  # the user's own setuptools configuration wins
+    scratch.mkdir(parents=True, exist_ok=True)
+    config = scratch / "setuptools.cfg"
+    text = (
+        f"[build]\nbuild_base = {scratch / 'build'}\n[egg_info]\negg_base = {scratch}\n"
+    )
+    config.write_text(text, encoding="utf-8")
+    env = {**(request.env or os.environ), "DIST_EXTRA_CONFIG": str(config)}
+    return dataclasses.replace(request, env=env)
 
 
 def read_pip_report(output: Path) -> dict[str, str]:

@@ -411,6 +411,17 @@ def test_setuptools_builds_outside_the_project(
     else:
         pytest.skip("no interpreter with setuptools")
     assert done.stdout.split() == [str(scratch / "build"), str(scratch)]
+    # pip builds the source itself: the same, when it is given a scratch folder.
+    pip = Installer(name="pip", uv=None, index=IndexSettings())
+    built = pip.install_project(
+        tmp_path / "python",
+        tmp_path / "proj",
+        name="p",
+        editable=False,
+        scratch=scratch,
+    )
+    assert built.env is not None
+    assert built.env["DIST_EXTRA_CONFIG"] == config
     # The user's own setuptools configuration is left alone.
     monkeypatch.setenv("DIST_EXTRA_CONFIG", str(tmp_path / "mine.cfg"))
     mine = installer.build_wheel(
