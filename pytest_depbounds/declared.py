@@ -164,17 +164,36 @@ class Declaration:
         )
 
     def notes(
-        self, environment: Mapping[str, str], interpreter: str
+        self, environment: Mapping[str, str], interpreter: str, *, lower: bool = False
     ) -> tuple[Note, ...]:
         """What a bound on one interpreter says about the declaration itself.
 
         :param environment: The interpreter's marker environment.
         :param interpreter: How findings name it, e.g. ``CPython 3.11``.
+        :param lower: For the lower bound.
         :returns: A ``left-out`` note per requirement whose marker is false
-            there, and a ``kept-as-is`` note per direct reference that applies.
+            there, a ``kept-as-is`` note per direct reference that applies, and
+            at the lower bound a ``tooling-floor-untested`` note per runtime
+            dependency on test tooling (a pytest plugin's ``pytest>=6``).
         """
         found: list[Note] = []
         for item in self.requirements:
+            if (
+                lower
+                and item.is_tooling
+                and not item.origin
+                and item.applies(environment)
+            ):
+                found.append(
+                    Note(
+                        kind="tooling-floor-untested",
+                        dist=item.name,
+                        message=f"`{item.requirement}` is a dependency, but "
+                        f"{item.name} is test tooling: the envs get its newest "
+                        "release, so its floor is not tested",
+                        location=item.location,
+                    )
+                )
             if not item.applies(environment):
                 found.append(
                     Note(

@@ -602,3 +602,34 @@ def test_locations_of_escaped_and_normalised_requirements(tmp_path: Path) -> Non
         "pyproject.toml:10",
         "pyproject.toml:11",
     ]
+
+
+def test_a_pytest_plugin_hears_that_its_pytest_floor_is_not_tested(
+    tmp_path: Path,
+) -> None:
+    # pytest-mock declares ``pytest>=6.2.5``: pytest is tooling, at its newest.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [project]
+        name = "pytest-thing"
+        version = "1"
+        dependencies = ["pytest>=6.2.5", "fakelib>=1.0"]
+        [dependency-groups]
+        test = ["pytest-cov>=4"]
+        """,
+    )
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    environment = dict(default_environment())
+    (note,) = declaration.notes(environment, "CPython 3.11", lower=True)
+    assert (note.kind, note.dist, note.location) == (
+        "tooling-floor-untested",
+        "pytest",
+        "pyproject.toml:4",
+    )
+    assert note.message == (
+        "`pytest>=6.2.5` is a dependency, but pytest is test tooling: the envs get "
+        "its newest release, so its floor is not tested"
+    )
+    assert declaration.notes(environment, "CPython 3.11") == ()
