@@ -897,14 +897,19 @@ def fix_floors(results: Sequence[BoundResult]) -> dict[str, str]:
     return floors
 
 
-def strip_paths(args: Sequence[str], paths: Sequence[str]) -> tuple[str, ...]:
+def strip_paths(
+    args: Sequence[str], paths: Sequence[str], cwd: Path | None = None
+) -> tuple[str, ...]:
     """The command line without the paths and node ids it selected.
 
     :param args: The inner session's arguments.
     :param paths: pytest's positional arguments (``config.args``).
+    :param cwd: Where pytest ran: only words naming a file or folder there are
+        paths. The outer pytest takes the value of an option only the env's
+        plugins know (``2`` of ``-n 2`` without xdist here) for a path too.
     :returns: The arguments minus those words.
     """
-    chosen = set(paths)
+    chosen = {p for p in paths if cwd is None or (cwd / p.partition("::")[0]).exists()}
     return tuple(a for a in args if a not in chosen)
 
 
@@ -942,7 +947,9 @@ def after_attribution(
         workspace=Workspace(
             declaration=declaration,
             tooling=tooling,
-            args=strip_paths(args, [str(a) for a in config.args]),
+            args=strip_paths(
+                args, [str(a) for a in config.args], config.invocation_params.dir
+            ),
             cwd=config.invocation_params.dir,
             rootdir=config.rootpath,
             timeout=settings.timeout,

@@ -127,6 +127,13 @@ def test_candidates_install_on_the_interpreter_and_paths_are_stripped(
         "-k",
         "go",
     )
+    # ``-n 2`` with no xdist in the outer env: pytest took ``2`` for a path, and
+    # the probes ran ``-n <node id>`` (a usage error, every version skipped).
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("", encoding="utf-8")
+    args = ["-n", "2", "tests", "tests/test_a.py::test_x"]
+    paths = ["2", "tests", "tests/test_a.py::test_x"]
+    assert strip_paths(args, paths, tmp_path) == ("-n", "2")
 
 
 # -- end to end: envs built from fake wheels -------------------------------------
