@@ -165,6 +165,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_project(path: Path) -> bool:
+    """Whether a folder holds a Python project pip could build."""
+    return any((path / name).is_file() for name in ("pyproject.toml", "setup.py"))
+
+
 class _Reader:
     """Reads one tree of requirements files, depth first, in file order."""
 
@@ -342,6 +347,11 @@ class _Reader:
                 f"{location}: a local path in a remote requirements file: {reference!r}"
             )
         path = (Path(source).parent / path_text).resolve()
+        beside = (self.base / path_text).resolve()
+        if not _is_project(path) and _is_project(beside):
+            # ``-e .`` in requirements/dev.txt, written for pip run from the
+            # project dir: the folder beside the file is not a project.
+            path = beside
         if not path.exists():
             raise ConfigurationError(
                 f"{location}: invalid requirement: {reference!r}: it looks like a "

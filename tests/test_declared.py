@@ -573,6 +573,15 @@ def test_the_project_named_in_a_group_or_requirements_file_brings_its_extras(
         ("kwlib>=1.2", "pyproject.toml:9", "group test"),
         ("parselib>=3", "requirements-dev.txt:2", "requirements requirements-dev.txt"),
     ]
+    # ``-e .`` in requirements/dev.txt means the project dir to pip run there.
+    _write(tmp_path, "requirements/dev.txt", "-e .[fast]\n")
+    nested = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=(),
+        requirements_files=[tmp_path / "requirements" / "dev.txt"],
+    )
+    assert [r.name for r in nested.requirements] == ["fakelib", "speedy"]
 
 
 def test_locations_of_escaped_and_normalised_requirements(tmp_path: Path) -> None:
