@@ -595,10 +595,16 @@ class Attributor:
         return self.site.dist_of_module(module, _str(described.get("file")) or None)
 
     def _dependency(self, dist: InstalledDist | None) -> InstalledDist | None:
-        """The dist if it is a dependency: not the project itself, not test tooling."""
+        """The dist if it is a dependency: not the project itself, not test tooling.
+
+        Tooling the project depends on at run time (a plugin's pytest) is a
+        dependency under test.
+        """
         if dist is None or dist.name == self.declaration.project_name:
             return None
-        return None if is_tooling(dist.name) else dist
+        if is_tooling(dist.name) and dist.name not in self.declared:
+            return None
+        return dist
 
     def _module_of_file(self, file: str) -> str | None:
         recorded = self.site.record_path(file)

@@ -68,8 +68,12 @@ class DeclaredRequirement:
 
     @property
     def is_tooling(self) -> bool:
-        """Whether this is test tooling, resolved newest instead of at the bound."""
-        return is_tooling(self.name)
+        """Whether this is test tooling, resolved newest instead of at the bound.
+
+        A runtime dependency on pytest (a plugin's ``pytest>=7``) is not: users
+        get its floor, so it is tested at its floor.
+        """
+        return is_tooling(self.name) and bool(self.origin)
 
     @property
     def is_direct(self) -> bool:
@@ -164,36 +168,17 @@ class Declaration:
         )
 
     def notes(
-        self, environment: Mapping[str, str], interpreter: str, *, lower: bool = False
+        self, environment: Mapping[str, str], interpreter: str
     ) -> tuple[Note, ...]:
         """What a bound on one interpreter says about the declaration itself.
 
         :param environment: The interpreter's marker environment.
         :param interpreter: How findings name it, e.g. ``CPython 3.11``.
-        :param lower: For the lower bound.
         :returns: A ``left-out`` note per requirement whose marker is false
-            there, a ``kept-as-is`` note per direct reference that applies, and
-            at the lower bound a ``tooling-floor-untested`` note per runtime
-            dependency on test tooling (a pytest plugin's ``pytest>=6``).
+            there, and a ``kept-as-is`` note per direct reference that applies.
         """
         found: list[Note] = []
         for item in self.requirements:
-            if (
-                lower
-                and item.is_tooling
-                and not item.origin
-                and item.applies(environment)
-            ):
-                found.append(
-                    Note(
-                        kind="tooling-floor-untested",
-                        dist=item.name,
-                        message=f"`{item.requirement}` is a dependency, but "
-                        f"{item.name} is test tooling: the envs get its newest "
-                        "release, so its floor is not tested",
-                        location=item.location,
-                    )
-                )
             if not item.applies(environment):
                 found.append(
                     Note(

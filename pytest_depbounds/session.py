@@ -342,7 +342,7 @@ class BoundsSession:
             interpreter = context.interpreters[bound]
             self.markers[bound] = interpreter.marker_environment()
             self.source_notes[bound] = self.declaration.notes(
-                self.markers[bound], interpreter.label, lower=bound == "lower"
+                self.markers[bound], interpreter.label
             )
             with contextlib.ExitStack() as held:
                 pins: Pins | None

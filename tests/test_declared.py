@@ -613,10 +613,10 @@ def test_locations_of_escaped_and_normalised_requirements(tmp_path: Path) -> Non
     ]
 
 
-def test_a_pytest_plugin_hears_that_its_pytest_floor_is_not_tested(
+def test_a_pytest_plugins_runtime_pytest_is_under_test_its_test_tooling_is_not(
     tmp_path: Path,
 ) -> None:
-    # pytest-mock declares ``pytest>=6.2.5``: pytest is tooling, at its newest.
+    # pytest-mock declares ``pytest>=6.2.5``: its users get that floor.
     _write(
         tmp_path,
         "pyproject.toml",
@@ -630,15 +630,5 @@ def test_a_pytest_plugin_hears_that_its_pytest_floor_is_not_tested(
         """,
     )
     declaration = read_declaration(tmp_path, extras=(), groups=None)
-    environment = dict(default_environment())
-    (note,) = declaration.notes(environment, "CPython 3.11", lower=True)
-    assert (note.kind, note.dist, note.location) == (
-        "tooling-floor-untested",
-        "pytest",
-        "pyproject.toml:4",
-    )
-    assert note.message == (
-        "`pytest>=6.2.5` is a dependency, but pytest is test tooling: the envs get "
-        "its newest release, so its floor is not tested"
-    )
-    assert declaration.notes(environment, "CPython 3.11") == ()
+    assert [r.name for r in declaration.under_test] == ["pytest", "fakelib"]
+    assert [r.name for r in declaration.tooling] == ["pytest-cov"]

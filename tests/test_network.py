@@ -90,3 +90,37 @@ def test_real_index_files_carry_yanked_and_requires_python() -> None:
     assert Version("1.1.0") in versions
     assert all(f.requires_python for f in files if f.version >= Version("2.0.0"))
     assert any(f.kind == "wheel" and "py3-none-any" in f.tags for f in files)
+
+
+def test_a_pytest_plugin_is_tested_at_its_pytest_floor(
+    pytester: pytest.Pytester,
+) -> None:
+    # ``pytest.RaisesGroup`` appeared in pytest 8.4: ``pytest>=7.0`` is too low.
+    write_project(
+        pytester.path,
+        "myplugin",
+        dependencies=["pytest>=7.0"],
+        package={
+            "myplugin/__init__.py": "import pytest\n\n"
+            "def group():\n    return pytest.RaisesGroup\n"
+        },
+        tests={
+            "test_plugin.py": """
+                import myplugin
+
+                def test_group():
+                    assert myplugin.group()
+            """
+        },
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds=lower", "--depbounds-bisect", "-p", "no:randomly"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] pins: pytest==7.0.0*",
+            "*pytest 7.0.0: `pytest.RaisesGroup` missing*",
+            "*fix: write `pytest>=8.4.0`*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
