@@ -1279,6 +1279,9 @@ def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
 
 # -- ``depbounds scan`` ---------------------------------------------------------
 
+#: Exit code on a usage error (argparse's own).
+EXIT_USAGE = 2
+
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``depbounds scan`` to the command's subcommands.
@@ -1297,6 +1300,16 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--cache-dir",
         type=Path,
         help="The depbounds cache dir (default: PROJECT/.pytest_cache/d/depbounds)",
+    )
+    parser.add_argument(
+        "-r",
+        "--requirements",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="Requirements file whose requirements are scanned too (repeatable), "
+        "e.g. requirements.txt",
     )
     parser.add_argument("--extras", default="", help="Extras scanned too (a,b)")
     parser.add_argument("--groups", default=None, help="Dependency groups (a,b)")
@@ -1326,6 +1339,13 @@ def run_command(args: argparse.Namespace) -> int:
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.installer import IndexSettings  # noqa: PLC0415
 
+    if args.project.is_file():
+        # ``-r a.txt b.txt``: argparse took b.txt for the project folder.
+        sys.stderr.write(
+            f"depbounds scan: {args.project} is a file, not a project folder; "
+            "give each requirements file its own -r (-r a.txt -r b.txt)\n"
+        )
+        return EXIT_USAGE
     project = args.project.resolve()
     settings = IndexSettings.from_environ(
         os.environ,
@@ -1343,7 +1363,13 @@ def run_command(args: argparse.Namespace) -> int:
     groups = [w for w in args.groups.split(",") if w] if args.groups else None
     cache_dir = args.cache_dir or project / ".pytest_cache" / "d" / "depbounds"
     try:
-        declaration = read_declaration(project, extras=words, groups=groups)
+        declaration = read_declaration(
+            project,
+            extras=words,
+            groups=groups,
+            # Relative files are relative to where the command runs.
+            requirements_files=[path.resolve() for path in args.requirements],
+        )
         listing = listing_for(settings, cache_dir)
         refresh = float("inf") if args.offline else args.refresh
         result = Scanner(listing, cache_dir, refresh=refresh).scan(declaration)

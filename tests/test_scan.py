@@ -459,3 +459,39 @@ def test_a_refused_download_is_said_without_the_password(
     assert f"http://user:****@127.0.0.1:{port}/simple/libfoo/" in err
     assert "HTTP 401" in err
     assert SCAN_TOKEN not in out + err
+
+
+def test_the_scan_command_reads_requirements_files(
+    index: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OpenStack's layout: the metadata in setup.cfg, the dependencies in
+    # requirements.txt, the test ones in test-requirements.txt.
+    root = tmp_path / "proj"
+    (root / "myproj").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["pbr"]\nbuild-backend = "pbr.build"\n', "utf-8"
+    )
+    (root / "setup.cfg").write_text(
+        "[metadata]\nname = myproj\nversion = 0.1.0\n", "utf-8"
+    )
+    (root / "myproj" / "__init__.py").write_text(
+        "import libfoo\n\n\ndef go():\n    return libfoo.new_api()\n", "utf-8"
+    )
+    (root / "requirements.txt").write_text("libfoo>=1.0  # new_api\n", "utf-8")
+    (root / "test-requirements.txt").write_text("barlib>=1.0\n", "utf-8")
+    monkeypatch.chdir(root)
+    args = ["scan", "--find-links", str(index), "--no-index", "--strict"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(args) == 0
+    assert "libfoo" not in capsys.readouterr().out
+    files = ["-r", "requirements.txt", "--requirements", "test-requirements.txt"]
+    assert cli.main([*args, *files]) == 1
+    out = capsys.readouterr().out
+    assert "`libfoo.new_api` used at myproj/__init__.py:5" in out
+    assert "first present in 1.4" in out
+    assert "2 dependencies checked" in out
+    assert cli.main([*args, "-r", "requirements.txt", "test-requirements.txt"]) == 2
+    assert "give each requirements file its own -r" in capsys.readouterr().err
