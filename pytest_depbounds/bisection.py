@@ -40,6 +40,7 @@ from pytest_depbounds.attribution import (
 from pytest_depbounds.bounds import resolution_for, unusable_reason
 from pytest_depbounds.envs import (
     KEEP_PER_BOUND,
+    PROBE_FAMILY,
     EnvPlan,
     ensure_env,
     is_built,
@@ -302,7 +303,7 @@ class Prober:
         # One env group per pinned set: a re-run must find every probe's env
         # again; `prune_runs` drops those of older runs.
         moved = (f"{n}-{v}" for n, v in sorted(overrides.items()))
-        group = "-".join([f"bisect-{self.bound}", *moved])
+        group = "-".join([f"{PROBE_FAMILY}-{self.bound}", *moved])
         return EnvPlan(
             bound=group,
             interpreter=ws.interpreter,
@@ -339,7 +340,7 @@ class Prober:
         """
         ws = self.workspace
         quiet: Callable[[str], None] = lambda _message: None  # noqa: E731
-        name = f"bisect-{self.bound}"
+        name = f"{PROBE_FAMILY}-{self.bound}"
         with contextlib.ExitStack() as held:
             try:
                 resolved = resolve(
@@ -511,7 +512,7 @@ def refine(results: Sequence[BoundResult], request: RefineRequest) -> list[Bound
         # The probe envs of the last few runs are kept, as a bound's last envs are.
         prune_runs(
             ws.cache_dir / "envs",
-            family="bisect",
+            family=PROBE_FAMILY,
             used=ws.used_envs,
             keep=KEEP_PER_BOUND,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from pytest_depbounds import scan
-from pytest_depbounds.envs import list_envs, prune
+from pytest_depbounds.envs import PROBE_FAMILY, list_envs, prune, prune_runs
 from pytest_depbounds.errors import DepboundsError
 from pytest_depbounds.installer import IndexSettings
 
@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--keep",
                 type=int,
                 default=1,
-                help="Envs kept per bound, most recently used first (default: 1; "
-                "0 removes all)",
+                help="Envs kept per bound, most recently used first, and probe "
+                "envs of bisection of the last N runs (default: 1; 0 removes all)",
             )
     _add_check(commands)
     _add_coinstall(commands)
@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     envs_dir = args.cache_dir / "envs"
     if args.action == "list":
         return _list(envs_dir)
-    removed = prune(envs_dir, keep=args.keep)
+    removed = prune(envs_dir, keep=args.keep, families=(PROBE_FAMILY,))
+    # Each probe env is its own bound: kept by run, as the run itself keeps them.
+    removed += prune_runs(envs_dir, family=PROBE_FAMILY, used=None, keep=args.keep)
     for env in removed:
         sys.stdout.write(f"removed {env.path.name} ({_mib(env.size)})\n")
     freed = sum(env.size for env in removed)

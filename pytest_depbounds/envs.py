@@ -35,6 +35,10 @@ PAUSE_VAR = "PYTEST_DEPBOUNDS_TEST_PAUSE"
 #: Envs kept per bound; older ones (by last use) are removed after a build.
 KEEP_PER_BOUND = 3
 
+#: The prefix of the bounds of bisection's and localisation's probe envs, which
+#: are kept by run (:func:`prune_runs`), not by count.
+PROBE_FAMILY = "bisect"
+
 #: Folders never part of the project's source digest.
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "build", "dist", "node_modules", "htmlcov", "site-packages"}
@@ -442,7 +446,13 @@ def list_envs(envs_dir: Path) -> list[EnvInfo]:
     return sorted(found, key=lambda e: e.last_used, reverse=True)
 
 
-def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInfo]:
+def prune(
+    envs_dir: Path,
+    *,
+    keep: int,
+    bound: str | None = None,
+    families: Collection[str] = (),
+) -> list[EnvInfo]:
     """Remove all but the ``keep`` most recently used envs of each bound.
 
     Incomplete envs are always removed; an env another run holds is left alone.
@@ -450,6 +460,8 @@ def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInf
     :param envs_dir: The ``envs`` folder of a depbounds cache dir.
     :param keep: Envs kept per bound.
     :param bound: Only prune this bound's envs.
+    :param families: Families of probe envs left alone (:func:`prune_runs`
+        keeps them by run).
     :returns: The envs removed.
     """
     removed: list[EnvInfo] = []
@@ -457,12 +469,18 @@ def prune(envs_dir: Path, *, keep: int, bound: str | None = None) -> list[EnvInf
     for env in list_envs(envs_dir):
         if bound is not None and env.bound != bound:
             continue
+        if any(_in_family(env, family) for family in families):
+            continue
         seen[env.bound] = seen.get(env.bound, 0) + env.complete
         if env.complete and seen[env.bound] <= keep:
             continue
         if _remove(envs_dir, env):
             removed.append(env)
     return removed
+
+
+def _in_family(env: EnvInfo, family: str) -> bool:
+    return env.bound == family or env.bound.startswith(f"{family}-")
 
 
 def _remove(envs_dir: Path, env: EnvInfo) -> bool:
@@ -483,7 +501,7 @@ def _remove(envs_dir: Path, env: EnvInfo) -> bool:
 
 
 def prune_runs(
-    envs_dir: Path, *, family: str, used: Collection[str], keep: int
+    envs_dir: Path, *, family: str, used: Collection[str] | None, keep: int
 ) -> list[EnvInfo]:
     """Record the envs of a family one run used; remove those its last runs did not.
 
@@ -494,8 +512,10 @@ def prune_runs(
 
     :param envs_dir: The ``envs`` folder of a depbounds cache dir.
     :param family: The prefix of the envs' bounds (``bisect``).
-    :param used: Folder names of the envs this run used.
-    :param keep: Runs whose envs are kept, this one included.
+    :param used: Folder names of the envs this run used; ``None`` records no
+        run and only thins (``depbounds cache prune``).
+    :param keep: Runs whose envs are kept, this one included (at least this
+        one when it used any).
     :returns: The envs removed.
     """
     ledger = envs_dir.parent / "env-runs" / f"{family}.json"
@@ -507,14 +527,18 @@ def prune_runs(
             runs = []
         if not isinstance(runs, list):
             runs = []
-        runs = [sorted(used), *runs][: max(keep, 1)]
+        if used is not None:
+            runs = [sorted(used), *runs][: max(keep, 1)]
+        else:
+            runs = runs[: max(keep, 0)]
         temporary = ledger.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(runs), encoding="utf-8")
         temporary.replace(ledger)
         kept = {str(name) for run in runs if isinstance(run, list) for name in run}
-    removed: list[EnvInfo] = []
-    for env in list_envs(envs_dir):
-        mine = env.bound == family or env.bound.startswith(f"{family}-")
-        if mine and env.path.name not in kept and _remove(envs_dir, env):
-            removed.append(env)
-    return removed
+    return [
+        env
+        for env in list_envs(envs_dir)
+        if _in_family(env, family)
+        and env.path.name not in kept
+        and _remove(envs_dir, env)
+    ]

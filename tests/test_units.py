@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from pytest_depbounds import cli
 from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, EnvPlan, prune_runs
@@ -263,6 +264,36 @@ def test_probe_envs_of_the_last_runs_are_kept(tmp_path: Path) -> None:
         # The last three runs' envs stay, however many each used; bounds' too.
         assert kept == {bound, *(n for used in runs[-KEEP_PER_BOUND:] for n in used)}
     assert removed == {unrecorded, *runs[0], *runs[1]}
+
+
+def test_the_prune_command_keeps_the_probe_envs_of_the_last_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envs = tmp_path / "envs"
+
+    def env(name: str, age: int = 0) -> str:
+        (envs / name / "bin").mkdir(parents=True)
+        (envs / name / "bin" / "python").touch()
+        (envs / name / STAMP).write_text('{"key": "k"}', encoding="utf-8")
+        os.utime(envs / name / STAMP, (1e9 - age, 1e9 - age))
+        return name
+
+    bounds = [env("lower-0123", age=10), env("lower-4567"), env("upper-89ab")]
+    runs: list[list[str]] = []
+    for run in range(3):
+        runs.append([env(f"bisect-lower-a-1.{run}-0123"), env(f"bisect-x-{run}-1")])
+        assert not prune_runs(envs, family="bisect", used=runs[-1], keep=3)
+    env("bisect-upper-b-1.0-0123")  # no recorded run used it
+    prune = ["cache", "prune", "--cache-dir", str(tmp_path), "--keep"]
+    assert cli.main([*prune, "1"]) == 0
+    # The newest env of each bound and the probe envs of the last run only,
+    # though each probe env is the only one of its bound.
+    left = {p.name for p in envs.iterdir() if p.is_dir()}
+    assert left == {*bounds[1:], *runs[-1]}
+    assert "6 envs removed" in capsys.readouterr().out.splitlines()[-1]
+    assert cli.main([*prune, "0"]) == 0
+    assert not [p for p in envs.iterdir() if p.is_dir()]
+    assert "4 envs removed" in capsys.readouterr().out.splitlines()[-1]
 
 
 #: pip >= 24 names what it could not build, never its version; pip 23 names
