@@ -319,9 +319,12 @@ class Prober:
         """Whether the env of a probe is built already (no resolution, no install).
 
         :param overrides: Distribution → exact version.
-        :returns: Whether its resolution is cached and its env stamped.
+        :returns: Whether its resolution is cached and its env stamped; never
+            under ``--depbounds-rebuild``, where every probe resolves again.
         """
         ws = self.workspace
+        if ws.rebuild:
+            return False
         resolved = cached_pins(
             self._request(overrides), ws.installer, workdir=ws.cache_dir / "resolutions"
         )

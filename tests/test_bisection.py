@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
+import types
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from packaging.version import Version
 
+from pytest_depbounds import bisection
 from pytest_depbounds.bisection import (
+    Prober,
     Schedule,
     Trial,
+    Workspace,
     candidate_versions,
     choose_schedule,
     expected_probes,
@@ -451,6 +456,38 @@ def test_the_schedule_building_fewer_envs_is_chosen() -> None:
     assert pair(1, 1, bisect=True) == ("leave-one-out", "one alone")
     assert pair(1, 1, bisect=False) == ("one alone", "leave-one-out")
     assert Schedule(name="one alone", probes=3, cached=2).builds == 1
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_under_rebuild_no_probe_env_counts_as_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, rebuild: bool
+) -> None:
+    # The resolution and the env of every probe are cached...
+    monkeypatch.setattr(
+        bisection, "cached_pins", lambda *_a, **_k: types.SimpleNamespace(lines=())
+    )
+    monkeypatch.setattr(bisection, "is_built", lambda *_a, **_k: True)
+    fake = cast("Any", types.SimpleNamespace)
+    workspace = Workspace(
+        interpreter=fake(),
+        installer=fake(name="uv"),
+        cache_dir=tmp_path,
+        inner_dir=tmp_path,
+        declaration=fake(
+            under_test=(), project_dir=tmp_path, project_name="p", build_inputs=()
+        ),
+        tooling=(),
+        args=(),
+        cwd=tmp_path,
+        rootdir=tmp_path,
+        timeout=None,
+        rebuild=rebuild,
+        editable=False,
+        stop=threading.Event(),
+    )
+    prober = Prober(workspace, "lower", {"a": "1.0", "b": "1.0"}, ["t"])
+    # ...but --depbounds-rebuild resolves every probe again: none is cached.
+    assert prober.cached({"a": "2.0"}) is not rebuild
 
 
 @pytest.mark.slow
