@@ -43,6 +43,7 @@ from pytest_depbounds.envs import (
     PROBE_FAMILY,
     EnvPlan,
     ensure_env,
+    env_dir,
     is_built,
     prune_runs,
 )
@@ -320,7 +321,8 @@ class Prober:
 
         :param overrides: Distribution → exact version.
         :returns: Whether its resolution is cached and its env stamped; never
-            under ``--depbounds-rebuild``, where every probe resolves again.
+            under ``--depbounds-rebuild``, where every probe resolves and
+            builds again.
         """
         ws = self.workspace
         if ws.rebuild:
@@ -355,12 +357,15 @@ class Prober:
                     log=quiet,
                 )
                 plan = self._plan(resolved.lines, overrides)
+                envs_dir = ws.cache_dir / "envs"
                 # Held while the tests run: no other run prunes it meanwhile.
                 env = ensure_env(
                     plan,
                     ws.installer,
-                    envs_dir=ws.cache_dir / "envs",
-                    rebuild=False,
+                    envs_dir=envs_dir,
+                    # Once per run: localisation and bisection share probe envs.
+                    rebuild=ws.rebuild
+                    and env_dir(plan, envs_dir).name not in ws.used_envs,
                     log=quiet,
                     hold=held,
                 )

@@ -23,6 +23,7 @@ from pytest_depbounds.bisection import (
     search,
     strip_paths,
 )
+from pytest_depbounds.envs import env_dir
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find as find_interpreter
 from pytest_depbounds.testing import write_project, write_wheel
@@ -458,18 +459,10 @@ def test_the_schedule_building_fewer_envs_is_chosen() -> None:
     assert Schedule(name="one alone", probes=3, cached=2).builds == 1
 
 
-@pytest.mark.parametrize("rebuild", [False, True])
-def test_under_rebuild_no_probe_env_counts_as_cached(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, rebuild: bool
-) -> None:
-    # The resolution and the env of every probe are cached...
-    monkeypatch.setattr(
-        bisection, "cached_pins", lambda *_a, **_k: types.SimpleNamespace(lines=())
-    )
-    monkeypatch.setattr(bisection, "is_built", lambda *_a, **_k: True)
+def _workspace(tmp_path: Path, *, rebuild: bool) -> Workspace:
     fake = cast("Any", types.SimpleNamespace)
-    workspace = Workspace(
-        interpreter=fake(),
+    return Workspace(
+        interpreter=fake(executable="python", version="3"),
         installer=fake(name="uv"),
         cache_dir=tmp_path,
         inner_dir=tmp_path,
@@ -485,9 +478,47 @@ def test_under_rebuild_no_probe_env_counts_as_cached(
         editable=False,
         stop=threading.Event(),
     )
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_under_rebuild_no_probe_env_counts_as_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, rebuild: bool
+) -> None:
+    # The resolution and the env of every probe are cached...
+    monkeypatch.setattr(
+        bisection, "cached_pins", lambda *_a, **_k: types.SimpleNamespace(lines=())
+    )
+    monkeypatch.setattr(bisection, "is_built", lambda *_a, **_k: True)
+    workspace = _workspace(tmp_path, rebuild=rebuild)
     prober = Prober(workspace, "lower", {"a": "1.0", "b": "1.0"}, ["t"])
     # ...but --depbounds-rebuild resolves every probe again: none is cached.
     assert prober.cached({"a": "2.0"}) is not rebuild
+
+
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_under_rebuild_a_probe_env_is_built_once_per_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, rebuild: bool
+) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def ensure_env(
+        plan: Any, *_a: Any, envs_dir: Path, rebuild: bool, **_k: Any
+    ) -> Any:
+        path = env_dir(plan, envs_dir)
+        calls.append((path.name, rebuild))
+        return types.SimpleNamespace(path=path, python=path, reused=not rebuild)
+
+    monkeypatch.setattr(
+        bisection, "resolve", lambda *_a, **_k: types.SimpleNamespace(lines=())
+    )
+    monkeypatch.setattr(bisection, "ensure_env", ensure_env)
+    monkeypatch.setattr(Prober, "_run_tests", lambda *_a: "ran")
+    prober = Prober(_workspace(tmp_path, rebuild=rebuild), "lower", {"a": "1"}, ["t"])
+    for overrides in ({"a": "2"}, {"a": "3"}, {"a": "2"}):
+        assert prober.run(overrides) == "ran"
+    # Bisection's first probe is localisation's env: rebuilt once, then reused.
+    assert [r for _, r in calls] == [rebuild, rebuild, False]
+    assert calls[0][0] == calls[2][0] != calls[1][0]
 
 
 @pytest.mark.slow
