@@ -547,6 +547,13 @@ def _refine_bound(
         notes += localised
         for dist, failing in found.items():
             targets.setdefault(dist, []).extend(failing)
+        # A failure a culprit note localised is attributed: it is no longer
+        # reported as "not attributed to a dependency".
+        explained = {t for failing in found.values() for t in failing}
+        result = dataclasses.replace(
+            result,
+            unattributed=tuple(t for t in result.unattributed if t not in explained),
+        )
     if not request.bisect:
         return dataclasses.replace(result, notes=(*result.notes, *notes))
     searches: dict[str, Search] = {}

@@ -376,6 +376,11 @@ def test_unexplained_failures_are_localised_then_bisected(
             "test_chain.py": (
                 "import chainlib\n\n\ndef test_chain():\n    assert chainlib.run() == 1\n"
             ),
+            # Fails in every lower env whatever its pins: no dependency explains it.
+            "test_odd.py": (
+                "import sys\nfrom pathlib import Path\n\n\ndef test_odd():\n"
+                "    assert 'lower' not in Path(sys.prefix).name\n"
+            ),
         },
     )
     before = (pytester.path / "pyproject.toml").read_bytes()
@@ -386,8 +391,16 @@ def test_unexplained_failures_are_localised_then_bisected(
     lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
         "bounds"
     ][0]
-    # A value that changed: no exception names a dependency.
-    assert lower["unattributed"] == ["tests/test_value.py::test_value"]
+    # A value that changed: no exception names a dependency, but localisation
+    # does, so only the failure nothing explains stays unattributed.
+    assert lower["unattributed"] == ["tests/test_odd.py::test_odd"]
+    result.stdout.fnmatch_lines(
+        [
+            "findings:",
+            "[[]lower[]] localised 1 failure to valuelib 1.0 *",
+            "[[]lower[]] 1 failure not attributed to a dependency",
+        ]
+    )
     (chained,) = lower["findings"]
     assert (
         chained["kind"],
@@ -423,9 +436,9 @@ def test_unexplained_failures_are_localised_then_bisected(
                 "[[]lower[]] localize: 3 deps differ; leave-one-out (0 envs cached, 3 "
                 "to build; one alone: 3 to build)"
             ),
-            "[[]lower[]] localize: chainlib held at 1.1: 1 of 2 pass (1 of 3)",
+            "[[]lower[]] localize: chainlib held at 1.1: 1 of 3 pass (1 of 3)",
             "[[]lower[]] localize: sublib held at 2.0: fails (2 of 3)",
-            "[[]lower[]] localize: valuelib held at 2.0: 1 of 2 pass (3 of 3)",
+            "[[]lower[]] localize: valuelib held at 2.0: 1 of 3 pass (3 of 3)",
             "[[]lower[]] bisect chainlib: 1.1 ✓ (1 of 1)",
             "[[]lower[]] bisect valuelib: 2.0 ✓ (1 of 1)",
         ]
