@@ -56,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_coinstall(commands)
     scan.add_command(commands)
     args = parser.parse_args(argv)
+    if args.command in {"check", "scan"} and args.project.is_file():
+        # ``-r a.txt b.txt``: argparse took b.txt for the project folder.
+        sys.stderr.write(
+            f"depbounds {args.command}: {args.project} is a file, not a project "
+            "folder; give each requirements file its own -r (-r a.txt -r b.txt)\n"
+        )
+        return EXIT_USAGE
     if args.command == "check":
         return run_check_command(args)
     if args.command == "coinstall":
@@ -209,13 +216,6 @@ def run_check_command(args: argparse.Namespace) -> int:
         run_check,
     )
 
-    if args.project.is_file():
-        # ``-r a.txt b.txt``: argparse took b.txt for the project folder.
-        sys.stderr.write(
-            f"depbounds check: {args.project} is a file, not a project folder; "
-            "give each requirements file its own -r (-r a.txt -r b.txt)\n"
-        )
-        return EXIT_USAGE
     try:
         config = read_config(
             args.project,

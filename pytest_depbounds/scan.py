@@ -1279,9 +1279,6 @@ def listing_for(settings: IndexSettings, cache_dir: Path) -> Listing:
 
 # -- ``depbounds scan`` ---------------------------------------------------------
 
-#: Exit code on a usage error (argparse's own).
-EXIT_USAGE = 2
-
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``depbounds scan`` to the command's subcommands.
@@ -1339,13 +1336,6 @@ def run_command(args: argparse.Namespace) -> int:
     from pytest_depbounds.declared import read_declaration  # noqa: PLC0415
     from pytest_depbounds.installer import IndexSettings  # noqa: PLC0415
 
-    if args.project.is_file():
-        # ``-r a.txt b.txt``: argparse took b.txt for the project folder.
-        sys.stderr.write(
-            f"depbounds scan: {args.project} is a file, not a project folder; "
-            "give each requirements file its own -r (-r a.txt -r b.txt)\n"
-        )
-        return EXIT_USAGE
     project = args.project.resolve()
     settings = IndexSettings.from_environ(
         os.environ,
