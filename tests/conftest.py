@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,8 +31,6 @@ from pytest_depbounds.testing import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
     from pytest_depbounds.process import ExecuteRequest
 
 pytest_plugins = ["pytester"]
@@ -96,42 +94,61 @@ def _isolate_installers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
 
 
+#: Downloads wheels of exact requirements into a cache folder once:
+#: ``(name, requirements, environ) -> folder``.
+WheelDownloader = Callable[[str, Sequence[str], Mapping[str, str] | None], Path]
+
+
 @pytest.fixture(scope="session")
-def tooling_wheels(pytestconfig: pytest.Config) -> Path:
+def cached_wheels(pytestconfig: pytest.Config) -> WheelDownloader:
+    """Wheels from the configured index, downloaded once into pytest's cache."""
+    cache = pytestconfig.cache
+    assert cache is not None
+
+    def download(
+        name: str,
+        requirements: Sequence[str],
+        environ: Mapping[str, str] | None = None,
+    ) -> Path:
+        folder = cache.mkdir(name)
+        complete = folder / "complete"
+        # xdist workers share the folder: one downloads while the others wait.
+        with FileLock(str(folder.parent / f"{folder.name}.lock")):
+            if not complete.exists():
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--only-binary",
+                        ":all:",
+                        "--disable-pip-version-check",
+                        "-d",
+                        str(folder),
+                        *requirements,
+                    ],
+                    check=True,
+                    env=environ,
+                )
+                complete.touch()
+        return folder
+
+    return download
+
+
+@pytest.fixture(scope="session")
+def tooling_wheels(cached_wheels: WheelDownloader) -> Path:
     """Wheels of the running pytest, pytest-xdist and their dependencies.
 
     The only distributions tests take from the configured index, once per
     pytest version (then from the cache).
     """
-    cache = pytestconfig.cache
-    assert cache is not None
-    folder = cache.mkdir(f"tooling-wheels-{pytest.__version__}")
-    complete = folder / "complete"
-    # xdist workers share the folder: one downloads while the others wait.
-    with FileLock(str(folder.parent / f"{folder.name}.lock")):
-        if not complete.exists():
-            _download_tooling(folder)
-            complete.touch()
-    return folder
-
-
-def _download_tooling(folder: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--only-binary",
-            ":all:",
-            "--disable-pip-version-check",
-            "-d",
-            str(folder),
-            f"pytest=={pytest.__version__}",
-            "pytest-xdist",
-        ],
-        check=True,
+    return cached_wheels(
+        f"tooling-wheels-{pytest.__version__}",
+        [f"pytest=={pytest.__version__}", "pytest-xdist"],
+        None,
     )
 
 

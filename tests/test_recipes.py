@@ -19,7 +19,7 @@ import sys
 import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -33,6 +33,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from conftest import WheelDownloader
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_index")]
 
@@ -99,7 +102,7 @@ def _has_check_command() -> bool:
 
 @pytest.fixture(scope="session")
 def plugin_wheels(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+    cached_wheels: WheelDownloader, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
     """A wheel of this checkout, and its runtime dependencies as wheels.
 
@@ -113,28 +116,9 @@ def plugin_wheels(
         if req.marker is None or req.marker.evaluate()
     )
     key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
-    cache = pytestconfig.cache
-    assert cache is not None
-    folder = cache.mkdir(f"recipe-wheels-{key}")
-    if not (folder / "complete").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--only-binary",
-                ":all:",
-                "--disable-pip-version-check",
-                "-d",
-                str(folder),
-                *pins,
-            ],
-            check=True,
-            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-        )
-        (folder / "complete").touch()
+    folder = cached_wheels(
+        f"recipe-wheels-{key}", pins, {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    )
     own = tmp_path_factory.mktemp("plugin-wheel")
     package = ROOT / "pytest_depbounds"
     files = {
