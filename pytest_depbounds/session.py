@@ -452,6 +452,8 @@ class BoundsSession:
         )
         if last is None or time.time() - last.resolved_at <= self.settings.refresh:
             return None, None
+        # Said before the check's thread starts: it logs its own "resolving".
+        log("looking for new releases; running on the last pins meanwhile")
         gate = Gate(channel)
         check = Check(
             lambda: self._resolve(bound, context, log, fresh=True),
@@ -459,7 +461,6 @@ class BoundsSession:
             gate.open,
             same=lambda new, old: new.lines == old.lines,
         )
-        log("looking for new releases; running on the last pins meanwhile")
         failed: DepboundsError | None = None
         outcome: RunOutcome | None = None
         try:
