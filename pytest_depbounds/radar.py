@@ -172,6 +172,11 @@ def _culprit(
     """``(dist, version, symbol, category)``, the usage site and the text, or None."""
     stack = [f for f in details.get("stack") or () if isinstance(f, dict)]
     places = [attributor.place(f) for f in stack]
+    if stack and places[-1][0] == "other" and _real_file(stack[-1]):
+        # The stdlib warned (simplejson 3.0 importing `imp`): a deprecation of
+        # the interpreter's own API, reached by whatever called it, not an API
+        # of a dependency.
+        return None
     # The code that warned: the innermost frame that is not the stdlib's.
     raiser = next(
         (i for i in reversed(range(len(places))) if places[i][0] != "other"), None
@@ -199,6 +204,12 @@ def _culprit(
         )
         return key, site, str(details.get("message", ""))
     return None
+
+
+def _real_file(frame: Mapping[str, Any]) -> bool:
+    """Whether a frame ran a file on disk (not ``<string>``, ``<frozen ...>``)."""
+    file = frame.get("file")
+    return isinstance(file, str) and bool(file) and not file.startswith("<")
 
 
 def _symbol(frame: Mapping[str, Any]) -> str:

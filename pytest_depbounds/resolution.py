@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 from pytest_depbounds.bounds import (
     Floor,
     choose_floor,
+    describe_skipped,
     exact_pin,
     floor_moved,
     floor_not_installable,
@@ -61,6 +62,10 @@ DEFAULT_TOOLING = ("pytest",)
 
 #: Floors stepped over (each a failed build) before giving up.
 MAX_STEPS = 8
+
+#: Resolutions of one bound before giving up on floors that do not build: a
+#: search costs about 2·log2(n) of them for n unbuildable versions (see _Search).
+MAX_RESOLUTIONS = 40
 
 #: Versions named when a range admits none.
 _SHOWN_VERSIONS = 5
@@ -115,6 +120,27 @@ class ResolveRequest:
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+@dataclasses.dataclass(kw_only=True)
+class _Search:
+    """The search for the lowest floor of one distribution whose sdist builds.
+
+    Sdists that no longer build are the oldest ones, often dozens in a row
+    (simplejson 1.1 to 2.x on a current Python): after each failure the next
+    try jumps twice as far as the last one (1, 2, 4, ... versions), and once one
+    resolves, the versions jumped over are bisected. n unbuildable floors cost
+    about 2·log2(n) resolutions, not n.
+    """
+
+    #: The highest version that failed to build.
+    bad: Version
+    #: The lowest version above it that resolved, once one did.
+    good: Version | None = None
+    #: How many versions the next try jumps over ``bad``.
+    jump: int = 1
+    #: The last line of the last failed build's error.
+    why: str = ""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -255,6 +281,8 @@ class _Lower:
         self.known = {}
         #: name → version → why it failed to build (stepped over).
         self.failed: dict[str, dict[Version, str]] = {}
+        #: name → the search for its lowest floor that builds.
+        self.searches: dict[str, _Search] = {}
         #: name → the version pip pins instead of its floor: the lowest that the
         #: other floors' requirements (and the constraints) admit.
         self.raised: dict[str, Version] = {}
@@ -276,7 +304,7 @@ class _Lower:
             return {}, tuple(notes)
         if request.bound == "lower" and request.floors and self.index is not None:
             self._list_candidates()
-        for _ in range(MAX_STEPS + 1):
+        for _ in range(MAX_RESOLUTIONS):
             floors = self._floors()
             requirements = self._requirements(floors)
             floor_file = self._write_floor_constraints(floors)
@@ -293,6 +321,8 @@ class _Lower:
                 constraints=constraints,
             )
             if isinstance(outcome, _Empty) or outcome.ok:
+                if self._narrowed(floors):
+                    continue  # versions jumped over: try one of them
                 break
             if not (
                 self._step_over(outcome, requirements) or self._raise_floors(floors)
@@ -306,11 +336,8 @@ class _Lower:
                     notes=notes,
                     log=self.stem.with_suffix(".deps.log"),
                 )
-        else:  # pragma: no cover - MAX_STEPS builds failed in a row
-            raise ResolutionError(
-                f"{request.bound} bound: gave up after {MAX_STEPS} floors that "
-                "failed to build or did not install together"
-            )
+        else:
+            raise self._gave_up()
         notes += self._floor_notes(floors, lines)
         return lines, tuple(notes)
 
@@ -377,7 +404,8 @@ class _Lower:
     def _floors(self) -> dict[str, Floor]:
         floors = {}
         for name, (requirement, location, reasons) in self.known.items():
-            merged = {**reasons, **self.failed.get(name, {})}
+            merged = {**reasons, **self.failed.get(name, {}), **self._hidden(name)}
+            merged.update(self._searched(name, merged))
             floor = choose_floor(requirement, merged, location=location)
             if floor.chosen is None:
                 label = self.target.label if self.target else "this interpreter"
@@ -441,6 +469,98 @@ class _Lower:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
+    def _candidates(self, name: str) -> list[Version]:
+        """The versions of a direct requirement that may install, not yet failed."""
+        requirement, _, reasons = self.known[name]
+        failed = self.failed.get(name, {})
+        return sorted(
+            v
+            for v in requirement.specifier.filter(reasons)
+            if reasons[v] is None and v not in failed
+        )
+
+    def _next_try(self, name: str) -> Version | None:
+        """The floor a distribution's search tries next (its answer once found)."""
+        search = self.searches[name]
+        between = [
+            v
+            for v in self._candidates(name)
+            if v > search.bad and (search.good is None or v < search.good)
+        ]
+        if search.good is None:
+            return between[min(search.jump, len(between)) - 1] if between else None
+        return between[len(between) // 2] if between else search.good
+
+    def _hidden(self, name: str) -> dict[Version, str]:
+        """Versions a search does not try now: jumped over, or below a failure."""
+        if name not in self.searches:
+            return {}
+        search = self.searches[name]
+        chosen = self._next_try(name)
+        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
+        return {
+            v: f"{wheel}sdist not tried (older and newer ones fail to build)"
+            for v in self._candidates(name)
+            if v < search.bad or (chosen is not None and v < chosen)
+        }
+
+    def _searched(
+        self, name: str, merged: Mapping[Version, str | None]
+    ) -> dict[Version, str]:
+        """One reason for every version a search left behind, tried or not.
+
+        A note then says ``1.0-1.13: ... sdists do not build (tried 1.0, 1.1,
+        1.3, ...)`` rather than alternating what failed and what was jumped over.
+        """
+        search = self.searches.get(name)
+        failed = self.failed.get(name, {})
+        tried = sorted(v for v in failed if search is not None and v <= search.bad)
+        if search is None or len(tried) < 2:  # noqa: PLR2004 - one says it itself
+            return {}
+        shown = ", ".join(str(v) for v in tried[:_SHOWN_VERSIONS])
+        shown += ", ..." if len(tried) > _SHOWN_VERSIONS else ""
+        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
+        reason = f"{wheel}sdists do not build (tried {shown}: {search.why})"
+        hidden = self._hidden(name)
+        return {
+            v: reason
+            for v in merged
+            if v <= search.bad and (v in hidden or v in failed)
+        }
+
+    def _tag(self) -> str:
+        tags = self.target.tags if self.target else ()
+        return tags[0].split("-", 1)[0] if tags else ""
+
+    def _narrowed(self, floors: Mapping[str, Floor]) -> bool:
+        """Record the floors that resolved; whether a search has more to try."""
+        more = False
+        for name, search in self.searches.items():
+            chosen = floors[name].chosen if name in floors else None
+            if chosen is None or chosen <= search.bad:
+                continue
+            if search.good is None or chosen < search.good:
+                search.good = chosen
+            following = self._next_try(name)
+            if following is not None and following != search.good:
+                self.log(
+                    f"{name}=={chosen} builds: trying {following} "
+                    f"(between {search.bad} and {chosen})"
+                )
+                more = True
+        return more
+
+    def _gave_up(self) -> ResolutionError:
+        failed = "; ".join(
+            f"{name} {describe_skipped(sorted(versions.items()))}"
+            for name, versions in sorted(self.failed.items())
+        )
+        return ResolutionError(
+            f"{self.request.bound} bound: gave up after {MAX_RESOLUTIONS} "
+            "resolutions with floors that failed to build or did not install "
+            f"together ({failed or 'no build failed'}): declare a higher minimum"
+        )
+
     def _step_over(self, outcome: Outcome, requirements: Sequence[str]) -> bool:
         """Exclude a floor that failed to build, if that is why resolution failed."""
         request = self.request
@@ -460,12 +580,26 @@ class _Lower:
             return False
         if version in self.failed.get(name, {}):
             return False
-        tags = self.target.tags if self.target else ()
-        wheel = f"no wheel for {tags[0].split('-', 1)[0]}, " if tags else ""
+        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
         self.failed.setdefault(name, {})[version] = f"{wheel}sdist build failed: {why}"
         # New floors: what pip's floors were raised for may no longer hold.
         self.raised.clear()
-        self.log(f"{name}=={version} does not build: trying the next version")
+        if name not in self.known:
+            self.log(f"{name}=={version} does not build: trying the next version")
+            return True
+        search = self.searches.setdefault(name, _Search(bad=version, jump=0))
+        search.bad = max(search.bad, version)
+        search.why = why
+        if search.good is None:
+            search.jump = max(1, search.jump * 2)
+        following = self._next_try(name)
+        candidates = self._candidates(name)
+        if following is None or following == next(
+            (v for v in candidates if v > version), None
+        ):
+            self.log(f"{name}=={version} does not build: trying the next version")
+        else:
+            self.log(f"{name}=={version} does not build: trying {following}")
         return True
 
     # -- pip: floors that do not install together ---------------------------

@@ -289,7 +289,18 @@ def floors_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder, "pyfloor", "1.0", {"pyfloor/__init__.py": ""}, requires_python="<3.12"
     )
     write_wheel(folder, "pyfloor", "1.1", {"pyfloor/__init__.py": ""})
+    # Many old sdists in a row that no longer build (as simplejson 1.1 to 2.x on
+    # a current Python), then sdists whose metadata builds, then a wheel.
+    for minor in range(MANYLIB_BROKEN):
+        write_sdist(folder, "manylib", f"1.{minor}", "", backend=FAILING_BACKEND)
+    for minor in range(MANYLIB_BROKEN, MANYLIB_BROKEN + 3):
+        write_sdist(folder, "manylib", f"1.{minor}", "", backend=WHEEL_FAILING_BACKEND)
+    write_wheel(folder, "manylib", "2.0", {"manylib/__init__.py": ""})
     return folder
+
+
+#: How many of manylib's oldest sdists fail to build (1.0 to 1.13).
+MANYLIB_BROKEN = 14
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,17 @@ DEPLIB_V1 = {
 
         warnings.warn("deplib.util is deprecated", DeprecationWarning, stacklevel=2)
     """,
+    # An old release importing a module its Python deprecates (simplejson 3.0
+    # imports `imp`): the interpreter's deprecation of deplib's code.
+    "deplib/legacy.py": "import stdmod\n",
 }
+#: A module outside the env and the project, as the stdlib is, that warns when
+#: imported (as `imp` does on Python 3.11).
+STDMOD = (
+    "import warnings\n\n"
+    "warnings.warn('the stdmod module is deprecated', DeprecationWarning, "
+    "stacklevel=2)\n"
+)
 # Another dependency calling the deprecated function: its problem, not ours.
 OTHERLIB = {
     "otherlib/__init__.py": """\
@@ -59,7 +70,8 @@ TESTS = {
         "def test_two():\n    assert myproj.go() == 1\n\n\n"
         "def test_later():\n    assert deplib.later() == 1\n\n\n"
         "def test_other():\n    assert otherlib.run() == 1\n\n\n"
-        "def test_own():\n    warnings.warn('mine', DeprecationWarning)\n"
+        "def test_own():\n    warnings.warn('mine', DeprecationWarning)\n\n\n"
+        "def test_legacy():\n    import deplib.legacy\n"
     )
 }
 
@@ -89,7 +101,10 @@ def _run(
     pytester.makeini(ini)
     results = pytester.path / "results.jsonl"
     monkeypatch.setenv(_inner.RESULTS_VAR, str(results))
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    stdlike = pytester.path.parent / f"{pytester.path.name}-stdlib"
+    stdlike.mkdir(exist_ok=True)
+    (stdlike / "stdmod.py").write_text(STDMOD, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(stdlike)]))
     result = pytester.runpytest_subprocess(
         "-p", "pytest_depbounds._inner", "-rw", *args
     )
@@ -134,7 +149,7 @@ def test_ignored_deprecations_are_still_seen_and_still_ignored(
         "[pytest]\nfilterwarnings =\n    ignore::DeprecationWarning\n"
         "    ignore::FutureWarning\n",
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     # The project's filters keep working: pytest shows no warning.
     result.stdout.no_fnmatch_line("*warnings summary*")
     found = _deprecations(records, site, pytester.path)
@@ -173,6 +188,9 @@ def test_another_dependency_and_the_project_itself_are_not_reported(
     found = _deprecations(records, site, pytester.path)
     assert found["deplib.old"].tests == ("test_a.py::test_one", "test_a.py::test_two")
     assert "otherlib.run" not in found
+    # deplib.legacy's import of a module its Python deprecates: not deplib's API.
+    assert any("stdmod module is deprecated" in r["message"] for r in stacks)
+    assert "deplib.legacy" not in found
     assert all(d.dist == "deplib" for d in found.values())
 
 
@@ -186,7 +204,7 @@ def test_error_filters_still_fail_the_test(
         "[pytest]\nfilterwarnings =\n    error\n"
         "    ignore:deplib.util:DeprecationWarning\n",
     )
-    result.assert_outcomes(passed=0, failed=5)
+    result.assert_outcomes(passed=0, failed=6)
     result.stdout.fnmatch_lines(["*DeprecationWarning: old() is deprecated*"])
     # Only the ignored import-time warning reached the radar.
     found = _deprecations(records, site, pytester.path)
@@ -201,7 +219,7 @@ def test_the_interpreters_own_default_filters_are_obeyed_too(
     result, records = _run(
         pytester, monkeypatch, site, "[pytest]\n", "-p", "no:warnings"
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     found = _deprecations(records, site, pytester.path)
     assert set(found) == {"deplib.old", "deplib.util", "deplib.later"}
 
@@ -224,7 +242,7 @@ def test_a_default_run_keeps_pytest_warning_summary(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
 ) -> None:
     result, records = _run(pytester, monkeypatch, site, "[pytest]\n")
-    result.assert_outcomes(passed=5, warnings=6)
+    result.assert_outcomes(passed=6, warnings=7)
     result.stdout.fnmatch_lines(["*old() is deprecated; use new()*"])
     ids = [r["id"] for r in records if r["event"] == "warning" and "stack" in r]
     # Each warning's stack is sent once; repeats name its id.

@@ -118,6 +118,47 @@ def test_the_lowest_installable_floor_is_pinned_and_explained(
     assert "oldlib==1.0 does not build: trying the next version" in served.logged
 
 
+def test_a_long_run_of_floors_that_do_not_build_is_searched(
+    local: _Resolver,
+) -> None:
+    # 14 unbuildable sdists in a row: stepping one version per resolution gave
+    # up after 8; jumping and bisecting finds 1.14 in a few resolutions.
+    pins = local(_request("manylib"))
+    assert pins.versions == {"manylib": "1.14"}
+    (note,) = pins.notes
+    assert note.kind == "floor-not-installable"
+    assert note.message == (
+        f"declared `manylib`, but the lowest that installs on {LABEL} is 1.14 "
+        f"(1.0\u20131.13: no wheel for {TAG}, sdists do not build (tried 1.0, 1.1, "
+        "1.3, 1.7, 1.11, ...: RuntimeError: cannot compile _speedups.c: Cython 3 "
+        "is not supported))"
+    )
+    assert note.fix == "manylib>=1.14"
+    assert [line for line in local.logged if line.startswith("manylib==")] == [
+        "manylib==1.0 does not build: trying the next version",
+        "manylib==1.1 does not build: trying 1.3",
+        "manylib==1.3 does not build: trying 1.7",
+        "manylib==1.7 does not build: trying 1.15",
+        "manylib==1.15 builds: trying 1.11 (between 1.7 and 1.15)",
+        "manylib==1.11 does not build: trying 1.13",
+        "manylib==1.13 does not build: trying the next version",
+    ]
+
+
+def test_giving_up_on_floors_that_do_not_build_names_them(
+    local: _Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pytest_depbounds.resolution.MAX_RESOLUTIONS", 2)
+    with pytest.raises(ResolutionError) as raised:
+        local(_request("manylib"))
+    assert str(raised.value) == (
+        "lower bound: gave up after 2 resolutions with floors that failed to build "
+        "or did not install together (manylib 1.0\u20131.1: no wheel for "
+        f"{TAG}, sdist build failed: RuntimeError: cannot compile _speedups.c: "
+        "Cython 3 is not supported): declare a higher minimum"
+    )
+
+
 def test_versions_without_a_usable_file_are_skipped(local: _Resolver) -> None:
     pins = local(_request("oldlib>=1.1"))
     assert pins.versions == {"oldlib": "1.3"}
