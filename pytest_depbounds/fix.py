@@ -400,6 +400,8 @@ def _suggested(
     if not works or there is None:
         if target == finding.dist:
             return finding
+        if result.resolution == "lowest":
+            return _too_old_transitive(finding, target, other)
         # A transitive dist too new for the declared one that pulls it in.
         fix = f"{finding.dist}<{finding.version}"
         advice = (
@@ -412,6 +414,28 @@ def _suggested(
     advice = (
         f"{what} `{fix}` (the upper bound works with {target} {there}; "
         "--depbounds-bisect finds the lowest that does)"
+    )
+    return dataclasses.replace(finding, fix=fix, advice=advice)
+
+
+def _too_old_transitive(
+    finding: Finding, target: str, other: BoundResult | None
+) -> Finding:
+    """A transitive dist that ``--depbounds-strategy=lowest`` took at its oldest.
+
+    A cap would exclude nothing that matters: it needs a floor, from the
+    declared dist that pulls it in or from the project itself.
+    """
+    key = canonicalize_name(finding.dist)
+    there = other.pins.get(key) if other is not None else None
+    if there is not None and _version(there) > _version(finding.version):
+        fix = f"{finding.dist}>={there}"
+    else:
+        fix = f"{finding.dist}>{finding.version}"
+    advice = (
+        f"raise `{target}` to a release that requires a newer {finding.dist} "
+        f"than {finding.version} (the oldest it admits), or declare `{fix}` "
+        "with a reason"
     )
     return dataclasses.replace(finding, fix=fix, advice=advice)
 

@@ -260,13 +260,15 @@ def _finding(**changes: object) -> Finding:
     return Finding(**values)  # type: ignore[arg-type]
 
 
-def _result(bound: str, pins: dict[str, str], *findings: Finding) -> BoundResult:
+def _result(
+    bound: str, pins: dict[str, str], *findings: Finding, resolution: str = ""
+) -> BoundResult:
     return BoundResult(
         bound=bound,
         interpreter="CPython 3.11",
         pins=pins,
         direct=tuple(pins),
-        resolution="",
+        resolution=resolution,
         env_path=None,
         env_reused=False,
         env_seconds=0.0,
@@ -379,3 +381,32 @@ def test_suggested_fix_for_a_lower_gap_and_an_upper_break() -> None:
         "raise `toplib` to a release that works with baselib 3.0, or constrain "
         "`baselib<3.0` with a reason"
     )
+
+
+
+def test_a_transitive_dist_too_old_under_the_lowest_strategy_needs_a_floor() -> None:
+    # time-machine 2.14.1 admits any python-dateutil: `lowest` takes 1.4, which
+    # does not import on Python 3; a cap `<1.4` would be the wrong way round.
+    broken = _finding(
+        kind="import-error",
+        dist="python-dateutil",
+        version="1.4",
+        relation="transitive",
+        chain=("myproj", "time-machine 2.14.1", "python-dateutil 1.4"),
+    )
+    lower_pins = {"time-machine": "2.14.1", "python-dateutil": "1.4"}
+    (alone,) = suggest([_result("lower", lower_pins, broken, resolution="lowest")])
+    assert alone.findings[0].finding.fix == "python-dateutil>1.4"
+    assert alone.findings[0].finding.advice == (
+        "raise `time-machine` to a release that requires a newer python-dateutil "
+        "than 1.4 (the oldest it admits), or declare `python-dateutil>1.4` with a "
+        "reason"
+    )
+    upper_pins = {"time-machine": "2.14.1", "python-dateutil": "2.9.0"}
+    lower, _ = suggest(
+        [
+            _result("lower", lower_pins, broken, resolution="lowest"),
+            _result("upper", upper_pins, resolution="highest"),
+        ]
+    )
+    assert lower.findings[0].finding.fix == "python-dateutil>=2.9.0"
