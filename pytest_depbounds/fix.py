@@ -400,15 +400,7 @@ def _suggested(
     if not works or there is None:
         if target == finding.dist:
             return finding
-        if result.resolution == "lowest":
-            return _too_old_transitive(finding, target, other)
-        # A transitive dist too new for the declared one that pulls it in.
-        fix = f"{finding.dist}<{finding.version}"
-        advice = (
-            f"raise `{target}` to a release that works with {finding.dist} "
-            f"{finding.version}, or constrain `{fix}` with a reason"
-        )
-        return dataclasses.replace(finding, fix=fix, advice=advice)
+        return _transitive(finding, target, result, other)
     fix = lower_fix(target, there)
     what = "declare" if finding.relation == "undeclared" else "write"
     advice = (
@@ -418,14 +410,22 @@ def _suggested(
     return dataclasses.replace(finding, fix=fix, advice=advice)
 
 
-def _too_old_transitive(
-    finding: Finding, target: str, other: BoundResult | None
+def _transitive(
+    finding: Finding, target: str, result: BoundResult, other: BoundResult | None
 ) -> Finding:
-    """A transitive dist that ``--depbounds-strategy=lowest`` took at its oldest.
+    """The fix for a transitive dist of the lower bound that breaks the project.
 
-    A cap would exclude nothing that matters: it needs a floor, from the
-    declared dist that pulls it in or from the project itself.
+    Under lowest-direct it is too new for the declared dist that pulls it in
+    (a cap); under ``--depbounds-strategy=lowest`` it is at its oldest, and a
+    cap would be the wrong way round: it needs a floor.
     """
+    if result.resolution != "lowest":
+        fix = f"{finding.dist}<{finding.version}"
+        advice = (
+            f"raise `{target}` to a release that works with {finding.dist} "
+            f"{finding.version}, or constrain `{fix}` with a reason"
+        )
+        return dataclasses.replace(finding, fix=fix, advice=advice)
     key = canonicalize_name(finding.dist)
     there = other.pins.get(key) if other is not None else None
     if there is not None and _version(there) > _version(finding.version):

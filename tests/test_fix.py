@@ -383,7 +383,6 @@ def test_suggested_fix_for_a_lower_gap_and_an_upper_break() -> None:
     )
 
 
-
 def test_a_transitive_dist_too_old_under_the_lowest_strategy_needs_a_floor() -> None:
     # time-machine 2.14.1 admits any python-dateutil: `lowest` takes 1.4, which
     # does not import on Python 3; a cap `<1.4` would be the wrong way round.
