@@ -426,9 +426,9 @@ def _transitive(
             f"{finding.version}, or constrain `{fix}` with a reason"
         )
         return dataclasses.replace(finding, fix=fix, advice=advice)
-    key = canonicalize_name(finding.dist)
+    key = canonicalize_name(finding.dist or target)
     there = other.pins.get(key) if other is not None else None
-    if there is not None and _version(there) > _version(finding.version):
+    if there is not None and _version(there) > _version(finding.version or ""):
         fix = f"{finding.dist}>={there}"
     else:
         fix = f"{finding.dist}>{finding.version}"
