@@ -612,16 +612,19 @@ class _PyprojectReader:
         self.lines = text.splitlines()
         self.project_name = project_name
 
-    def locate(self, raw: str) -> str:
+    def locate(self, raw: str, within: str | None = None) -> str:
         # tomllib keeps no positions: the first line quoting the string is the
-        # one a user would look at.
-        for number, line in enumerate(self.lines, start=1):
+        # one a user would look at; from the start of its dependency group when
+        # it has one (the same string may be in several groups).
+        start = self._group_start(within) if within is not None else 0
+        numbered = list(enumerate(self.lines, start=1))
+        numbered = numbered[start:] + numbered[:start]
+        for number, line in numbered:
             if f'"{raw}"' in line or f"'{raw}'" in line:
                 return f"{self.path.name}:{number}"
-        # Written with escapes (``\"cpython\"``), or normalised on the way
-        # (dependency groups come back as packaging writes them).
+        # Written with escapes (``\"cpython\"``), or normalised on the way.
         wanted = _normal(raw)
-        for number, line in enumerate(self.lines, start=1):
+        for number, line in numbered:
             for literal in _TOML_STRING.findall(line):
                 with contextlib.suppress(tomllib.TOMLDecodeError):
                     value = tomllib.loads(f"v = {literal}")["v"]
@@ -648,6 +651,8 @@ class _PyprojectReader:
             names = [g for g in table if canonicalize_name(g) in CONVENTIONAL_GROUPS]
         normalized = {canonicalize_name(g): g for g in table}
         found: list[DeclaredRequirement] = []
+        # A group two requested ones include is declared once.
+        read: set[tuple[str, str]] = set()
         for name in names:
             key = normalized.get(canonicalize_name(name))
             if key is None:
@@ -657,14 +662,69 @@ class _PyprojectReader:
                     f"(declared groups: {known})"
                 )
             try:
-                raws = resolve_dependency_groups(table, key)
+                resolve_dependency_groups(table, key)  # validates: cycles, names
             # ValueError, TypeError, LookupError, or packaging's group of them.
             except Exception as exc:  # noqa: BLE001
                 raise ConfigurationError(
                     f"{self.path.name}: [dependency-groups] {key}: {_reasons(exc)}"
                 ) from None
-            found += self.parse(raws, f"group {key}")
+            for group, raw in _group_strings(table, key):
+                if (group, raw) in read:
+                    continue
+                read.add((group, raw))
+                found.append(
+                    _parse(raw, self.locate(raw, within=group), f"group {group}")
+                )
         return found
+
+    def _group_start(self, group: str) -> int:
+        """The index of the line that opens a group's list, or 0 when not found."""
+        header = next(
+            (
+                i
+                for i, line in enumerate(self.lines)
+                if line.strip().replace(" ", "") == "[dependency-groups]"
+            ),
+            None,
+        )
+        if header is None:
+            return 0
+        for index in range(header + 1, len(self.lines)):
+            line = self.lines[index].strip()
+            if line.startswith("["):
+                break
+            key = line.split("=", 1)[0].strip().strip("\"'")
+            if "=" in line and key == group and not line.startswith("{"):
+                return index
+        return 0
+
+
+def _group_strings(table: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
+    """The requirement strings of a group, in order, each with the group writing it.
+
+    An included group is read where it is written, and once: dev and type both
+    including test declare test's strings once, as test's, at test's lines.
+
+    :param table: ``[dependency-groups]``, validated by ``resolve_dependency_groups``.
+    :param key: The group's key in it.
+    :returns: ``(group key, requirement string)`` pairs.
+    """
+    normalized = {canonicalize_name(g): g for g in table}
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def read(group: str) -> None:
+        seen.add(group)
+        for item in table[group]:
+            if isinstance(item, str):
+                found.append((group, item))
+                continue
+            included = normalized[canonicalize_name(item["include-group"])]
+            if included not in seen:
+                read(included)
+
+    read(key)
+    return found
 
 
 class _SetupCfgReader:

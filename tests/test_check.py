@@ -218,6 +218,33 @@ def test_pyproject_requirements_are_located_too(
     ), out
 
 
+def test_included_dependency_groups_are_checked_once_where_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # platformdirs: every group is read, and dev and type include test: each of
+    # test's entries was checked (and "repeated") once per including group.
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "1"\n'
+        "[dependency-groups]\n"
+        'dev = [{ include-group = "test" }, { include-group = "type" }]\n'
+        'test = ["appdirs==1.4.4", "covdefaults>=2.3"]\n'
+        'type = ["ty>=0.1", { include-group = "test" }]\n'
+        'coverage = ["covdefaults>=2.3"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _check(capsys, "--disable", "A11")
+    assert code == 1
+    violations = [line for line in out.splitlines() if line.startswith("pyproject")]
+    assert violations == [
+        (
+            "pyproject.toml:6: A8 appdirs==1.4.4 caps appdirs at ==1.4.4: users "
+            "cannot install newer releases, even fixed ones; fix: use "
+            "appdirs>=1.4.4, or allow it in [tool.depbounds.check] allow-caps with "
+            "a reason"
+        )
+    ], out
+
+
 def test_a_cap_allowed_with_a_reason_is_not_flagged(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

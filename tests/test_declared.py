@@ -584,6 +584,45 @@ def test_the_project_named_in_a_group_or_requirements_file_brings_its_extras(
     assert [r.name for r in nested.requirements] == ["fakelib", "speedy"]
 
 
+def test_included_groups_are_located_in_their_own_group_and_read_once(
+    tmp_path: Path,
+) -> None:
+    # platformdirs' layout: dev includes test and type, type includes test, and
+    # covdefaults is written in two groups; structlog's: twisted in two groups.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [project]
+        name = "p"
+        version = "1"
+        [dependency-groups]
+        dev = [
+          { include-group = "test" },
+          { include-group = "type" },
+          { include-group = "coverage" },
+        ]
+        test = [
+          "appdirs==1.4.4",
+          "covdefaults>=2.3",
+        ]
+        type = ["twisted", { include-group = "test" }]
+        coverage = [
+          "covdefaults>=2.3",
+          "twisted",
+        ]
+        """,
+    )
+    declaration = read_declaration(tmp_path, extras=(), groups=["dev"])
+    assert _located(declaration) == [
+        ("appdirs==1.4.4", "pyproject.toml:11", "group test"),
+        ("covdefaults>=2.3", "pyproject.toml:12", "group test"),
+        ("twisted", "pyproject.toml:14", "group type"),
+        ("covdefaults>=2.3", "pyproject.toml:16", "group coverage"),
+        ("twisted", "pyproject.toml:17", "group coverage"),
+    ]
+
+
 def test_locations_of_escaped_and_normalised_requirements(tmp_path: Path) -> None:
     # cattrs' layout: an escaped marker in an extra, single quotes in a group
     # (packaging hands group entries back in its own spelling).
