@@ -162,6 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_depbounds.settings import read_settings  # noqa: PLC0415
 
     _keep_xdist_for_the_inner_sessions(config)
+    _leave_plugin_ini_keys_to_the_inner_sessions(config)
     settings = read_settings(config, value or str(config.getini("depbounds")))
     if config.stash.get(_XDIST_REQUESTED, False):
         # ``-n 2`` runs inside each env: pytest-xdist must be installed there.
@@ -177,6 +178,42 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         JunitSplitter(config, settings.bounds), "depbounds-junit"
     )
+
+
+class _InnerIniKeys:
+    """Declares ini keys that only plugins in the bound envs know (``asyncio_mode``).
+
+    The outer session collects nothing, so it need not hold the project's test
+    plugins; the inner sessions, which hold them, check these keys (under
+    ``--strict-config`` too). Registered late, its ``pytest_addoption`` is
+    called at once with the session's parser (a historic hook).
+    """
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+
+    def pytest_addoption(self, parser: pytest.Parser) -> None:
+        for key in self.keys:
+            parser.addini(key, "Read by the inner sessions (pytest-depbounds)")
+
+
+def _leave_plugin_ini_keys_to_the_inner_sessions(config: pytest.Config) -> None:
+    from pytest_depbounds.settings import ini_keys  # noqa: PLC0415
+
+    unknown = tuple(k for k in ini_keys(config.inipath) if not _known_ini(config, k))
+    if unknown:
+        config.pluginmanager.register(
+            _InnerIniKeys(unknown), "depbounds-inner-ini-keys"
+        )
+
+
+def _known_ini(config: pytest.Config, key: str) -> bool:
+    try:
+        config.getini(key)
+    except ValueError as exc:
+        # Only an unknown key: a known one with a bad value stays pytest's to say.
+        return "unknown configuration value" not in str(exc)
+    return True
 
 
 def _metadata_cache(config: pytest.Config, cache_dir: Path | None) -> Path | None:

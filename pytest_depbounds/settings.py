@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from pytest_depbounds.bounds import STRATEGIES, parse_bounds
 from pytest_depbounds.options import OPTIONS, OptionSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -188,3 +195,45 @@ def _path_or_url(value: object, path: Callable[[object], Path | None]) -> str | 
 
 def _is_url(link: str) -> bool:
     return "://" in link
+
+
+#: Where pytest reads its configuration in each kind of file: (section or
+#: table path, whether TOML).
+_INI_SECTIONS = {
+    "pytest.ini": ("pytest", False),
+    ".pytest.ini": ("pytest", False),
+    "tox.ini": ("pytest", False),
+    "setup.cfg": ("tool:pytest", False),
+    "pytest.toml": ("pytest", True),
+    ".pytest.toml": ("pytest", True),
+    "pyproject.toml": ("tool.pytest", True),
+}
+
+
+def ini_keys(inipath: Path | None) -> tuple[str, ...]:
+    """The keys of pytest's configuration file, as pytest reads them.
+
+    :param inipath: ``config.inipath``.
+    :returns: The keys (``[tool.pytest.ini_options]`` and pytest 9's native
+        ``[tool.pytest]`` keys for ``pyproject.toml``); none for an unreadable file.
+    """
+    if inipath is None or inipath.name not in _INI_SECTIONS:
+        return ()
+    section, is_toml = _INI_SECTIONS[inipath.name]
+    try:
+        text = inipath.read_text(encoding="utf-8")
+        if not is_toml:
+            parser = configparser.RawConfigParser()
+            parser.read_string(text)
+            return tuple(parser.options(section)) if parser.has_section(section) else ()
+        table: object = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, configparser.Error, tomllib.TOMLDecodeError):
+        return ()
+    for part in section.split("."):
+        table = table.get(part, {}) if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        return ()
+    legacy = table.get("ini_options", {})
+    keys = [k for k in table if k != "ini_options"]
+    keys += list(legacy) if isinstance(legacy, dict) else []
+    return tuple(keys)

@@ -79,3 +79,30 @@ def test_a_path_value_outside_the_rootdir_needs_an_equals_sign(
     )
     with_equals.stdout.fnmatch_lines(["*/nonexistent/python: no such interpreter*"])
     assert f"rootdir: {pytester.path}" in with_equals.stdout.str()
+
+
+@pytest.mark.parametrize("strict", ["--strict-config", ""])
+def test_ini_keys_of_plugins_only_the_envs_hold_are_left_to_them(
+    pytester: pytest.Pytester, strict: str
+) -> None:
+    # filelock, structlog: `asyncio_mode`/`timeout` belong to plugins installed
+    # in the bound envs (their test group), not beside pytest-depbounds; with
+    # `--strict-config` or `filterwarnings = error` the outer session stopped.
+    pytester.makepyprojecttoml(
+        '[project]\nname = "p"\nversion = "1"\n'
+        "[tool.pytest.ini_options]\n"
+        f'addopts = "{strict}"\n'
+        'filterwarnings = ["error"]\nasyncio_mode = "auto"\ntimeout = 20\n'
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-python=/nonexistent/python"
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Unknown config option" not in output
+    assert "INTERNALERROR" not in output
+    result.stdout.fnmatch_lines(["*/nonexistent/python: no such interpreter*"])
+    # Without --depbounds, pytest checks them as always.
+    plain = pytester.runpytest_subprocess()
+    assert "Unknown config option: asyncio_mode" in (
+        plain.stdout.str() + plain.stderr.str()
+    )
