@@ -681,6 +681,7 @@ def _localize(
                 message=f"localised {count} to {dist} {failing[dist]} {how}",
                 location=_location(ws.declaration, dist),
                 fix=fix,
+                tests=tuple(failed),
             )
         )
     if not found:

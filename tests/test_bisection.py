@@ -398,6 +398,7 @@ def test_unexplained_failures_are_localised_then_bisected(
         [
             "findings:",
             "[[]lower[]] localised 1 failure to valuelib 1.0 *",
+            "         tests: tests/test_value.py::test_value@lower",
             "[[]lower[]] 1 failure not attributed to a dependency",
         ]
     )
@@ -426,6 +427,9 @@ def test_unexplained_failures_are_localised_then_bisected(
         "bound's 1.1 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert notes[("culprit", "valuelib")]["tests"] == [
+        "tests/test_value.py::test_value"
+    ]
     assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
     assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
     assert len(notes) == 4
