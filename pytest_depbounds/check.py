@@ -548,12 +548,17 @@ def _in_global(entry: DeclaredRequirement, inputs: _Inputs) -> set[str]:
 
 def _pinned(
     entries: Iterable[DeclaredRequirement], pins: Mapping[NormalizedName, Pin] | None
-) -> Iterator[tuple[DeclaredRequirement, Pin, Version | None]]:
-    """The entries a constraints file pins, with the pin and the declared floor."""
+) -> Iterator[tuple[DeclaredRequirement, Pin, Version | None, bool]]:
+    """The entries a constraints file pins, with the pin, the floor, and a yes/no.
+
+    The yes/no says whether the entry's range admits the pin.
+    """
     for entry in entries:
         pin = (pins or {}).get(entry.name)
         if pin is not None:
-            yield entry, pin, declared_floor(entry.requirement.specifier)
+            specifier = entry.requirement.specifier
+            admitted = specifier.contains(pin.version, prereleases=True)
+            yield entry, pin, declared_floor(specifier), admitted
 
 
 def _a2_duplicates(inputs: _Inputs) -> Iterator[Violation]:
@@ -638,11 +643,11 @@ def _a8_caps(inputs: _Inputs) -> Iterator[Violation]:
 
 
 def _b2_admits_upper(inputs: _Inputs) -> Iterator[Violation]:
-    for entry, pin, floor in _pinned(inputs.applying(), inputs.upper):
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.upper):
         # A floor above the pin explains why the range excludes it: B10 says so.
         if floor is not None and floor > pin.version:
             continue
-        if not entry.requirement.specifier.contains(pin.version, prereleases=True):
+        if not admitted:
             yield _violation(
                 "B2",
                 entry,
@@ -654,7 +659,7 @@ def _b2_admits_upper(inputs: _Inputs) -> Iterator[Violation]:
 
 
 def _b10_floor_below_upper(inputs: _Inputs) -> Iterator[Violation]:
-    for entry, pin, floor in _pinned(inputs.applying(), inputs.upper):
+    for entry, pin, floor, _ in _pinned(inputs.applying(), inputs.upper):
         if floor is not None and floor > pin.version:
             yield _violation(
                 "B10",
@@ -688,9 +693,9 @@ def _a11_lower_pinned(inputs: _Inputs) -> Iterator[Violation]:
 
 
 def _a12_lower_in_range(inputs: _Inputs) -> Iterator[Violation]:
-    for entry, pin, floor in _pinned(inputs.applying(), inputs.lower):
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.lower):
         requirement = entry.requirement
-        if not requirement.specifier.contains(pin.version, prereleases=True):
+        if not admitted:
             yield _violation(
                 "A12",
                 entry,
@@ -704,12 +709,10 @@ def _a12_lower_in_range(inputs: _Inputs) -> Iterator[Violation]:
 
 
 def _a13_lower_is_floor(inputs: _Inputs) -> Iterator[Violation]:
-    for entry, pin, floor in _pinned(inputs.applying(), inputs.lower):
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.lower):
         requirement = entry.requirement
         # Outside the range, A12 says so.
-        if not requirement.specifier.contains(pin.version, prereleases=True):
-            continue
-        if floor is not None and pin.version != floor:
+        if admitted and floor is not None and pin.version != floor:
             yield _violation(
                 "A13",
                 entry,
@@ -760,7 +763,7 @@ def _a14_floors_install(inputs: _Inputs) -> Iterator[Violation]:
     if failure is None:
         return
     # The dist the explanation names first is where the edge starts.
-    order = _names_in(failure)
+    order = names_in(failure)
     mentioned = sorted(
         (e for e in entries if e.name in order and not is_tooling(e.name)),
         key=lambda e: order.index(e.name),
@@ -793,8 +796,12 @@ _CHECKS: Mapping[str, Callable[[_Inputs], Iterable[Violation]]] = {
 }
 
 
-def _names_in(text: str) -> list[NormalizedName]:
-    """The words of a resolver's explanation read as names, in order."""
+def names_in(text: str) -> list[NormalizedName]:
+    """The words of a resolver's explanation read as names.
+
+    :param text: What the resolver said.
+    :returns: Each word as a PEP 503 name, once, in order.
+    """
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
     return list(dict.fromkeys(canonicalize_name(word) for word in words))
 

@@ -17,9 +17,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from packaging.utils import NormalizedName, canonicalize_name
-
-from pytest_depbounds.check import floor_requirements, located, requirement_lines
+from pytest_depbounds.check import (
+    floor_requirements,
+    located,
+    names_in,
+    requirement_lines,
+)
 from pytest_depbounds.declared import DeclaredRequirement, read_declaration
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.installer import IndexSettings, find_uv
@@ -27,6 +30,8 @@ from pytest_depbounds.process import ExecuteRequest, child_environ, execute
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from packaging.utils import NormalizedName
 
 Mode = Literal["upper", "floors"]
 
@@ -268,10 +273,7 @@ def _shared_ranges(
     first: Project, second: Project, explanation: str
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The ranges each side declares for the dists both declare or uv names."""
-    named = {
-        canonicalize_name(word)
-        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", explanation)
-    }
+    named = set(names_in(explanation))
 
     def by_name(project: Project) -> dict[NormalizedName, list[DeclaredRequirement]]:
         found: dict[NormalizedName, list[DeclaredRequirement]] = {}

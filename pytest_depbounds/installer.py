@@ -118,19 +118,8 @@ class IndexSettings:
 
     def uv_args(self) -> list[str]:
         """Arguments of ``uv pip compile``/``install`` for these settings."""
-        args: list[str] = []
-        if self.no_index:
-            args.append("--no-index")
-        elif self.index_url:
-            args += ["--index-url", self.index_url]
-        if not self.no_index:
-            for url in self.extra_index_urls:
-                args += ["--extra-index-url", url]
-        for link in self.find_links:
-            args += ["--find-links", link]
-        if self.offline:
-            args.append("--offline")
-        return args
+        # pip's, and uv's own offline mode (pip has none).
+        return [*self.pip_args(), *(["--offline"] if self.offline else [])]
 
     def pip_args(self) -> list[str]:
         """Arguments of ``pip install`` for these settings."""
