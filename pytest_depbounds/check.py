@@ -409,15 +409,17 @@ def located(declaration: Declaration) -> list[DeclaredRequirement]:
     """A project's declared requirements, located as messages show them.
 
     :param declaration: What :func:`~pytest_depbounds.declared.read_declaration`
-        read.
-    :returns: Its requirements, ``pyproject.toml:line`` relative to the working
-        folder.
+        read (locations relative to the project folder).
+    :returns: Its requirements, each ``file:line`` relative to the working folder
+        (``pyproject.toml``, ``setup.cfg``, or a file ``setup.cfg`` names).
     """
-    prefix = display(declaration.project_dir / "pyproject.toml")
     found = []
     for item in declaration.requirements:
-        _, _, line = item.location.partition(":")
-        where = f"{prefix}:{line}" if line else prefix
+        file, colon, line = item.location.rpartition(":")
+        if not (colon and line.isdigit()):
+            # No line to point at (what a build backend computed).
+            file, line = item.location, ""
+        where = display(declaration.project_dir / file) + (f":{line}" if line else "")
         found.append(dataclasses.replace(item, location=where))
     return found
 
