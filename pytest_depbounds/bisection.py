@@ -86,6 +86,9 @@ Localize = Literal["auto", "yes", "no"]
 
 _MARKS = {"pass": "✓", "fail": "✗", "skip": "skipped"}
 
+#: pytest's exit status when collection errors stop the session.
+_INTERRUPTED = 2
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Trial:
@@ -442,7 +445,15 @@ class Prober:
             ):
                 reason = _import_failure(finding.headline)
                 return ProbeRun(verdict="skip", reason=reason, failed=failed)
-        if outcome.exitstatus != 1 or not failed:
+        # A failing test module or class that does not collect ends pytest with 2
+        # (interrupted), not 1: it reproduces the failure all the same.
+        collected_badly = any(
+            when == "collect" and nodeid in self.tests for nodeid, when, _ in failures
+        )
+        reproduced = outcome.exitstatus == 1 or (
+            outcome.exitstatus == _INTERRUPTED and collected_badly
+        )
+        if not reproduced or not failed:
             reason = f"pytest exited with {outcome.exitstatus}"
             return ProbeRun(verdict="skip", reason=reason, failed=failed)
         return ProbeRun(

@@ -206,6 +206,11 @@ def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"corelib/__init__.py": "def feature():\n    return 1\n"},
     )
     write_wheel(folder, "corelib", "3.0", {"corelib/__init__.py": ""})
+    # A name a test module imports, from 1.3 on: before, the module does not
+    # collect (tornado 6.0's AsyncTestCase under pytest 9: exit status 2).
+    for version in ("1.0", "1.1", "1.2", "1.3", "2.0"):
+        code = "" if Version(version) < Version("1.3") else "FEATURE = 1\n"
+        write_wheel(folder, "collectlib", version, {"collectlib/__init__.py": code})
     # A failure needing both at 1.0: each alone at 1.0 passes (an interaction).
     for name in ("pairone", "pairtwo"):
         for version in ("1.0", "2.0"):
@@ -357,6 +362,45 @@ def test_bisection_finds_each_true_floor_with_log_builds(
     )
     assert installs == []
     assert (pytester.path / "pyproject.toml").read_text(encoding="utf-8") == before
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_test_module_that_does_not_collect_is_a_failing_probe(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A collection error ends pytest with 2, not 1: each probe that reproduced
+    # it was "skipped (pytest exited with 2)", and the search tried every version
+    # (tornado 6.0.1 to 6.4 for tenacity's `tornado>=6.0`).
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["collectlib>=1.0"],
+        package={"myproj/__init__.py": ""},
+        tests={
+            "test_feature.py": (
+                "from collectlib import FEATURE\n\n\n"
+                "def test_feature():\n    assert FEATURE == 1\n"
+            ),
+            "test_fine.py": "def test_fine():\n    pass\n",
+        },
+    )
+    result = pytester.runpytest_inprocess(
+        "--depbounds=lower",
+        "--depbounds-bisect",
+        "--depbounds-report=r.json",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    (lower,) = report["bounds"]
+    notes = {n["dist"]: n for n in lower["notes"]}
+    assert notes["collectlib"]["message"] == (
+        "collectlib: the failing tests pass from 1.3 (tried 1.0 ✗, 1.2 ✗, 1.3 ✓, 2.0 ✓)"
+    )
+    assert notes["collectlib"]["fix"] == "collectlib>=1.3"
 
 
 @pytest.mark.slow
