@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from pytest_depbounds.installer import IndexSettings
+    from pytest_depbounds.metadata import BackendMetadata
     from pytest_depbounds.reqfiles import RequirementLine
 
 #: Groups installed when the user names none (the conventional names).
@@ -458,11 +459,25 @@ def _no_metadata(
     has_files: bool,
     metadata_cache: Path | None,
 ) -> _Metadata:
-    """No pyproject ``[project]`` and no setup.cfg: requirements files or setup.py."""
+    """No pyproject ``[project]`` and no setup.cfg: requirements files or the backend.
+
+    A ``setup.py`` computes its requirements, and a backend with a table of its
+    own (poetry-core's ``[tool.poetry.dependencies]``, as rich has) reads them
+    there: only the build backend knows them, and the project's name.
+    """
     project_dir = reader.path.parent
-    if not has_files and (project_dir / "setup.py").is_file():
-        # setup.py computes its requirements: only its build backend knows them.
-        return None, _from_backend(reader, data, extras, metadata_cache)
+    build_system = data.get("build-system")
+    own_table = isinstance(build_system, dict) and "build-backend" in build_system
+    if not has_files and ((project_dir / "setup.py").is_file() or own_table):
+        from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
+
+        backend = backend_metadata(
+            project_dir,
+            _table(data, "build-system", reader.path),
+            cache_dir=metadata_cache,
+        )
+        name = canonicalize_name(backend.name) if backend.name else None
+        return name, _backend_requirements(reader, backend, extras)
     if extras:
         raise ConfigurationError(
             f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
@@ -490,6 +505,12 @@ def _from_backend(
     backend = backend_metadata(
         reader.path.parent, build_system, cache_dir=metadata_cache
     )
+    return _backend_requirements(reader, backend, extras)
+
+
+def _backend_requirements(
+    reader: _PyprojectReader, backend: BackendMetadata, extras: Sequence[str]
+) -> list[DeclaredRequirement]:
     requirements = list(reader.located(backend.dependencies, backend.source, ""))
     optional = {
         key: list(reader.located(raws, backend.source, f"extra {key}"))

@@ -44,6 +44,8 @@ class BackendMetadata:
     extras: Mapping[str, tuple[str, ...]]
     #: How a requirement's location reads, e.g. ``setup.py (setuptools.build_meta)``.
     source: str
+    #: The project's ``Name``.
+    name: str | None = None
 
 
 def backend_metadata(
@@ -144,6 +146,7 @@ def _from_text(text: str, source: str) -> BackendMetadata:
         dependencies=tuple(dependencies),
         extras={k: tuple(v) for k, v in extras.items()},
         source=source,
+        name=message.get("Name"),
     )
 
 

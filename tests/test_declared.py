@@ -273,6 +273,65 @@ def test_direct_references_are_named_and_noted(tmp_path: Path) -> None:
         )
 
 
+#: A backend that, as poetry-core, reads its own table rather than [project].
+POETRY_LIKE_BACKEND = """\
+import os
+try:
+    import tomllib
+except ImportError:
+    import tomli as tomllib
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    with open("pyproject.toml", "rb") as f:
+        table = tomllib.load(f)["tool"]["fakepoetry"]
+    info = f"{table['name']}-{table['version']}.dist-info"
+    os.makedirs(os.path.join(metadata_directory, info))
+    lines = [f"Name: {table['name']}", f"Version: {table['version']}"]
+    lines += [f"Requires-Dist: {r}" for r in table["dependencies"]]
+    with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\\n" + "\\n".join(lines) + "\\n")
+    return info
+"""
+
+
+def test_a_project_without_a_project_table_asks_its_build_backend(
+    tmp_path: Path,
+) -> None:
+    # rich: [tool.poetry.dependencies] and poetry-core, no [project] and no
+    # setup.py; nothing was under test, and rich itself was blamed as a dependency.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_poetry_backend"
+        backend-path = ["."]
+
+        [tool.fakepoetry]
+        name = "Rich-Like"
+        version = "1.0"
+        dependencies = ["pygments<3.0.0,>=2.13.0", "markdown-it-py>=2.2.0"]
+        """,
+    )
+    _write(tmp_path, "_poetry_backend.py", POETRY_LIKE_BACKEND)
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "rich-like"
+    assert _located(declaration) == [
+        (
+            "pygments<3.0.0,>=2.13.0",
+            "pyproject.toml (metadata from _poetry_backend)",
+            "",
+        ),
+        (
+            "markdown-it-py>=2.2.0",
+            "pyproject.toml (metadata from _poetry_backend)",
+            "",
+        ),
+    ]
+
+
 # -- end to end: an OpenStack-layout project ---------------------------------
 
 #: OpenStack's layout: pyproject names only the build backend (pbr there; an
