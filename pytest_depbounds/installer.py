@@ -471,7 +471,17 @@ def _last_line(output: str) -> str:
         if line.strip()
         and not line.strip().startswith(("hint:", "help:", "cause:", "[stderr]"))
     ]
-    return lines[-1] if lines else "the build failed"
+    last = lines[-1] if lines else "the build failed"
+    if len(last) <= _MAX_REASON:
+        return last
+    # A compiler's whole command line (numpy's old sdists): its start says what
+    # ran, its end how it failed.
+    head, tail = last[: _MAX_REASON * 2 // 3], last[-_MAX_REASON // 3 :]
+    return f"{head.rsplit(' ', 1)[0]} … {tail.split(' ', 1)[-1]}"
+
+
+#: Characters of a build failure's reason kept in messages.
+_MAX_REASON = 150
 
 
 def pinned_versions(lines: Iterable[str]) -> dict[str, str]:

@@ -355,6 +355,20 @@ _PIP_METADATA = "Encountered error while generating package metadata.\n╰─> "
             f"{_PIP_BUILD}  ERROR: Failed building wheel for old-lib\nerror: ...\n",
             ("old-lib", "1.0", "RuntimeError: cannot compile _speedups.c"),
         ),
+        (
+            # numpy 1.21 on Python 3.11: the last line is a whole compiler command.
+            'Failed to build `Old_Lib==1.0`\n  error: Command "gcc -Wall '
+            + "-Ibuild/src.linux-x86_64-3.11/numpy/core/src/common " * 20
+            + '-c arraytypes.c -o arraytypes.o" failed with exit status 1\n',
+            (
+                "Old_Lib",
+                "1.0",
+                (
+                    'error: Command "gcc -Wall -Ibuild/src.linux-x86_64-3.11/numpy/core/'
+                    'src/common … -o arraytypes.o" failed with exit status 1'
+                ),
+            ),
+        ),
         (f"{_PIP_BUILD}{_PIP_METADATA}See above for output.\n", None),
         ("  ERROR: Failed building wheel for other\n", None),
         ("ERROR: ResolutionImpossible", None),
