@@ -65,6 +65,8 @@ class EnvPlan:
     project_name: str
     build_inputs: tuple[Path, ...]
     editable: bool
+    #: ``name version`` of the pins built from their sdist (said: it is slow).
+    from_source: tuple[str, ...] = ()
 
     def key(self) -> str:
         """Digest of everything that, changed, needs a new env.
@@ -269,7 +271,13 @@ def _build(
     _checkpoint("created")
     pins_file = path / PINS
     pins_file.write_text("\n".join(plan.pins) + "\n", encoding="utf-8")
-    log(f"installing {len(plan.pins)} packages with {installer.name}")
+    building = (
+        f"; building {', '.join(plan.from_source)} from source (no wheel for "
+        f"{plan.interpreter.label}): this can take minutes"
+        if plan.from_source
+        else ""
+    )
+    log(f"installing {len(plan.pins)} packages with {installer.name}{building}")
     _run(
         installer.install_pins(env_python(path), pins_file),
         "install the pins",

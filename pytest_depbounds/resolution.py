@@ -154,6 +154,9 @@ class Pins:
     reused: bool = False
     #: What computing the pins found: floors that moved or do not install.
     notes: tuple[Note, ...] = ()
+    #: ``name version`` of the direct floors that have no wheel for the env's
+    #: interpreter: installing builds them from their sdist (minutes, for numpy).
+    from_source: tuple[str, ...] = ()
 
     def under_test(self) -> dict[str, str]:
         """Pins of everything but the test tooling and what only it needs."""
@@ -211,7 +214,8 @@ def resolve(
     log(f"resolving ({request.resolution}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
-    main, notes = _Lower(request, installer, stem, index, log).run()
+    lower = _Lower(request, installer, stem, index, log)
+    main, notes = lower.run()
     constraints = tuple(
         p
         for p in (
@@ -239,6 +243,7 @@ def resolve(
         tooling=tooling_only,
         resolved_at=time.time(),
         notes=notes,
+        from_source=lower.from_source(main),
     )
     _store(stem.with_suffix(".json"), pins)
     return pins
@@ -279,6 +284,8 @@ class _Lower:
         #: name → (requirement, location, version → why it does not install).
         self.known: dict[str, tuple[Requirement, str | None, dict[Version, str | None]]]
         self.known = {}
+        #: name → its versions with a wheel for the target.
+        self.wheels: dict[str, set[Version]] = {}
         #: name → version → why it failed to build (stepped over).
         self.failed: dict[str, dict[Version, str]] = {}
         #: name → the search for its lowest floor that builds.
@@ -341,6 +348,20 @@ class _Lower:
         notes += self._floor_notes(floors, lines)
         return lines, tuple(notes)
 
+    def from_source(self, lines: Mapping[str, str]) -> tuple[str, ...]:
+        """``name version`` of the pinned direct floors without a wheel here."""
+        if not self.target or not self.target.tags:
+            return ()
+        found = []
+        for name, wheels in sorted(self.wheels.items()):
+            if name not in lines:
+                continue
+            with contextlib.suppress(InvalidRequirement, InvalidVersion):
+                version = Version(_version_of(lines[name]))
+                if version not in wheels:
+                    found.append(f"{name} {version}")
+        return tuple(found)
+
     # -- candidates and floors ----------------------------------------------
 
     def _list_candidates(self) -> None:
@@ -387,6 +408,12 @@ class _Lower:
                 for version, group in by_version.items()
             }
             self.known[name] = (requirement, location, reasons)
+            wanted_tags = set(self.target.tags)
+            self.wheels[name] = {
+                file.version
+                for file in files
+                if file.kind == "wheel" and file.tags & wanted_tags
+            }
 
     def _applies(self, requirement: Requirement, extras: Iterable[str] = ()) -> bool:
         """Whether a requirement's marker holds on the target, for these extras."""
@@ -1182,6 +1209,7 @@ def _load(path: Path) -> Pins | None:
             tooling=frozenset(data["tooling"]),
             resolved_at=float(data["resolved_at"]),
             notes=tuple(Note(**note) for note in data.get("notes", ())),
+            from_source=tuple(data.get("from_source", ())),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -1194,6 +1222,7 @@ def _store(path: Path, pins: Pins) -> None:
         "tooling": sorted(pins.tooling),
         "resolved_at": pins.resolved_at,
         "notes": [note.as_json() for note in pins.notes],
+        "from_source": list(pins.from_source),
     }
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")

@@ -615,6 +615,7 @@ class BoundsSession:
             project_name=declaration.project_name or declaration.project_dir.name,
             build_inputs=declaration.build_inputs,
             editable=self.settings.editable,
+            from_source=pins.from_source,
         )
         return ensure_env(
             plan,

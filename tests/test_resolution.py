@@ -134,6 +134,7 @@ def test_a_long_run_of_floors_that_do_not_build_is_searched(
         "is not supported))"
     )
     assert note.fix == "manylib>=1.14"
+    assert pins.from_source == ("manylib 1.14",)
     assert [line for line in local.logged if line.startswith("manylib==")] == [
         "manylib==1.0 does not build: trying the next version",
         "manylib==1.1 does not build: trying 1.3",
@@ -406,6 +407,10 @@ def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # Building from an sdist can take minutes (numpy): the step says so.
+    assert "; building staticlib 1.0 from source (no wheel for" in " ".join(
+        result.stdout.str().split()
+    )
     (lower,) = json.loads((pytester.path / "r.json").read_text())["bounds"]
     assert lower["interpreter"] == INTERPRETER.label
     assert lower["direct"] == {"staticlib": "1.1", "alib": "1.0", "blib": "2.0"}
