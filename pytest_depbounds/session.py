@@ -126,6 +126,18 @@ class BoundsSession:
         self.upper_pins: Pins | None = None
         self.upper_resolved = threading.Event()
 
+    def _declared(self, bound: str) -> Declaration:
+        """The declaration on a bound's interpreter, false markers left out.
+
+        Such a dist is not direct there, even when another dependency installs it
+        (structlog's ``typing-extensions; python_version<'3.11'``, which
+        pytest-asyncio pulls in).
+        """
+        markers = self.markers.get(bound)
+        if markers is None:
+            return self.declaration
+        return self.declaration.applicable(markers)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool:
         """Skip the outer collection: tests are collected inside each env."""
@@ -662,7 +674,7 @@ class BoundsSession:
             elif kind == "pins":
                 state.pins = payload
                 state.view.pins(
-                    payload, self.declaration, self.source_notes.get(bound, ())
+                    payload, self._declared(bound), self.source_notes.get(bound, ())
                 )
             elif kind == "env":
                 state.env = payload
@@ -754,7 +766,7 @@ class BoundsSession:
             bound=state.bound,
             interpreter=self.interpreter_labels.get(state.bound, "?"),
             pins=dict(pins.versions) if pins else {},
-            direct=tuple(r.name for r in self.declaration.under_test),
+            direct=tuple(r.name for r in self._declared(state.bound).under_test),
             resolution=resolution_for(
                 _strategy_of(state.bound), self.settings.strategy
             ),

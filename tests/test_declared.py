@@ -377,6 +377,8 @@ def test_openstack_layout_at_both_bounds(
         fakelib>=1.0  # old_api
         stablelib>=1.0 ; python_version < "3"
         ./libs/siblib
+        toplib>=1.0
+        baselib>=1.0 ; python_version < "3"
         """,
     )
     _write(root, "upper.txt", "# like upper-constraints.txt\nfakelib<2\n")
@@ -415,15 +417,16 @@ def test_openstack_layout_at_both_bounds(
     result.stdout.fnmatch_lines(
         [
             "*depbounds: lower bound*",
+            # baselib, whose marker is false, is toplib's dependency: not direct.
             (
-                f"[[]lower[]] pins: fakelib==1.0 kwlib==1.0 siblib @ {siblib}; "
-                "left out by marker: stablelib*"
+                f"[[]lower[]] pins: fakelib==1.0 kwlib==1.0 siblib @ {siblib} "
+                "toplib==1.0 (+1 transitive); left out by marker: stablelib, baselib*"
             ),
             "*depbounds: upper bound*",
             # -c upper.txt holds fakelib below 2.0.
             (
-                f"[[]upper[]] pins: fakelib==1.4 kwlib==1.2 siblib @ {siblib}; "
-                "left out by marker: stablelib*"
+                f"[[]upper[]] pins: fakelib==1.4 kwlib==1.2 siblib @ {siblib} "
+                "toplib==1.1 (+1 transitive); left out by marker: stablelib, baselib*"
             ),
             "lower*passed*1 passed*",
             "upper*passed*1 passed*",
