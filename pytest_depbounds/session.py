@@ -587,10 +587,23 @@ class BoundsSession:
                     or failure is None
                     or canonicalize_name(failure[0]) not in direct
                     or failure[:2] in {e[:2] for e in exclusions}
-                    or len(exclusions) >= MAX_STEPS
                 ):
                     raise
                 name, version, why = failure
+                if len(exclusions) >= MAX_STEPS:
+                    # The pins' note would call this floor installable: it is not.
+                    dist = canonicalize_name(name)
+                    put(("pins", _without_floor_note(pins, dist)))
+                    tried = [
+                        v for n, v, _ in exclusions if canonicalize_name(n) == dist
+                    ]
+                    tried.append(version)
+                    raise EnvBuildError(
+                        f"{bound} bound: gave up after {len(tried)} floors of {name} "
+                        f"that do not build ({', '.join(tried)}); declare a higher "
+                        f"minimum. The last: {exc}",
+                        failure=failure,
+                    ) from None
                 log(f"{name}=={version} does not build: trying the next version")
                 exclusions = (
                     *exclusions,
@@ -933,6 +946,18 @@ def _changes(old: Pins, new: Pins) -> str:
         if old.versions.get(n) != new.versions.get(n)
     ]
     return ", ".join(changed) or "the same versions, other files"
+
+
+def _without_floor_note(pins: Pins, dist: str) -> Pins:
+    """The pins without their ``floor-not-installable`` note on one dist."""
+    return dataclasses.replace(
+        pins,
+        notes=tuple(
+            n
+            for n in pins.notes
+            if not (n.kind == "floor-not-installable" and n.dist == dist)
+        ),
+    )
 
 
 def _strategy_of(bound: BoundName) -> BoundName:

@@ -21,7 +21,12 @@ from pytest_depbounds.resolution import (
     local_constraints,
     resolve,
 )
-from pytest_depbounds.testing import write_project
+from pytest_depbounds.testing import (
+    WHEEL_FAILING_BACKEND,
+    write_project,
+    write_sdist,
+    write_wheel,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -594,3 +599,41 @@ def test_constraints_files_pin_each_bound(
     # Without the files: blib 1.0 and 2.1.
     assert [b["direct"] for b in bounds] == [{"blib": "2.0"}, {"blib": "2.0"}]
     assert [b["notes"] for b in bounds] == [[], []]
+
+
+@pytest.mark.slow
+def test_giving_up_on_floors_that_do_not_install_names_them(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tooling_wheels: Path,
+) -> None:
+    # Sdists whose metadata builds but whose wheels do not (numpy 1.21 and
+    # 1.22 on Python 3.11): only installing shows it; past MAX_STEPS the run
+    # ended with the last build's error alone.
+    links = tmp_path / "links"
+    for minor in range(3):
+        write_sdist(links, "slowlib", f"1.{minor}", "", backend=WHEEL_FAILING_BACKEND)
+    write_wheel(links, "slowlib", "2.0", {"slowlib/__init__.py": ""})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{links} {tooling_wheels}")
+    write_project(
+        pytester.path,
+        "slowproj",
+        dependencies=["slowlib>=1.0"],
+        tests={"test_ok.py": "def test_ok():\n    pass\n"},
+    )
+    pytester.makeconftest("")
+    monkeypatch.setattr("pytest_depbounds.session.MAX_STEPS", 2)
+    result = pytester.runpytest_inprocess("--depbounds=lower", "-p", "no:randomly")
+    assert result.ret == 6
+    # No finding calls 1.2 the lowest that installs: it does not either.
+    result.stdout.no_fnmatch_line("*write slowlib>=1.2*")
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "*lower bound: gave up after 3 floors of slowlib that do not build "
+                "(1.0, 1.1, 1.2); declare a higher minimum. The last: *"
+            )
+        ]
+    )
