@@ -58,7 +58,7 @@ from pytest_depbounds.fix import (
 )
 from pytest_depbounds.index import Index
 from pytest_depbounds.interpreters import target
-from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.options import forwarded_args
 from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, cached_pins, resolve
 from pytest_depbounds.results import Note, split_facts
@@ -948,16 +948,21 @@ def after_attribution(
     :returns: The results, completed.
     """
     from pytest_depbounds.report import BoundView  # noqa: PLC0415
-    from pytest_depbounds.resolution import tooling_requirements  # noqa: PLC0415
+    from pytest_depbounds.resolution import (  # noqa: PLC0415
+        tooling_names,
+        tooling_requirements,
+    )
 
     completed = suggest(results)
     if not any(r.status == "failed" for r in completed):
         return completed
     views = {r.bound: BoundView(config, r.bound) for r in completed}
     events: queue.Queue[tuple[str, str]] = queue.Queue()
-    args = strip_our_args(config.invocation_params.args)
     tooling = tooling_requirements(
         [str(r.requirement) for r in declaration.tooling], settings.with_tooling
+    )
+    args = forwarded_args(
+        config.invocation_params.args, xdist="pytest-xdist" in tooling_names(tooling)
     )
     request = RefineRequest(
         workspace=Workspace(

@@ -134,6 +134,15 @@ class Pins:
         return {n: v for n, v in self.versions.items() if n not in self.tooling}
 
 
+def tooling_names(tooling: Sequence[str]) -> frozenset[str]:
+    """The canonical names of requirement strings.
+
+    :param tooling: Requirement strings, as :func:`tooling_requirements` returns.
+    :returns: Their names.
+    """
+    return frozenset(_name(r) for r in tooling)
+
+
 def tooling_requirements(
     declared_tooling: Sequence[str], extra: Sequence[str]
 ) -> tuple[str, ...]:

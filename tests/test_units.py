@@ -21,7 +21,7 @@ from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, EnvPlan, prune_runs
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.installer import IndexSettings, Installer, parse_build_failure
 from pytest_depbounds.interpreters import current
-from pytest_depbounds.options import asks_for_xdist, strip_our_args
+from pytest_depbounds.options import asks_for_xdist, forwarded_args, strip_our_args
 from pytest_depbounds.speculation import AnyOf, Check, Gate
 
 
@@ -240,6 +240,21 @@ def test_bound_choice_stays_inside_the_specifier(
 )
 def test_asks_for_xdist(args: list[str], expected: bool) -> None:
     assert asks_for_xdist(args) is expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--depbounds", "-n", "0", "-x"], ["-x"]),
+        (["-n0", "--dist=no", "-k", "n0"], ["-k", "n0"]),
+        (["--numprocesses", "0", "--dist", "no", "--nf"], ["--nf"]),
+    ],
+)
+def test_xdist_off_switches_are_not_forwarded_where_xdist_is_missing(
+    args: list[str], kept: list[str]
+) -> None:
+    assert forwarded_args(args, xdist=False) == kept
+    assert forwarded_args(args, xdist=True) == strip_our_args(args)
 
 
 def test_probe_envs_of_the_last_runs_are_kept(tmp_path: Path) -> None:
