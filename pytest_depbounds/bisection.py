@@ -436,7 +436,8 @@ class Prober:
             ):
                 reason = _import_failure(finding.headline)
                 return ProbeRun(verdict="skip", reason=reason, failed=failed)
-        if outcome.exitstatus != 1 or not failed:
+        # pytest exits with 2 on a collection error: the tests failed all the same.
+        if outcome.exitstatus not in {1, 2} or not failed:
             reason = f"pytest exited with {outcome.exitstatus}"
             return ProbeRun(verdict="skip", reason=reason, failed=failed)
         return ProbeRun(
@@ -737,6 +738,8 @@ def _run_schedule(
                 f"rest at the {result.bound} bound) "
                 + ("it passes" if len(culprit) == 1 else "they pass")
             )
+        if run.verdict == "skip" and run.reason:
+            mark = f"{mark} ({run.reason})"
         request.log(
             result.bound, f"localize: {what}: {mark} ({number} of {len(moves)})"
         )

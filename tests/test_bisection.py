@@ -612,6 +612,39 @@ def test_an_interaction_is_localised_by_leave_one_out(
     result.stdout.no_fnmatch_line("*creating env*")
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_module_that_fails_to_collect_is_localised(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A collection error makes pytest exit with 2, not 1: the probes still
+    # fail or pass with it, they are not skipped as if they had not run.
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["pairone>=1.0", "pairtwo>=1.0"],
+        tests={
+            "test_pair.py": (
+                "import pairone, pairtwo\n\n"
+                "if pairone.VALUE != 2:\n"
+                "    raise RuntimeError('needs a 2')\n\n\n"
+                "def test_pair():\n    pass\n"
+            ),
+        },
+    )
+    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-localize=yes")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] localize: pairone 1.0 alone: fails (1 of 2)",
+            "*localised 1 failure to pairone 1.0 (one alone)*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*skipped*")
+    result.stdout.no_fnmatch_line("*pairtwo 1.0 alone*")
+
+
 def _probe_envs(project: Path) -> list[str]:
     """The bisection and localisation envs in a project's cache, by pinned set."""
     envs = project / ".pytest_cache" / "d" / "depbounds" / "envs"
