@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,16 +82,24 @@ def _prepare(project_dir: Path, backend: str) -> str:
         ProjectBuilder,
     )
     from build.env import DefaultIsolatedEnv  # noqa: PLC0415
-    from pyproject_hooks import quiet_subprocess_runner  # noqa: PLC0415
+    from pyproject_hooks import (  # noqa: PLC0415
+        BuildBackendWarning,
+        quiet_subprocess_runner,
+    )
 
     from pytest_depbounds.installer import find_uv  # noqa: PLC0415
 
     where = f"{project_dir / 'pyproject.toml'}: dynamic dependencies"
     try:
         with (
+            # The backend's warnings are about the project's packaging (a
+            # deprecated license table), not its bounds: pyproject-hooks would
+            # re-raise each in this process, above pytest's own output.
+            warnings.catch_warnings(),
             DefaultIsolatedEnv(installer="uv" if find_uv() else "pip") as env,
             tempfile.TemporaryDirectory() as out,
         ):
+            warnings.simplefilter("ignore", BuildBackendWarning)
             builder = ProjectBuilder.from_isolated_env(
                 env, project_dir, runner=quiet_subprocess_runner
             )

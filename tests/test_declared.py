@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -106,6 +107,37 @@ def test_dynamic_dependencies_from_setup_cfg_or_files(tmp_path: Path) -> None:
     assert _located(read_declaration(tmp_path, extras=(), groups=None)) == [
         ("kwlib>=1.2", "reqs.txt:2", "")
     ]
+
+
+def test_the_build_backends_warnings_stay_with_the_backend(tmp_path: Path) -> None:
+    # setuptools warns about a project's license table on every metadata build
+    # (pbr projects, ...): the project's packaging, not its bounds, and pyproject
+    # hooks re-raise each warning in the caller, printed above pytest's header.
+    project = write_project(tmp_path, "p", dependencies=["fakelib>=1.0"])
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            'dependencies = ["fakelib>=1.0"]', 'dynamic = ["dependencies"]'
+        ),
+        encoding="utf-8",
+    )
+    with (project / "_intree_backend.py").open("a", encoding="utf-8") as backend:
+        backend.write(
+            "\n\ndef prepare_metadata_for_build_wheel(directory, config_settings=None):\n"
+            "    import warnings\n"
+            "    warnings.warn('`project.license` as a TOML table is deprecated')\n"
+            "    info = os.path.join(directory, 'p-0.1.0.dist-info')\n"
+            "    os.makedirs(info)\n"
+            "    with open(os.path.join(info, 'METADATA'), 'w') as f:\n"
+            "        f.write('Metadata-Version: 2.1\\nName: p\\nVersion: 0.1.0\\n'\n"
+            "                'Requires-Dist: fakelib>=1.0\\n')\n"
+            "    return 'p-0.1.0.dist-info'\n"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        declaration = read_declaration(project, extras=(), groups=None)
+    assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
+    assert [str(w.message) for w in caught] == []
 
 
 @pytest.mark.parametrize(
