@@ -473,15 +473,18 @@ def load_api(wheel: Path, dist: str, version: str) -> Api:
         loader = griffe.GriffeLoader(
             search_paths=[root], allow_inspection=False, store_source=False
         )
-        for top in top_level:
-            if objects.get(top) == "x":
-                continue
-            try:
-                loaded = loader.load(top)
-            except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
-                objects[top] = "u"
-                continue
-            _summarise(loaded, objects)
+        # What griffe cannot follow (an alias into the stdlib) it logs, one
+        # line per use: noise in our output, and the summary says "unknown".
+        with griffe.logger.disable():
+            for top in top_level:
+                if objects.get(top) == "x":
+                    continue
+                try:
+                    loaded = loader.load(top)
+                except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
+                    objects[top] = "u"
+                    continue
+                _summarise(loaded, objects)
     return Api(
         dist=dist,
         version=version,

@@ -12,7 +12,7 @@ from pytest_depbounds import cli
 from pytest_depbounds.declared import read_declaration
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings
-from pytest_depbounds.scan import Scanner, Usage, read_uses
+from pytest_depbounds.scan import Scanner, Usage, load_api, read_uses
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -291,6 +291,28 @@ def test_namespace_packages_are_settled_by_the_longest_module(
     ]
     # ``nsp.gamma`` is in the shared namespace but neither dist has it: not theirs.
     assert result.checked == 5
+
+
+def test_griffe_says_nothing_while_a_wheel_is_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # wrapt's fallback for inspect.formatargspec: griffe cannot follow the alias
+    # into the stdlib and logs a warning per annotation, which `depbounds scan`
+    # printed as lines of its own output.
+    code = """
+        from typing import List, Optional
+        try:
+            from inspect import formatargspec
+        except ImportError:
+            def formatargspec(args: List[str], varargs: Optional[str] = None) -> str:
+                return ""
+    """
+    wheel = write_wheel(
+        tmp_path, "aliaslib", "1.0", {"aliaslib/__init__.py": textwrap.dedent(code)}
+    )
+    api = load_api(wheel, "aliaslib", "1.0")
+    assert api.objects["aliaslib.formatargspec"] == "fargs:K,varargs:K"
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 def test_the_project_own_tests_package_is_not_a_dependency(tmp_path: Path) -> None:
