@@ -250,7 +250,11 @@ def read_declaration(
             return _read_project(
                 reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
             )
-        return _read_setup_cfg(project_dir, wanted) or _no_metadata(
+        # A setup.cfg without install_requires beside a setup.py (pbr reads
+        # requirements.txt into the metadata): only the backend knows them.
+        computes = not has_files and (project_dir / "setup.py").is_file()
+        legacy = _read_setup_cfg(project_dir, wanted, need_requires=computes)
+        return legacy or _no_metadata(
             reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
         )
 
@@ -389,7 +393,7 @@ def _read_project(
         }
         if extras and "optional-dependencies" in project.get("dynamic", ()):
             # Only the backend knows the extras: it reports the dependencies too.
-            return project_name, _from_backend(reader, data, extras, metadata_cache)
+            return _named(project_name, reader, data, extras, metadata_cache)
         return project_name, requirements + _select_extras(
             optional, extras, project_name, pyproject.name
         )
@@ -410,7 +414,7 @@ def _read_project(
         return project_name or legacy[0], legacy[1]
     if has_files:
         return project_name, []
-    return project_name, _from_backend(reader, data, extras, metadata_cache)
+    return _named(project_name, reader, data, extras, metadata_cache)
 
 
 def _read_setup_cfg(
@@ -462,7 +466,7 @@ def _no_metadata(
     project_dir = reader.path.parent
     if not has_files and (project_dir / "setup.py").is_file():
         # setup.py computes its requirements: only its build backend knows them.
-        return None, _from_backend(reader, data, extras, metadata_cache)
+        return _from_backend(reader, data, extras, metadata_cache)
     if extras:
         raise ConfigurationError(
             f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
@@ -477,25 +481,39 @@ def _no_metadata(
     )
 
 
+def _named(
+    project_name: NormalizedName | None,
+    reader: _PyprojectReader,
+    data: dict[str, Any],
+    extras: Sequence[str],
+    metadata_cache: Path | None,
+) -> _Metadata:
+    """The backend's requirements under the name the files declare, if any."""
+    name, requirements = _from_backend(reader, data, extras, metadata_cache)
+    return project_name or name, requirements
+
+
 def _from_backend(
     reader: _PyprojectReader,
     data: dict[str, Any],
     extras: Sequence[str],
     metadata_cache: Path | None,
-) -> list[DeclaredRequirement]:
-    """Dependencies and wanted extras as the build backend reports them."""
+) -> _Metadata:
+    """The name, dependencies and wanted extras the build backend reports."""
     from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
 
     build_system = _table(data, "build-system", reader.path)
     backend = backend_metadata(
         reader.path.parent, build_system, cache_dir=metadata_cache
     )
+    name = canonicalize_name(backend.name) if backend.name else None
+    reader.project_name = reader.project_name or name
     requirements = list(reader.located(backend.dependencies, backend.source, ""))
     optional = {
         key: list(reader.located(raws, backend.source, f"extra {key}"))
         for key, raws in backend.extras.items()
     }
-    return requirements + _select_extras(
+    return name, requirements + _select_extras(
         optional, extras, reader.project_name, backend.source
     )
 

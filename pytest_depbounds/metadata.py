@@ -45,6 +45,8 @@ class BackendMetadata:
     extras: Mapping[str, tuple[str, ...]]
     #: How a requirement's location reads, e.g. ``setup.py (setuptools.build_meta)``.
     source: str
+    #: The project's name (``Name``), which a ``setup.py`` may be alone to know.
+    name: str | None = None
 
 
 def backend_metadata(
@@ -150,6 +152,7 @@ def _from_text(text: str, source: str) -> BackendMetadata:
                 requirement.marker = None
                 found.append(str(requirement))
     return BackendMetadata(
+        name=message.get("Name"),
         dependencies=tuple(dependencies),
         extras={k: tuple(v) for k, v in extras.items()},
         source=source,

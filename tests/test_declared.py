@@ -73,6 +73,56 @@ def test_setup_cfg_install_requires_and_extras(tmp_path: Path) -> None:
     assert [p.name for p in declaration.build_inputs] == ["setup.cfg", "setup.py"]
 
 
+#: pbr's way: setup.cfg names the project, the backend reads requirements.txt.
+PBR_LIKE_BACKEND = """
+import os
+
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    with open("requirements.txt", encoding="utf-8") as f:
+        requires = [r.split("#")[0].strip() for r in f if r.split("#")[0].strip()]
+    info = os.path.join(directory, "nova-1.0.dist-info")
+    os.makedirs(info)
+    lines = ["Metadata-Version: 2.1", "Name: nova", "Version: 1.0"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    with open(os.path.join(info, "METADATA"), "w", encoding="utf-8") as f:
+        f.write("\\n".join(lines) + "\\n")
+    return "nova-1.0.dist-info"
+"""
+
+
+def test_a_setup_cfg_without_install_requires_asks_the_build_backend(
+    tmp_path: Path,
+) -> None:
+    # OpenStack's pbr projects: setup.cfg has [metadata] but no install_requires,
+    # setup.py says pbr=True, and pbr reads requirements.txt into the metadata.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_pbr_like"
+        backend-path = ["."]
+        """,
+    )
+    _write(tmp_path, "_pbr_like.py", PBR_LIKE_BACKEND)
+    _write(tmp_path, "setup.cfg", "[metadata]\nname = nova\n")
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "# runtime\nfakelib>=1.0  # MIT\n")
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "nova"
+    assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
+    # Given to --depbounds-requirements, the files declare it all, as before.
+    requirements = tmp_path / "requirements.txt"
+    declaration = read_declaration(
+        tmp_path, extras=(), groups=None, requirements_files=[requirements]
+    )
+    assert declaration.project_name == "nova"
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "requirements.txt:2", "requirements requirements.txt")
+    ]
+
+
 def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
     tmp_path: Path,
 ) -> None:
