@@ -241,6 +241,12 @@ def read_declaration(
     """
     files = _read_files(project_dir, requirements_files)
     has_files = bool(requirements_files)
+    # The build backend is asked for what it computes unless requirements.txt,
+    # the file pbr and most setup.py read, is given (``test-requirements.txt``
+    # alone leaves the runtime dependencies to the backend).
+    covered = (project_dir / "requirements.txt").resolve() in {
+        p.resolve() for p in requirements_files
+    }
     pyproject = project_dir / "pyproject.toml"
     data, text = _load_toml(pyproject)
     reader = _PyprojectReader(pyproject, text, None)
@@ -248,14 +254,19 @@ def read_declaration(
     def metadata(wanted: Sequence[str]) -> _Metadata:
         if "project" in data:
             return _read_project(
-                reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
+                reader, data, wanted, covered=covered, metadata_cache=metadata_cache
             )
         # A setup.cfg without install_requires beside a setup.py (pbr reads
         # requirements.txt into the metadata): only the backend knows them.
-        computes = not has_files and (project_dir / "setup.py").is_file()
+        computes = not covered and (project_dir / "setup.py").is_file()
         legacy = _read_setup_cfg(project_dir, wanted, need_requires=computes)
         return legacy or _no_metadata(
-            reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
+            reader,
+            data,
+            wanted,
+            has_files=has_files,
+            covered=covered,
+            metadata_cache=metadata_cache,
         )
 
     project_name, requirements = metadata(extras)
@@ -370,10 +381,14 @@ def _read_project(
     data: dict[str, Any],
     extras: Sequence[str],
     *,
-    has_files: bool,
+    covered: bool,
     metadata_cache: Path | None,
 ) -> _Metadata:
-    """Read PEP 621 ``[project]``: dependencies and the wanted extras."""
+    """Read PEP 621 ``[project]``: dependencies and the wanted extras.
+
+    ``covered``: requirements.txt is among the requirements files, which then
+    declare what a dynamic ``dependencies`` computes from it.
+    """
     pyproject = reader.path
     project = _table(data, "project", pyproject)
     name = project.get("name")
@@ -412,7 +427,7 @@ def _read_project(
     legacy = _read_setup_cfg(pyproject.parent, extras, need_requires=True)
     if legacy is not None:
         return project_name or legacy[0], legacy[1]
-    if has_files:
+    if covered:
         return project_name, []
     return _named(project_name, reader, data, extras, metadata_cache)
 
@@ -460,11 +475,12 @@ def _no_metadata(
     extras: Sequence[str],
     *,
     has_files: bool,
+    covered: bool,
     metadata_cache: Path | None,
 ) -> _Metadata:
     """No pyproject ``[project]`` and no setup.cfg: requirements files or setup.py."""
     project_dir = reader.path.parent
-    if not has_files and (project_dir / "setup.py").is_file():
+    if not covered and (project_dir / "setup.py").is_file():
         # setup.py computes its requirements: only its build backend knows them.
         return _from_backend(reader, data, extras, metadata_cache)
     if extras:

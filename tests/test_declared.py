@@ -112,14 +112,53 @@ def test_a_setup_cfg_without_install_requires_asks_the_build_backend(
     declaration = read_declaration(tmp_path, extras=(), groups=None)
     assert declaration.project_name == "nova"
     assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
-    # Given to --depbounds-requirements, the files declare it all, as before.
+    # Given to --depbounds-requirements, requirements.txt declares it all: the
+    # backend, which reads that file, is not asked.
     requirements = tmp_path / "requirements.txt"
+    (tmp_path / "_pbr_like.py").write_text("raise RuntimeError('not asked')\n")
     declaration = read_declaration(
         tmp_path, extras=(), groups=None, requirements_files=[requirements]
     )
     assert declaration.project_name == "nova"
     assert _located(declaration) == [
         ("fakelib>=1.0", "requirements.txt:2", "requirements requirements.txt")
+    ]
+
+
+@pytest.mark.parametrize(
+    "table", ["", '[project]\nname = "nova"\ndynamic = ["dependencies"]\n']
+)
+def test_a_test_requirements_file_alone_keeps_the_computed_dependencies(
+    tmp_path: Path, table: str
+) -> None:
+    # ``--depbounds-requirements test-requirements.txt`` alone: the runtime
+    # dependencies that pbr reads from requirements.txt are still under test.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_pbr_like"
+        backend-path = ["."]
+        """
+        + table,
+    )
+    _write(tmp_path, "_pbr_like.py", PBR_LIKE_BACKEND)
+    _write(tmp_path, "setup.cfg", "[metadata]\nname = nova\n")
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    _write(tmp_path, "test-requirements.txt", "kwlib>=1.0\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "test-requirements.txt"],
+    )
+    assert declaration.project_name == "nova"
+    assert [str(r.requirement) for r in declaration.requirements] == [
+        "fakelib>=1.0",
+        "kwlib>=1.0",
     ]
 
 
