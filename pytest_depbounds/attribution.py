@@ -845,6 +845,14 @@ class _Maker:
             )
             return dataclasses.replace(finding, advice=advice)
         what, _, name = where.partition(" ")
+        if what == "file":
+            headline = (
+                f"{project} imports `{top}`, which only {name} declares, not "
+                f"under test: no installed distribution provides `{symbol}`"
+            )
+            advice = f"add {name} to --depbounds-requirements to test it"
+            finding = self._build(kind, None, symbol, headline, user)
+            return dataclasses.replace(finding, advice=advice)
         option = "--depbounds-extras" if what == "extra" else "--depbounds-groups"
         headline = (
             f"{project} imports `{top}`, which only its {what} `{name}` declares, "

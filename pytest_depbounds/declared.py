@@ -24,7 +24,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from pytest_depbounds.errors import ConfigurationError
-from pytest_depbounds.reqfiles import read_requirements_file
+from pytest_depbounds.reqfiles import (
+    logical_lines,
+    read_requirements_file,
+    requirement_text,
+)
 from pytest_depbounds.results import Note
 
 if sys.version_info >= (3, 11):
@@ -136,8 +140,9 @@ class Declaration:
     index: IndexOptions = IndexOptions()
     #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
     requires_python: str | None = None
-    #: Distributions only the extras and groups not under test declare, and
-    #: where (``extra yaml``), so a missing import can say which to add.
+    #: Distributions only the extras, groups and requirements files not under
+    #: test declare, and where (``extra yaml``, ``file test-requirements.txt``),
+    #: so a missing import can say which to add.
     unselected: Mapping[NormalizedName, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -293,7 +298,10 @@ def read_declaration(
         index=files.index,
         requires_python=_requires_python(data.get("project"), project_dir),
         unselected=_unselected(
-            data, project_dir, {project_name, *(r.name for r in requirements)}
+            data,
+            project_dir,
+            {project_name, *(r.name for r in requirements)},
+            requirements_files,
         ),
     )
 
@@ -302,11 +310,16 @@ _Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
 
 
 def _unselected(
-    data: dict[str, Any], project_dir: Path, chosen: set[NormalizedName | None]
+    data: dict[str, Any],
+    project_dir: Path,
+    chosen: set[NormalizedName | None],
+    given: Sequence[Path],
 ) -> dict[NormalizedName, str]:
-    """Dist → ``extra x`` / ``group y`` for what only unchosen extras and groups name.
+    """Dist → where only what is not under test declares it (``extra x``, ...).
 
-    Read from the files as written (no build backend): a hint, never a bound.
+    ``group y``, and ``file f.txt`` for a requirements file beside the project
+    that ``--depbounds-requirements`` does not name. Read from the files as
+    written (no build backend): a hint, never a bound.
     """
     sources: dict[str, list[str]] = {}
     project = data.get("project")
@@ -325,6 +338,14 @@ def _unselected(
         # ValueError, TypeError, LookupError, or packaging's group of them.
         with contextlib.suppress(Exception):
             sources[f"group {key}"] = list(resolve_dependency_groups(groups, key))
+    # OpenStack's test-requirements.txt, requirements-dev.txt, ...
+    given_files = {p.resolve() for p in given}
+    for path in sorted(project_dir.glob("*requirements*.txt")):
+        if path.resolve() in given_files:
+            continue
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            lines = logical_lines(path.read_text(encoding="utf-8"))
+            sources[f"file {path.name}"] = [requirement_text(x.text) for x in lines]
     found: dict[NormalizedName, str] = {}
     for where, raws in sources.items():
         for raw in raws:

@@ -1018,6 +1018,7 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
             "msgspec": "extra msgspec",
             "pymongo": "extra bson",
             "pyyaml": "group dev",
+            "fixtures": "file test-requirements.txt",
         },
     )
     attributor = Attributor(SiteIndex([site]), declaration, python="3.11.4")
@@ -1050,6 +1051,15 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
     assert "only its group `dev` declares" in missing("yaml").message
     assert missing("yaml").advice is not None
     assert "to --depbounds-groups" in str(missing("yaml").advice)
+    # OpenStack's test-requirements.txt, not given to --depbounds-requirements.
+    fixtures = missing("fixtures")
+    assert fixtures.message.startswith(
+        "myproj imports `fixtures`, which only test-requirements.txt declares, not "
+        "under test"
+    )
+    assert fixtures.advice == (
+        "add test-requirements.txt to --depbounds-requirements to test it"
+    )
     unknown = missing("nowhere_lib")
     assert "imports `nowhere_lib` but does not declare it" in unknown.message
     assert unknown.advice == (

@@ -679,8 +679,12 @@ def test_the_project_named_in_a_group_or_requirements_file_brings_its_extras(
         ("pysocks>=1.5", "pyproject.toml:6", "extra socks"),
         ("kwlib>=1.2", "pyproject.toml:9", "group test"),
     ]
-    # What a missing import is checked against: extras and groups left out.
-    assert declaration.unselected == {"speedy": "extra fast"}
+    # What a missing import is checked against: extras, groups and requirements
+    # files left out.
+    assert declaration.unselected == {
+        "speedy": "extra fast",
+        "parselib": "file requirements-dev.txt",
+    }
     declaration = read_declaration(
         tmp_path,
         extras=["socks"],
