@@ -59,7 +59,12 @@ def _pytest(
     project: Path, *args: str, env: dict[str, str] | None = None, out: Path
 ) -> subprocess.Popen[bytes]:
     """Start an outer run in its own process group, as a shell starts a job."""
-    environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    environ = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",
+        **(env or {}),
+    }
     with out.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
@@ -69,6 +74,19 @@ def _pytest(
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+        )
+
+
+def _wait_after_ctrl_c(proc: subprocess.Popen[bytes], out: Path) -> int:
+    """The run's exit code; if it hangs, fail with every thread's stack."""
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # PYTHONFAULTHANDLER (set by _pytest) dumps the threads on SIGABRT.
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        pytest.fail(
+            f"still running 60 s after Ctrl-C:\n{out.read_text(errors='replace')}"
         )
 
 
@@ -184,7 +202,7 @@ def test_ctrl_c_during_an_install_stops_every_child(tmp_path: Path) -> None:
     _wait_for(marker, proc)
     installer = int(marker.read_text())
     _kill_group(proc, signal.SIGINT)
-    code = proc.wait(timeout=60)
+    code = _wait_after_ctrl_c(proc, out)
     output = out.read_text(errors="replace")
     assert code == pytest.ExitCode.INTERRUPTED, output
     assert "Traceback" not in output
@@ -216,7 +234,7 @@ def test_ctrl_c_during_the_inner_runs_prints_what_finished(tmp_path: Path) -> No
     _wait_for(Path(f"{started}-upper"), proc)
     _wait_for_text(out, "[lower] passed")
     _kill_group(proc, signal.SIGINT)
-    code = proc.wait(timeout=60)
+    code = _wait_after_ctrl_c(proc, out)
     output = out.read_text(errors="replace")
     assert code == pytest.ExitCode.INTERRUPTED, output
     assert "Traceback" not in output
