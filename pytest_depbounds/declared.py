@@ -415,24 +415,22 @@ def _read_project(
     name = project.get("name")
     project_name = canonicalize_name(name) if isinstance(name, str) else None
     reader.project_name = project_name
+    optional = {
+        key: list(
+            reader.parse(_strings(raws, f"optional-dependencies.{key}"), f"extra {key}")
+        )
+        for key, raws in _table(project, "optional-dependencies", pyproject).items()
+    }
+    if extras and "optional-dependencies" in project.get("dynamic", ()):
+        # Only the backend knows the extras: it reports the dependencies too.
+        return _named(project_name, reader, data, extras, metadata_cache)
+    # Static extras join the dependencies, wherever those are read from.
+    chosen = _select_extras(optional, extras, project_name, pyproject.name)
     if "dependencies" not in project.get("dynamic", ()):
         requirements = list(
             reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
         )
-        optional = {
-            key: list(
-                reader.parse(
-                    _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
-                )
-            )
-            for key, raws in _table(project, "optional-dependencies", pyproject).items()
-        }
-        if extras and "optional-dependencies" in project.get("dynamic", ()):
-            # Only the backend knows the extras: it reports the dependencies too.
-            return _named(project_name, reader, data, extras, metadata_cache)
-        return project_name, requirements + _select_extras(
-            optional, extras, project_name, pyproject.name
-        )
+        return project_name, requirements + chosen
     # Dynamic: setuptools reads them from files, or from setup.cfg.
     setuptools = _table(data, "tool", pyproject).get("setuptools")
     dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
@@ -444,12 +442,12 @@ def _read_project(
         for file_name in names:
             lines = read_requirements_file(folder / str(file_name), base=folder)
             requirements += (_declared(line, "") for line in lines.requirements)
-        return project_name, requirements
+        return project_name, requirements + chosen
     legacy = _read_setup_cfg(pyproject.parent, extras, need_requires=True)
     if legacy is not None:
         return project_name or legacy[0], legacy[1]
     if covered:
-        return project_name, []
+        return project_name, chosen
     return _named(project_name, reader, data, extras, metadata_cache)
 
 

@@ -162,6 +162,43 @@ def test_a_test_requirements_file_alone_keeps_the_computed_dependencies(
     ]
 
 
+def test_static_extras_join_dependencies_read_from_requirements_files(
+    tmp_path: Path,
+) -> None:
+    # oslo.config: dynamic dependencies (pbr), static optional-dependencies;
+    # with requirements.txt given the extras asked for were silently dropped.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [project]
+        name = "oslo.config"
+        dynamic = ["version", "dependencies"]
+        [project.optional-dependencies]
+        rst-generator = ["rst2txt>=1.1.0", "sphinx>=1.8.0"]
+        """,
+    )
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=["rst-generator"],
+        groups=None,
+        requirements_files=[tmp_path / "requirements.txt"],
+    )
+    assert _located(declaration) == [
+        ("rst2txt>=1.1.0", "pyproject.toml:5", "extra rst-generator"),
+        ("sphinx>=1.8.0", "pyproject.toml:5", "extra rst-generator"),
+        ("fakelib>=1.0", "requirements.txt:1", "requirements requirements.txt"),
+    ]
+    with pytest.raises(ConfigurationError, match="unknown extra 'nope'"):
+        read_declaration(
+            tmp_path,
+            extras=["nope"],
+            groups=None,
+            requirements_files=[tmp_path / "requirements.txt"],
+        )
+
+
 def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
     tmp_path: Path,
 ) -> None:
