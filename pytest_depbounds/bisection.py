@@ -62,7 +62,7 @@ from pytest_depbounds.options import forwarded_args
 from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, cached_pins, resolve
 from pytest_depbounds.results import Note, split_facts
-from pytest_depbounds.runner import InnerRequest, run_inner
+from pytest_depbounds.runner import InnerRequest, RunOutcome, run_inner
 
 if TYPE_CHECKING:
     import threading
@@ -385,7 +385,14 @@ class Prober:
     ) -> ProbeRun:
         ws = self.workspace
         runs = ws.cache_dir / "runs"
-        nodes = [f"{ws.rootdir}{os.sep}{nodeid}" for nodeid in self.tests]
+        # A bound whose session crashed ran no test: the probe asks whether the
+        # session starts (collects), and a crash is its failure.
+        crash = all(t.startswith("depbounds::") for t in self.tests)
+        nodes = (
+            ["--collect-only"]
+            if crash
+            else [f"{ws.rootdir}{os.sep}{nodeid}" for nodeid in self.tests]
+        )
         failures: list[tuple[str, str, Mapping[str, Any]]] = []
         runtime: dict[str, Any] = {}
 
@@ -414,10 +421,9 @@ class Prober:
             record,
             ws.stop,
         )
-        if outcome.crashed:
-            return ProbeRun(verdict="skip", reason=f"pytest {outcome.describe()}")
-        if outcome.exitstatus == 0:
-            return ProbeRun(verdict="pass", reason="")
+        settled = _settled(outcome, self.tests if crash else None)
+        if settled is not None:
+            return settled
         attributor = Attributor(
             SiteIndex(site_packages(env_path)),
             ws.declaration,
@@ -443,6 +449,22 @@ class Prober:
         return ProbeRun(
             verdict="fail", reason="", failed=failed, findings=tuple(findings)
         )
+
+
+def _settled(outcome: RunOutcome, crash: tuple[str, ...] | None) -> ProbeRun | None:
+    """The verdict of a probe told by how its session ended, if it is.
+
+    :param outcome: How the probe's session ended.
+    :param crash: The crashed bound's node ids when the probe asks whether the
+        session starts; ``None`` when it runs tests.
+    """
+    if outcome.crashed and crash is not None and not outcome.interrupted:
+        return ProbeRun(verdict="fail", reason="", failed=crash)
+    if outcome.crashed:
+        return ProbeRun(verdict="skip", reason=f"pytest {outcome.describe()}")
+    if outcome.exitstatus == 0 or crash is not None:
+        return ProbeRun(verdict="pass", reason="")
+    return None
 
 
 ScheduleName = Literal["one alone", "leave-one-out"]
@@ -512,7 +534,10 @@ def refine(results: Sequence[BoundResult], request: RefineRequest) -> list[Bound
     refined = []
     for result in results:
         other = next((r for b, r in by_bound.items() if b != result.bound), None)
-        if result.status != "failed" or request.workspace.stop.is_set():
+        if (
+            result.status not in {"failed", "crashed"}
+            or request.workspace.stop.is_set()
+        ):
             refined.append(result)
             continue
         refined.append(_refine_bound(result, other, request))
@@ -541,7 +566,11 @@ def _refine_bound(
         if culprit.finding.relation == "transitive":
             unclear += [*culprit.tests, *culprit.collectors]
     wants = request.localize == "yes" or (request.localize == "auto" and bool(unclear))
-    if wants and other is not None and other.ok:
+    # A crashed session ran no test: only bisection (does the session start?)
+    # applies to it.
+    if result.status == "crashed" and not request.bisect:
+        return result
+    if wants and other is not None and other.ok and result.status == "failed":
         found, localised = _localize(
             result, other, tuple(dict.fromkeys(unclear)) or _failed(result), request
         )
@@ -814,24 +843,24 @@ def _bisect(
     )
     known = _import_failure(broken.headline) if broken else ""
     found = search(candidates, probe, dist=dist, direction=bound, known_reason=known)
-    return found, _note(found, location)
+    return found, _note(found, location, crashed=result.status == "crashed")
 
 
-def _note(found: Search, location: str | None) -> Note:
+def _note(found: Search, location: str | None, *, crashed: bool = False) -> Note:
     dist = found.dist
     if found.direction == "lower":
         if found.good is None:
+            what = "the session crashes" if crashed else "the failing tests fail"
             message = (
-                f"{dist}: the failing tests fail even at {found.bad} with the other "
+                f"{dist}: {what} even at {found.bad} with the other "
                 f"dependencies at the lower bound (tried {found.tried}): another "
                 "dependency is involved"
             )
             return Note(
                 kind="true-lower-bound", dist=dist, message=message, location=location
             )
-        message = (
-            f"{dist}: the failing tests pass from {found.good} (tried {found.tried})"
-        )
+        what = "the session starts" if crashed else "the failing tests pass"
+        message = f"{dist}: {what} from {found.good} (tried {found.tried})"
         return Note(
             kind="true-lower-bound",
             dist=dist,
@@ -957,7 +986,7 @@ def after_attribution(
     )
 
     completed = suggest(results)
-    if not any(r.status == "failed" for r in completed):
+    if not any(r.status in {"failed", "crashed"} for r in completed):
         return completed
     views = {r.bound: BoundView(config, r.bound) for r in completed}
     events: queue.Queue[tuple[str, str]] = queue.Queue()

@@ -645,6 +645,40 @@ def test_a_module_that_fails_to_collect_is_localised(
     result.stdout.no_fnmatch_line("*pairtwo 1.0 alone*")
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_session_that_crashes_at_start_is_bisected(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A conftest.py (or a pytest plugin a dependency registers) that does not
+    # import at the floor: no test runs, and the finding promises that
+    # --depbounds-bisect finds the lowest version where the session starts.
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["twolib>=1.0"],
+        tests={"test_it.py": "def test_it():\n    pass\n"},
+    )
+    (pytester.path / "conftest.py").write_text("from twolib import b\n")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] crashed*",
+            "[[]lower[]] bisect twolib: * (1 of *)",
+            "*twolib: the session starts from 1.3 (tried *1.2 ✗*1.3 ✓*); write twolib>=1.3",
+        ]
+    )
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
+    assert notes[("true-lower-bound", "twolib")]["fix"] == "twolib>=1.3"
+
+
 def _probe_envs(project: Path) -> list[str]:
     """The bisection and localisation envs in a project's cache, by pinned set."""
     envs = project / ".pytest_cache" / "d" / "depbounds" / "envs"
