@@ -172,11 +172,17 @@ def _culprit(
     """``(dist, version, symbol, category)``, the usage site and the text, or None."""
     stack = [f for f in details.get("stack") or () if isinstance(f, dict)]
     places = [attributor.place(f) for f in stack]
-    # The code that warned: the innermost frame that is not the stdlib's.
-    raiser = next(
-        (i for i in reversed(range(len(places))) if places[i][0] != "other"), None
-    )
-    if raiser is None or places[raiser][0] != "dependency":
+    if not places or places[-1][0] == "other":
+        # The stdlib warned (``import imp``): a dependency's use of a deprecated
+        # stdlib API, not a deprecated API of the dependency.
+        return None
+    sites = {(str(f.get("file")), f.get("lineno")) for f in stack}
+    if (str(details.get("filename")), details.get("lineno")) not in sites:
+        # No frame ran the line the warning names: the compiler warned about a
+        # module's source while importing it (``invalid escape sequence``).
+        return None
+    raiser = len(places) - 1
+    if places[raiser][0] != "dependency":
         return None
     dist = places[raiser][1]
     if dist is None:
