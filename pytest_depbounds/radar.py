@@ -172,18 +172,9 @@ def _culprit(
     """``(dist, version, symbol, category)``, the usage site and the text, or None."""
     stack = [f for f in details.get("stack") or () if isinstance(f, dict)]
     places = [attributor.place(f) for f in stack]
-    if not places or places[-1][0] == "other":
-        # The stdlib warned (``import imp``): a dependency's use of a deprecated
-        # stdlib API, not a deprecated API of the dependency.
-        return None
-    sites = {(str(f.get("file")), f.get("lineno")) for f in stack}
-    if (str(details.get("filename")), details.get("lineno")) not in sites:
-        # No frame ran the line the warning names: the compiler warned about a
-        # module's source while importing it (``invalid escape sequence``).
+    if not places or places[-1][0] != "dependency" or not _ran(details, stack):
         return None
     raiser = len(places) - 1
-    if places[raiser][0] != "dependency":
-        return None
     dist = places[raiser][1]
     if dist is None:
         return None
@@ -205,6 +196,18 @@ def _culprit(
         )
         return key, site, str(details.get("message", ""))
     return None
+
+
+def _ran(details: Mapping[str, Any], stack: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a frame ran the line the warning names.
+
+    Not so when the compiler warned about a module's source while importing it
+    (``invalid escape sequence``): no API of the dependency is deprecated there.
+    The innermost frame is the code that warned: a dependency's, checked by the
+    caller; the stdlib's (``import imp``) is the stdlib's deprecation.
+    """
+    sites = {(str(f.get("file")), f.get("lineno")) for f in stack}
+    return (str(details.get("filename")), details.get("lineno")) in sites
 
 
 def _symbol(frame: Mapping[str, Any]) -> str:
