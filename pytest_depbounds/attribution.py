@@ -463,6 +463,10 @@ class Attributor:
         if target is None or (target.dist is None and target.kind != "missing-module"):
             return None
         user = next((f for f in reversed(case.deeper) if f.place != "other"), None)
+        if target.dist is None and user is not None and user.place == "dependency":
+            # A dependency imports what no dist provides (pbr 5 calling
+            # pkg_resources): its undeclared need, raised in it, not the project's.
+            return None
         return make.finding(target.kind, target.dist, target.symbol, user)
 
     def _raised_in_dependency(self, case: _Case, make: _Maker) -> Finding | None:
@@ -776,16 +780,21 @@ class _Maker:
             f"{dist.label} does not import on {self.attributor.interpreter}: "
             f"{self.exc.detail}"
         )
-        missing = _str(self.exc.facts.get("name")).partition(".")[0]
-        if self.exc.short_type == "ModuleNotFoundError" and missing in _SETUPTOOLS:
-            # A venv of Python < 3.12 seeds setuptools; the bound envs hold only
-            # what is declared, as every env of Python >= 3.12 does.
-            headline += (
-                f" (`{missing}` is setuptools', which {dist.display} uses without "
-                "declaring it; the envs install only declared distributions)"
-            )
+        headline += self._setuptools_hint(dist)
         return self._build(
             "broken-dependency", dist, module, headline, self._caller(dist)
+        )
+
+    def _setuptools_hint(self, dist: InstalledDist) -> str:
+        """Why ``pkg_resources`` is missing, when it is what the dist imported."""
+        missing = _str(self.exc.facts.get("name")).partition(".")[0]
+        if self.exc.short_type != "ModuleNotFoundError" or missing not in _SETUPTOOLS:
+            return ""
+        # A venv of Python < 3.12 seeds setuptools; the bound envs hold only
+        # what is declared, as every env of Python >= 3.12 does.
+        return (
+            f" (`{missing}` is setuptools', which {dist.display} uses without "
+            "declaring it; the envs install only declared distributions)"
         )
 
     def from_frames(
@@ -818,6 +827,8 @@ class _Maker:
         if dist is None:
             return self._undeclared(kind, symbol, user)
         headline = headlines.get(kind, f"{label}: {detail}")
+        if kind == "error-in-dependency":
+            headline += self._setuptools_hint(dist)
         return self._build(kind, dist, symbol, headline, user)
 
     def _undeclared(self, kind: Kind, symbol: str, user: _Frame | None) -> Finding:

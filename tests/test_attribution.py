@@ -95,6 +95,12 @@ SITE_WHEELS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     ),
     "innerlib": ("1.0", {"innerlib/__init__.py": "VALUE = 1\n"}, []),
     "syntaxlib": ("1.0", {"syntaxlib/__init__.py": "def broken(:\n    pass\n"}, []),
+    # pbr 5's VersionInfo imports pkg_resources when called, undeclared.
+    "lazylib": (
+        "1.0",
+        {"lazylib/__init__.py": "def version():\n    import gone_module\n"},
+        [],
+    ),
 }
 
 
@@ -186,6 +192,35 @@ def _check(finding: Finding | None, *expected: str | None) -> Finding:
     assert (finding.symbol, finding.usage) == (symbol, usage)
     assert finding.relation == (relation[0] if relation else "direct")
     return finding
+
+
+def test_a_module_a_dependency_imports_undeclared_is_the_dependencys(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # python-cinderclient calls pbr's version_string(), which imports
+    # pkg_resources: pbr's undeclared need, not an import of the project.
+    found = _attribute(
+        pytester,
+        monkeypatch,
+        site,
+        {
+            "myproj/__init__.py": "import lazylib\n\nVERSION = lazylib.version()\n",
+            "test_a.py": "import myproj\n\n\ndef test_go():\n    pass\n",
+        },
+        ["lazylib>=1.0"],
+    )
+    finding = _check(
+        found["test_a.py"],
+        "error-in-dependency",
+        "lazylib",
+        "1.0",
+        "lazylib.version",
+        "myproj/__init__.py:3",
+    )
+    assert finding.message.startswith(
+        "lazylib 1.0: ModuleNotFoundError: No module named 'gone_module' raised in "
+        "`lazylib.version`"
+    )
 
 
 def test_missing_attribute_and_missing_name(
