@@ -249,6 +249,8 @@ class Workspace:
     stop: threading.Event
     #: Folder names of the probe envs this run used: pruning keeps them.
     used_envs: set[str] = dataclasses.field(default_factory=set)
+    #: Probes resolved by this run: under ``--depbounds-rebuild``, only once.
+    resolved: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -299,14 +301,16 @@ class Prober:
             tooling=ws.tooling,
         )
 
-    def _plan(self, lines: tuple[str, ...], overrides: Mapping[str, str]) -> EnvPlan:
-        ws = self.workspace
+    def _group(self, overrides: Mapping[str, str]) -> str:
         # One env group per pinned set: a re-run must find every probe's env
         # again; `prune_runs` drops those of older runs.
         moved = (f"{n}-{v}" for n, v in sorted(overrides.items()))
-        group = "-".join([f"{PROBE_FAMILY}-{self.bound}", *moved])
+        return "-".join([f"{PROBE_FAMILY}-{self.bound}", *moved])
+
+    def _plan(self, lines: tuple[str, ...], overrides: Mapping[str, str]) -> EnvPlan:
+        ws = self.workspace
         return EnvPlan(
-            bound=group,
+            bound=self._group(overrides),
             interpreter=ws.interpreter,
             pins=lines,
             installer=ws.installer.name,
@@ -353,9 +357,11 @@ class Prober:
                     ws.installer,
                     workdir=ws.cache_dir / "resolutions",
                     max_age=None,
-                    rebuild=ws.rebuild,
+                    # Once per run: localisation and bisection share probes.
+                    rebuild=ws.rebuild and self._group(overrides) not in ws.resolved,
                     log=quiet,
                 )
+                ws.resolved.add(self._group(overrides))
                 plan = self._plan(resolved.lines, overrides)
                 envs_dir = ws.cache_dir / "envs"
                 # Held while the tests run: no other run prunes it meanwhile.
@@ -711,6 +717,7 @@ def _localize(
                 message=f"localised {count} to {dist} {failing[dist]} {how}",
                 location=_location(ws.declaration, dist),
                 fix=fix,
+                tests=tuple(failed),
             )
         )
     if not found:

@@ -17,7 +17,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.bounds import pinned_version
-from pytest_depbounds.declared import is_tooling, read_declaration
+from pytest_depbounds.declared import (
+    DeclaredRequirement,
+    is_tooling,
+    read_declaration,
+)
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.reqfiles import read_requirements_file
 
@@ -27,12 +31,13 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import pytest
     from packaging.requirements import Requirement
     from packaging.specifiers import Specifier, SpecifierSet
 
+    from pytest_depbounds.declared import Declaration
     from pytest_depbounds.installer import IndexSettings
 
 
@@ -97,6 +102,8 @@ _TABLE_KEYS = frozenset(
 )
 _CAP_OPERATORS = frozenset({"<", "<=", "==", "~=", "==="})
 _FLOOR_OPERATORS = frozenset({">=", ">", "~=", "==", "==="})
+#: A marker environment with no overrides: markers use the running interpreter.
+_HERE: Mapping[str, str] = {}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,31 +123,6 @@ class Violation:
     def as_json(self) -> dict[str, object]:
         """The violation as ``--format json`` writes it."""
         return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Entry:
-    """A requirement as written, where, and the file (or table) holding it."""
-
-    requirement: Requirement
-    location: str
-    scope: str
-
-    @property
-    def name(self) -> NormalizedName:
-        """Its PEP 503 name."""
-        return canonicalize_name(self.requirement.name)
-
-    @property
-    def is_tooling(self) -> bool:
-        """Whether it is test tooling (pytest, its plugins, coverage)."""
-        return is_tooling(self.name)
-
-    @property
-    def applies(self) -> bool:
-        """Whether its marker holds on the running interpreter."""
-        marker = self.requirement.marker
-        return marker is None or marker.evaluate({"extra": ""})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -300,7 +282,7 @@ def _rule_id(word: str) -> str:
 
 def requirement_lines(
     path: Path | str, *, with_constraints: bool = False
-) -> Iterator[tuple[Requirement, str]]:
+) -> Iterator[DeclaredRequirement]:
     """The requirements of a pip requirements file, with ``file:line``.
 
     Follows ``-r`` (and ``-c``) includes; skips options and direct references.
@@ -308,15 +290,20 @@ def requirement_lines(
     :param path: The file, or its http(s) URL.
     :param with_constraints: Also yield what its ``-c`` includes pin (for a
         constraints file; in a requirements file they are no requirements).
-    :returns: ``(requirement, "file:line")``, locations relative to the working
-        folder.
+    :returns: Each requirement, located relative to the working folder; its
+        origin names the file holding the line (``requirements FILE``).
     :raises ConfigurationError: On a missing file or an invalid requirement.
     """
     parsed = read_requirements_file(path, base=Path.cwd())
     lines = parsed.requirements + (parsed.constraints if with_constraints else ())
     for line in lines:
         if line.requirement is not None and not line.is_direct:
-            yield line.requirement, line.location
+            yield DeclaredRequirement(
+                requirement=line.requirement,
+                location=line.location,
+                origin=f"requirements {line.location.rsplit(':', 1)[0]}",
+                editable=line.editable,
+            )
 
 
 def read_pins(path: Path | str) -> dict[NormalizedName, Pin]:
@@ -328,7 +315,8 @@ def read_pins(path: Path | str) -> dict[NormalizedName, Pin]:
     :raises ConfigurationError: On an unreadable file or a line that is no pin.
     """
     pins: dict[NormalizedName, Pin] = {}
-    for requirement, location in requirement_lines(path, with_constraints=True):
+    for line in requirement_lines(path, with_constraints=True):
+        requirement, location = line.requirement, line.location
         if requirement.marker is not None and not requirement.marker.evaluate(
             {"extra": ""}
         ):
@@ -390,30 +378,22 @@ def display(path: Path | str) -> str:
         return str(path)
 
 
-def read_entries(config: CheckConfig) -> list[Entry]:
+def read_entries(config: CheckConfig) -> list[DeclaredRequirement]:
     """Every requirement the project declares, in pyproject and requirements files.
 
     pyproject's extras and groups are all read: each is a declaration.
 
     :param config: The check's configuration.
-    :returns: The entries in file order.
+    :returns: The requirements in file order, located relative to the working
+        folder.
     :raises ConfigurationError: On an invalid file.
     """
-    entries: list[Entry] = []
+    entries: list[DeclaredRequirement] = []
     pyproject = config.project_dir / "pyproject.toml"
     if pyproject.is_file():
         extras, groups = _all_extras_and_groups(pyproject)
         declaration = read_declaration(config.project_dir, extras=extras, groups=groups)
-        prefix = display(pyproject)
-        for item in declaration.requirements:
-            _, _, line = item.location.partition(":")
-            entries.append(
-                Entry(
-                    requirement=item.requirement,
-                    location=f"{prefix}:{line}" if line else prefix,
-                    scope=f"{prefix} {item.origin or 'dependencies'}",
-                )
-            )
+        entries += located(declaration)
     elif not config.requirements:
         msg = (
             f"no pyproject.toml in {config.project_dir} and no requirements file: "
@@ -421,17 +401,27 @@ def read_entries(config: CheckConfig) -> list[Entry]:
         )
         raise ConfigurationError(msg)
     for path in config.requirements:
-        for requirement, location in requirement_lines(path):
-            if requirement.url:
-                continue
-            entries.append(
-                Entry(
-                    requirement=requirement,
-                    location=location,
-                    scope=location.rsplit(":", 1)[0],
-                )
-            )
+        entries += requirement_lines(path)
     return entries
+
+
+def located(declaration: Declaration) -> list[DeclaredRequirement]:
+    """A project's declared requirements, located as messages show them.
+
+    :param declaration: What :func:`~pytest_depbounds.declared.read_declaration`
+        read (locations relative to the project folder).
+    :returns: Its requirements, each ``file:line`` relative to the working folder
+        (``pyproject.toml``, ``setup.cfg``, or a file ``setup.cfg`` names).
+    """
+    found = []
+    for item in declaration.requirements:
+        file, colon, line = item.location.rpartition(":")
+        if not (colon and line.isdigit()):
+            # No line to point at (what a build backend computed).
+            file, line = item.location, ""
+        where = display(declaration.project_dir / file) + (f":{line}" if line else "")
+        found.append(dataclasses.replace(item, location=where))
+    return found
 
 
 def _all_extras_and_groups(pyproject: Path) -> tuple[list[str], list[str]]:
@@ -446,6 +436,40 @@ def _all_extras_and_groups(pyproject: Path) -> tuple[list[str], list[str]]:
 
 
 # -- the rules ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Inputs:
+    """The declared requirements, and what the rules hold them against."""
+
+    config: CheckConfig
+    entries: Sequence[DeclaredRequirement]
+    #: Name → its lines in the global requirements (``None``: no such file).
+    global_specs: Mapping[NormalizedName, tuple[DeclaredRequirement, ...]] | None
+    upper: Mapping[NormalizedName, Pin] | None
+    lower: Mapping[NormalizedName, Pin] | None
+    index: IndexSettings | None
+    python: str | None
+
+    def given(self, rule: str) -> bool:
+        """Whether what a rule needs (:attr:`Rule.needs`) was given."""
+        return {
+            "A6": self.global_specs is not None,
+            "B2": self.upper is not None,
+            "B10": self.upper is not None,
+            "A11": self.lower is not None,
+            "A12": self.lower is not None,
+            "A13": self.lower is not None,
+            "A14": self.config.resolve,
+        }.get(rule, True)
+
+    def ranged(self) -> Iterator[DeclaredRequirement]:
+        """The entries that state a range (a direct reference has none)."""
+        return (e for e in self.entries if not e.is_direct)
+
+    def applying(self) -> Iterator[DeclaredRequirement]:
+        """The ranged entries whose marker holds on the running interpreter."""
+        return (e for e in self.ranged() if e.applies(_HERE))
 
 
 def run_check(
@@ -463,255 +487,248 @@ def run_check(
     :raises ConfigurationError: On an invalid file.
     """
     entries = read_entries(config)
-    enabled = config.enabled
-    skipped: list[str] = []
-    global_specs = _global(config.global_requirements)
-    upper = read_pins(config.upper_constraints) if config.upper_constraints else None
-    lower = read_pins(config.lower_constraints) if config.lower_constraints else None
+    inputs = _Inputs(
+        config=config,
+        entries=entries,
+        global_specs=_global(config.global_requirements),
+        upper=read_pins(config.upper_constraints) if config.upper_constraints else None,
+        lower=read_pins(config.lower_constraints) if config.lower_constraints else None,
+        index=index,
+        python=python,
+    )
     found: list[Violation] = []
-    if "A2" in enabled:
-        found += _duplicates(entries)
-    for entry in entries:
-        found += _entry_rules(entry, config, global_specs)
-        if upper is not None and entry.applies:
-            found += _upper_rules(entry, upper, enabled)
-    if lower is not None:
-        found += _lower_rules(entries, lower, enabled, config.lower_constraints)
+    skipped: list[str] = []
     for rule in RULES:
-        if rule.id not in enabled or rule.needs is None:
+        if rule.id not in config.enabled:
             continue
-        given = {
-            "A6": global_specs is not None,
-            "B2": upper is not None,
-            "B10": upper is not None,
-            "A11": lower is not None,
-            "A12": lower is not None,
-            "A13": lower is not None,
-            "A14": config.resolve,
-        }[rule.id]
-        if not given:
+        if not inputs.given(rule.id):
             skipped.append(f"{rule.id} not checked: needs {rule.needs}")
-    if "A14" in enabled and config.resolve:
-        found += _floors_install(entries, index, python)
-    order = {rule: position for position, rule in enumerate(RULE_IDS)}
-    found = [v for v in found if v.rule in enabled]
-    found.sort(key=lambda v: order[v.rule])
+            continue
+        found += _CHECKS[rule.id](inputs)
     return CheckResult(
         violations=tuple(found), checked=len(entries), skipped=tuple(skipped)
     )
 
 
-def _global(path: Path | None) -> dict[NormalizedName, tuple[Entry, ...]] | None:
+def _violation(
+    rule: str,
+    entry: DeclaredRequirement,
+    message: str,
+    fix: str,
+    *,
+    location: str | None = None,
+) -> Violation:
+    """A violation of ``rule`` by ``entry``, shown at the entry unless told where."""
+    return Violation(
+        rule=rule,
+        location=location or entry.location,
+        dist=entry.name,
+        message=message,
+        fix=fix,
+    )
+
+
+def _global(
+    path: Path | None,
+) -> dict[NormalizedName, tuple[DeclaredRequirement, ...]] | None:
     if path is None:
         return None
-    found: dict[NormalizedName, tuple[Entry, ...]] = {}
-    for requirement, location in requirement_lines(path):
-        entry = Entry(requirement=requirement, location=location, scope="global")
+    found: dict[NormalizedName, tuple[DeclaredRequirement, ...]] = {}
+    for entry in requirement_lines(path):
         found[entry.name] = (*found.get(entry.name, ()), entry)
     return found
 
 
-def _duplicates(entries: Iterable[Entry]) -> list[Violation]:
-    seen: dict[tuple[str, str, str], Entry] = {}
-    found = []
-    for entry in entries:
-        key = (entry.scope, entry.name, str(entry.requirement.marker or ""))
-        first = seen.setdefault(key, entry)
-        if first is entry:
-            continue
-        found.append(
-            Violation(
-                rule="A2",
-                location=entry.location,
-                dist=entry.name,
-                message=f"{entry.requirement} repeats {first.requirement} "
-                f"({first.location}): both name {entry.name}",
-                fix="keep one entry with the combined range",
-            )
-        )
-    return found
-
-
-def _entry_rules(
-    entry: Entry,
-    config: CheckConfig,
-    global_specs: Mapping[NormalizedName, tuple[Entry, ...]] | None,
-) -> list[Violation]:
-    requirement, found = entry.requirement, []
-    specifier = requirement.specifier
-    if requirement.url:
-        return []
-    if "A7" in config.enabled and not any(
-        s.operator in _FLOOR_OPERATORS for s in specifier
-    ):
-        found.append(
-            Violation(
-                rule="A7",
-                location=entry.location,
-                dist=entry.name,
-                message=f"{requirement} has no lower bound: any version, however "
-                "old, satisfies it",
-                fix=f"declare the oldest version you support, e.g. "
-                f"{_with_specifier(requirement, '>=X.Y')}",
-            )
-        )
-    in_global = {
+def _in_global(entry: DeclaredRequirement, inputs: _Inputs) -> set[str]:
+    """The clauses the global requirements state for the entry's distribution."""
+    return {
         str(s)
-        for g in (global_specs or {}).get(entry.name, ())
+        for g in (inputs.global_specs or {}).get(entry.name, ())
         for s in g.requirement.specifier
     }
-    for cap in caps(specifier):
-        if str(cap) in in_global or entry.name in config.allow_caps:
+
+
+def _pinned(
+    entries: Iterable[DeclaredRequirement], pins: Mapping[NormalizedName, Pin] | None
+) -> Iterator[tuple[DeclaredRequirement, Pin, Version | None, bool]]:
+    """The entries a constraints file pins, with the pin, the floor, and a yes/no.
+
+    The yes/no says whether the entry's range admits the pin.
+    """
+    for entry in entries:
+        pin = (pins or {}).get(entry.name)
+        if pin is not None:
+            specifier = entry.requirement.specifier
+            admitted = specifier.contains(pin.version, prereleases=True)
+            yield entry, pin, declared_floor(specifier), admitted
+
+
+def _a2_duplicates(inputs: _Inputs) -> Iterator[Violation]:
+    seen: dict[tuple[str, str, str], DeclaredRequirement] = {}
+    for entry in inputs.entries:
+        # Each requirements file, and each table of pyproject.toml, is one scope.
+        key = (entry.origin, entry.name, str(entry.requirement.marker or ""))
+        first = seen.setdefault(key, entry)
+        if first is not entry:
+            yield _violation(
+                "A2",
+                entry,
+                f"{entry.requirement} repeats {first.requirement} "
+                f"({first.location}): both name {entry.name}",
+                "keep one entry with the combined range",
+            )
+
+
+def _a6_global_restrictions(inputs: _Inputs) -> Iterator[Violation]:
+    global_specs = inputs.global_specs or {}
+    for entry in inputs.ranged():
+        in_global = _in_global(entry, inputs)
+        missing = [
+            s
+            for s in entry.requirement.specifier
+            if (s.operator == "!=" or s.operator in _CAP_OPERATORS)
+            and str(s) not in in_global
+        ]
+        if not missing:
             continue
-        exact = cap.operator in {"==", "==="}
-        found.append(
-            Violation(
-                rule="A8",
-                location=entry.location,
-                dist=entry.name,
-                message=f"{requirement} caps {entry.name} at {cap}: users cannot "
+        known = global_specs.get(entry.name)
+        where = (
+            f"{known[0].location} has {known[0].requirement}"
+            if known
+            else "the global requirements do not list it"
+        )
+        shown = ",".join(str(s) for s in missing)
+        yield _violation(
+            "A6",
+            entry,
+            f"{entry.requirement} excludes or caps with {shown}, which the "
+            f"global requirements do not ({where})",
+            f"drop {shown}, or add it to the global requirements first",
+        )
+
+
+def _a7_lower_bound(inputs: _Inputs) -> Iterator[Violation]:
+    for entry in inputs.ranged():
+        requirement = entry.requirement
+        if not any(s.operator in _FLOOR_OPERATORS for s in requirement.specifier):
+            yield _violation(
+                "A7",
+                entry,
+                f"{requirement} has no lower bound: any version, however old, "
+                "satisfies it",
+                "declare the oldest version you support, e.g. "
+                f"{_with_specifier(requirement, '>=X.Y')}",
+            )
+
+
+def _a8_caps(inputs: _Inputs) -> Iterator[Violation]:
+    for entry in inputs.ranged():
+        if entry.name in inputs.config.allow_caps:
+            continue
+        in_global = _in_global(entry, inputs)
+        for cap in caps(entry.requirement.specifier):
+            if str(cap) in in_global:
+                continue
+            exact = cap.operator in {"==", "==="}
+            yield _violation(
+                "A8",
+                entry,
+                f"{entry.requirement} caps {entry.name} at {cap}: users cannot "
                 "install newer releases, even fixed ones",
-                fix=(
+                (
                     f"use {entry.name}>={cap.version}"
                     if exact
                     else f"drop {cap} and test the upper bound instead"
                 )
                 + ", or allow it in [tool.depbounds.check] allow-caps with a reason",
             )
-        )
-    if global_specs is not None:
-        found += _global_rule(entry, global_specs, in_global)
-    return found
 
 
-def _global_rule(
-    entry: Entry,
-    global_specs: Mapping[NormalizedName, tuple[Entry, ...]],
-    in_global: set[str],
-) -> list[Violation]:
-    restrictive = [
-        s
-        for s in entry.requirement.specifier
-        if s.operator == "!=" or s.operator in _CAP_OPERATORS
-    ]
-    missing = [s for s in restrictive if str(s) not in in_global]
-    if not missing:
-        return []
-    known = global_specs.get(entry.name)
-    where = (
-        f"{known[0].location} has {known[0].requirement}"
-        if known
-        else "the global requirements do not list it"
-    )
-    shown = ",".join(str(s) for s in missing)
-    return [
-        Violation(
-            rule="A6",
-            location=entry.location,
-            dist=entry.name,
-            message=f"{entry.requirement} excludes or caps with {shown}, which the "
-            f"global requirements do not ({where})",
-            fix=f"drop {shown}, or add it to the global requirements first",
-        )
-    ]
+def _b2_admits_upper(inputs: _Inputs) -> Iterator[Violation]:
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.upper):
+        # A floor above the pin explains why the range excludes it: B10 says so.
+        if floor is not None and floor > pin.version:
+            continue
+        if not admitted:
+            yield _violation(
+                "B2",
+                entry,
+                f"{entry.requirement} excludes {pin.version}, the version "
+                f"{pin.location} pins",
+                f"widen the range to admit {pin.version}, or lower the upper "
+                "constraint",
+            )
 
 
-def _upper_rules(
-    entry: Entry, upper: Mapping[NormalizedName, Pin], enabled: frozenset[str]
-) -> list[Violation]:
-    pin = upper.get(entry.name)
-    requirement = entry.requirement
-    if pin is None or requirement.url:
-        return []
-    floor = declared_floor(requirement.specifier)
-    if floor is not None and floor > pin.version:
-        # The floor explains why the range excludes the pin: one rule, not two.
-        if "B10" not in enabled:
-            return []
-        return [
-            Violation(
-                rule="B10",
-                location=entry.location,
-                dist=entry.name,
-                message=f"{requirement} has its floor {floor} above {pin.version}, "
+def _b10_floor_below_upper(inputs: _Inputs) -> Iterator[Violation]:
+    for entry, pin, floor, _ in _pinned(inputs.applying(), inputs.upper):
+        if floor is not None and floor > pin.version:
+            yield _violation(
+                "B10",
+                entry,
+                f"{entry.requirement} has its floor {floor} above {pin.version}, "
                 f"the version {pin.location} pins",
-                fix=f"lower the floor to at most {pin.version}, or raise the "
+                f"lower the floor to at most {pin.version}, or raise the "
                 "upper constraint",
             )
-        ]
-    if requirement.specifier.contains(pin.version, prereleases=True):
-        return []
-    return [
-        Violation(
-            rule="B2",
-            location=entry.location,
-            dist=entry.name,
-            message=f"{requirement} excludes {pin.version}, the version "
-            f"{pin.location} pins",
-            fix=f"widen the range to admit {pin.version}, or lower the upper "
-            "constraint",
+
+
+def _lower_shown(inputs: _Inputs) -> str:
+    path = inputs.config.lower_constraints
+    return display(path) if path else "the lower constraints"
+
+
+def _a11_lower_pinned(inputs: _Inputs) -> Iterator[Violation]:
+    shown = _lower_shown(inputs)
+    for entry in inputs.applying():
+        # Test tooling runs at its newest: a freeze leaves it out.
+        if entry.name in (inputs.lower or {}) or is_tooling(entry.name):
+            continue
+        floor = declared_floor(entry.requirement.specifier)
+        yield _violation(
+            "A11",
+            entry,
+            f"{entry.requirement} is not pinned in {shown}: its lower bound is "
+            "never installed",
+            f"add {entry.name}=={floor or 'FLOOR'} to {shown}",
         )
-    ]
 
 
-def _lower_rules(
-    entries: Iterable[Entry],
-    lower: Mapping[NormalizedName, Pin],
-    enabled: frozenset[str],
-    path: Path | None,
-) -> list[Violation]:
-    found: list[Violation] = []
-    shown = display(path) if path else "the lower constraints"
-    for entry in entries:
+def _a12_lower_in_range(inputs: _Inputs) -> Iterator[Violation]:
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.lower):
         requirement = entry.requirement
-        if requirement.url or not entry.applies:
-            continue
-        floor = declared_floor(requirement.specifier)
-        pin = lower.get(entry.name)
-        if pin is None:
-            # Test tooling runs at its newest: a freeze leaves it out.
-            if not entry.is_tooling:
-                found.append(
-                    Violation(
-                        rule="A11",
-                        location=entry.location,
-                        dist=entry.name,
-                        message=f"{requirement} is not pinned in {shown}: its "
-                        "lower bound is never installed",
-                        fix=f"add {entry.name}=={floor or 'FLOOR'} to {shown}",
-                    )
-                )
-            continue
-        if not requirement.specifier.contains(pin.version, prereleases=True):
-            found.append(
-                Violation(
-                    rule="A12",
-                    location=pin.location,
-                    dist=entry.name,
-                    message=f"{entry.name}=={pin.version} is outside {requirement} "
-                    f"({entry.location})",
-                    fix=f"pin {entry.name}=={floor}"
-                    if floor
-                    else f"pin a version {requirement.specifier} admits",
-                )
+        if not admitted:
+            yield _violation(
+                "A12",
+                entry,
+                f"{entry.name}=={pin.version} is outside {requirement} "
+                f"({entry.location})",
+                f"pin {entry.name}=={floor}"
+                if floor
+                else f"pin a version {requirement.specifier} admits",
+                location=pin.location,
             )
-        elif floor is not None and pin.version != floor:
-            found.append(
-                Violation(
-                    rule="A13",
-                    location=pin.location,
-                    dist=entry.name,
-                    message=f"{entry.name}=={pin.version} is not the declared floor "
-                    f"{floor} of {requirement} ({entry.location}): {floor} is "
-                    "never tested",
-                    fix=f"raise the floor to {entry.name}>={pin.version}, or pin "
-                    f"{entry.name}=={floor}",
-                )
-            )
-    return [v for v in found if v.rule in enabled]
 
 
-def floor_requirements(entries: Iterable[Entry]) -> dict[NormalizedName, str]:
+def _a13_lower_is_floor(inputs: _Inputs) -> Iterator[Violation]:
+    for entry, pin, floor, admitted in _pinned(inputs.applying(), inputs.lower):
+        requirement = entry.requirement
+        # Outside the range, A12 says so.
+        if admitted and floor is not None and pin.version != floor:
+            yield _violation(
+                "A13",
+                entry,
+                f"{entry.name}=={pin.version} is not the declared floor {floor} of "
+                f"{requirement} ({entry.location}): {floor} is never tested",
+                f"raise the floor to {entry.name}>={pin.version}, or pin "
+                f"{entry.name}=={floor}",
+                location=pin.location,
+            )
+
+
+def floor_requirements(
+    entries: Iterable[DeclaredRequirement],
+) -> dict[NormalizedName, str]:
     """Each declared dependency pinned at its highest stated floor.
 
     :param entries: Declared requirements.
@@ -722,55 +739,71 @@ def floor_requirements(entries: Iterable[Entry]) -> dict[NormalizedName, str]:
         requirement = entry.requirement
         floor = declared_floor(requirement.specifier)
         # Test tooling is resolved at its newest, never at its floor.
-        if floor is None or requirement.url or not entry.applies or entry.is_tooling:
+        if (
+            floor is None
+            or entry.is_direct
+            or not entry.applies(_HERE)
+            or is_tooling(entry.name)
+        ):
             continue
-        extras = (
-            f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        )
-        line = f"{requirement.name}{extras}=={floor}"
+        line = _with_specifier(requirement, f"=={floor}")
         if entry.name not in best or best[entry.name][0] < floor:
             best[entry.name] = (floor, line)
     return {name: line for name, (_, line) in best.items()}
 
 
-def _floors_install(
-    entries: Sequence[Entry], index: IndexSettings | None, python: str | None
-) -> list[Violation]:
+def _a14_floors_install(inputs: _Inputs) -> Iterator[Violation]:
     from pytest_depbounds.coinstall import compile_together  # noqa: PLC0415
 
+    entries = inputs.entries
     floors = floor_requirements(entries)
     if not floors:
-        return []
-    failure = compile_together(list(floors.values()), index=index, python=python)
+        return
+    failure = compile_together(
+        list(floors.values()), index=inputs.index, python=inputs.python
+    )
     if failure is None:
-        return []
+        return
     # The dist the explanation names first is where the edge starts.
-    order = _names_in(failure)
+    order = names_in(failure)
     mentioned = sorted(
-        (e for e in entries if e.name in order and not e.is_tooling),
+        (e for e in entries if e.name in order and not is_tooling(e.name)),
         key=lambda e: order.index(e.name),
     )
     where = mentioned[0] if mentioned else entries[0]
     others = sorted({e.name for e in mentioned if e.name != where.name})
-    fix = (
+    yield _violation(
+        "A14",
+        where,
+        f"the declared floors do not install together: {failure}",
         f"raise the floor of {where.name} or of {', '.join(others)} until they "
         "install together"
         if others
-        else f"raise the floor of {where.name} until it installs"
+        else f"raise the floor of {where.name} until it installs",
     )
-    return [
-        Violation(
-            rule="A14",
-            location=where.location,
-            dist=where.name,
-            message=f"the declared floors do not install together: {failure}",
-            fix=fix,
-        )
-    ]
 
 
-def _names_in(text: str) -> list[NormalizedName]:
-    """The words of a resolver's explanation read as names, in order."""
+#: Each rule's check, by rule id.
+_CHECKS: Mapping[str, Callable[[_Inputs], Iterable[Violation]]] = {
+    "A2": _a2_duplicates,
+    "A6": _a6_global_restrictions,
+    "A7": _a7_lower_bound,
+    "A8": _a8_caps,
+    "B2": _b2_admits_upper,
+    "B10": _b10_floor_below_upper,
+    "A11": _a11_lower_pinned,
+    "A12": _a12_lower_in_range,
+    "A13": _a13_lower_is_floor,
+    "A14": _a14_floors_install,
+}
+
+
+def names_in(text: str) -> list[NormalizedName]:
+    """The words of a resolver's explanation read as names.
+
+    :param text: What the resolver said.
+    :returns: Each word as a PEP 503 name, once, in order.
+    """
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
     return list(dict.fromkeys(canonicalize_name(word) for word in words))
 

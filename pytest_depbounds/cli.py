@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 from pytest_depbounds import scan
 from pytest_depbounds.envs import PROBE_FAMILY, list_envs, prune, prune_runs
 from pytest_depbounds.errors import DepboundsError
-from pytest_depbounds.installer import IndexSettings
+from pytest_depbounds.installer import IndexSettings, add_index_arguments
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -83,20 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_index_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--index-url", help="Package index (default: PIP_INDEX_URL)")
-    command.add_argument(
-        "--find-links",
-        action="append",
-        default=[],
-        metavar="DIR_OR_URL",
-        help="Directory or page of distributions (repeatable)",
-    )
-    command.add_argument(
-        "--no-index", action="store_true", help="Use only --find-links"
-    )
-    command.add_argument(
-        "--offline", action="store_true", help="Use only the resolver's cache"
-    )
+    add_index_arguments(command)
     command.add_argument(
         "--python", help="Interpreter resolved for (default: the running one)"
     )
@@ -190,20 +177,6 @@ def _path_or_url(value: str) -> Path | str:
     return value if "://" in value else Path(value)
 
 
-def _index(args: argparse.Namespace) -> IndexSettings:
-    return IndexSettings.from_environ(
-        os.environ,
-        index_url=args.index_url,
-        extra_index_urls=(),
-        find_links=[
-            str(Path(link).resolve()) if "://" not in link else link
-            for link in args.find_links
-        ],
-        no_index=args.no_index,
-        offline=args.offline,
-    )
-
-
 def run_check_command(args: argparse.Namespace) -> int:
     """Run ``depbounds check`` with parsed arguments.
 
@@ -227,7 +200,11 @@ def run_check_command(args: argparse.Namespace) -> int:
             disable=args.disable,
             resolve=args.resolve,
         )
-        result = run_check(config, index=_index(args), python=args.python)
+        result = run_check(
+            config,
+            index=IndexSettings.from_arguments(args, os.environ),
+            python=args.python,
+        )
     except DepboundsError as exc:
         sys.stderr.write(f"depbounds check: {exc}\n")
         return EXIT_USAGE
@@ -255,7 +232,7 @@ def _coinstall(args: argparse.Namespace) -> int:
             projects,
             modes=modes,
             constraints=args.constraint,
-            index=_index(args),
+            index=IndexSettings.from_arguments(args, os.environ),
             python=args.python,
         )
     except DepboundsError as exc:

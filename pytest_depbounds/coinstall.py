@@ -17,21 +17,21 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from packaging.utils import NormalizedName, canonicalize_name
-
 from pytest_depbounds.check import (
-    Entry,
-    display,
     floor_requirements,
+    located,
+    names_in,
     requirement_lines,
 )
-from pytest_depbounds.declared import read_declaration
+from pytest_depbounds.declared import DeclaredRequirement, read_declaration
 from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.installer import IndexSettings, find_uv
 from pytest_depbounds.process import ExecuteRequest, child_environ, execute
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from packaging.utils import NormalizedName
 
 Mode = Literal["upper", "floors"]
 
@@ -45,7 +45,7 @@ class Project:
 
     path: Path
     name: str
-    entries: tuple[Entry, ...]
+    entries: tuple[DeclaredRequirement, ...]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,15 +94,7 @@ def read_project(path: Path) -> Project:
         if not declaration.requirements and requirements.is_file():
             # pbr and setuptools' dynamic dependencies read requirements.txt.
             return _from_requirements(path, requirements, declaration.project_name)
-        prefix = display(path / "pyproject.toml")
-        entries = tuple(
-            Entry(
-                requirement=r.requirement,
-                location=f"{prefix}:{r.location.partition(':')[2]}",
-                scope=prefix,
-            )
-            for r in declaration.requirements
-        )
+        entries = tuple(located(declaration))
         name = declaration.project_name or path.resolve().name
         return Project(path=path, name=name, entries=entries)
     if requirements.is_file():
@@ -112,10 +104,7 @@ def read_project(path: Path) -> Project:
 
 
 def _from_requirements(path: Path, requirements: Path, name: str | None) -> Project:
-    entries = tuple(
-        Entry(requirement=r, location=loc, scope=loc.rsplit(":", 1)[0])
-        for r, loc in requirement_lines(requirements)
-    )
+    entries = tuple(requirement_lines(requirements))
     return Project(path=path, name=name or path.resolve().name, entries=entries)
 
 
@@ -284,13 +273,10 @@ def _shared_ranges(
     first: Project, second: Project, explanation: str
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The ranges each side declares for the dists both declare or uv names."""
-    named = {
-        canonicalize_name(word)
-        for word in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", explanation)
-    }
+    named = set(names_in(explanation))
 
-    def by_name(project: Project) -> dict[NormalizedName, list[Entry]]:
-        found: dict[NormalizedName, list[Entry]] = {}
+    def by_name(project: Project) -> dict[NormalizedName, list[DeclaredRequirement]]:
+        found: dict[NormalizedName, list[DeclaredRequirement]] = {}
         for entry in project.entries:
             found.setdefault(entry.name, []).append(entry)
         return found

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -19,10 +20,37 @@ from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.process import ExecuteRequest, child_environ
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
 
 Resolution = Literal["lowest-direct", "lowest", "highest"]
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add pip's index options to a ``depbounds`` command.
+
+    :param parser: The command's parser (read back with
+        :meth:`IndexSettings.from_arguments`).
+    """
+    parser.add_argument("--index-url", help="Package index (default: PIP_INDEX_URL)")
+    parser.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Another package index (repeatable; default: PIP_EXTRA_INDEX_URL)",
+    )
+    parser.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        metavar="DIR_OR_URL",
+        help="Directory or page of distributions (repeatable)",
+    )
+    parser.add_argument("--no-index", action="store_true", help="Use only --find-links")
+    parser.add_argument(
+        "--offline", action="store_true", help="Use only the resolver's cache"
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,21 +92,34 @@ class IndexSettings:
             offline=offline,
         )
 
+    @classmethod
+    def from_arguments(
+        cls, args: argparse.Namespace, environ: Mapping[str, str]
+    ) -> IndexSettings:
+        """The settings a ``depbounds`` command was given, over ``PIP_*``.
+
+        :param args: The command line, parsed with the options of
+            :func:`add_index_arguments`.
+        :param environ: The environment holding the ``PIP_*`` variables.
+        :returns: The settings; relative ``--find-links`` folders are made
+            absolute against the folder the command runs in.
+        """
+        return cls.from_environ(
+            environ,
+            index_url=args.index_url,
+            extra_index_urls=args.extra_index_url,
+            find_links=[
+                link if "://" in link else str(Path(link).resolve())
+                for link in args.find_links
+            ],
+            no_index=args.no_index,
+            offline=args.offline,
+        )
+
     def uv_args(self) -> list[str]:
         """Arguments of ``uv pip compile``/``install`` for these settings."""
-        args: list[str] = []
-        if self.no_index:
-            args.append("--no-index")
-        elif self.index_url:
-            args += ["--index-url", self.index_url]
-        if not self.no_index:
-            for url in self.extra_index_urls:
-                args += ["--extra-index-url", url]
-        for link in self.find_links:
-            args += ["--find-links", link]
-        if self.offline:
-            args.append("--offline")
-        return args
+        # pip's, and uv's own offline mode (pip has none).
+        return [*self.pip_args(), *(["--offline"] if self.offline else [])]
 
     def pip_args(self) -> list[str]:
         """Arguments of ``pip install`` for these settings."""

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 #: Version of the JSON report's schema; bumped on any incompatible change.
 REPORT_VERSION = 1
 
+#: How many node ids the summary names under a finding before "and N more".
+NAMED_TESTS = 3
+
 EXIT_MEANINGS = {
     0: "every requested bound passed",
     1: "tests failed (or an inner session crashed) in at least one bound",
@@ -278,10 +281,12 @@ def _write_findings(
             markup = {"red": True} if note.fails else {"yellow": True}
             for line in _wrap(terminal, f"[{result.bound}] {text}"):
                 terminal.write_line(line, **markup)
+            _write_tests(terminal, note.tests, result.bound)
         for culprit in result.findings:
             what, advice = split_advice(culprit)
             for text in _wrap(terminal, f"[{result.bound}] {what}"):
                 terminal.write_line(text, yellow=True)
+            _write_tests(terminal, (*culprit.tests, *culprit.collectors), result.bound)
             if advice is not None:
                 for text in _wrap(terminal, f"{'':9}{advice}"):
                     terminal.write_line(text, bold=True)
@@ -291,6 +296,29 @@ def _write_findings(
                 f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
                 "not attributed to a dependency"
             )
+
+
+def _write_tests(
+    terminal: pytest.TerminalReporter, tests: Sequence[str], bound: str
+) -> None:
+    """Which failures a finding explains, under it: the count alone says too little."""
+    if tests:
+        for text in _wrap(terminal, f"{'':9}tests: {name_tests(tests, bound)}"):
+            terminal.write_line(text)
+
+
+def name_tests(tests: Sequence[str], bound: str) -> str:
+    """The first node ids of a finding's failures, as the replayed reports name them.
+
+    :param tests: Node ids, with or without their ``@bound`` suffix.
+    :param bound: The bound they failed in.
+    :returns: e.g. ``tests/test_a.py::test_x@lower, ... and 4 more``: at most
+        :data:`NAMED_TESTS` node ids, each with its ``@bound`` suffix.
+    """
+    suffix = f"@{bound}"
+    shown = [f"{t.removesuffix(suffix)}{suffix}" for t in tests[:NAMED_TESTS]]
+    more = len(tests) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def _shown(notes: Sequence[Note]) -> list[Note]:

@@ -51,10 +51,18 @@ class Note:
     fix: str | None = None
     #: Whether this note fails the run.
     fails: bool = False
+    #: Node ids (no ``@bound`` suffix) of the failures it explains (a
+    #: ``culprit`` note of localisation).
+    tests: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
-        """The note as the JSON report holds it."""
-        return dataclasses.asdict(self)
+        """The note as the JSON report holds it (``tests`` only when it has some)."""
+        data = dataclasses.asdict(self)
+        if not self.tests:
+            del data["tests"]
+        else:
+            data["tests"] = list(self.tests)
+        return data
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1288,6 +1288,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     :param commands: The ``depbounds`` subparsers.
     """
+    from pytest_depbounds.installer import add_index_arguments  # noqa: PLC0415
+
     parser = commands.add_parser(
         "scan",
         help="Check statically that the symbols and keywords the project uses "
@@ -1313,11 +1315,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("--extras", default="", help="Extras scanned too (a,b)")
     parser.add_argument("--groups", default=None, help="Dependency groups (a,b)")
-    parser.add_argument("--index-url", help="Package index (default: PIP_INDEX_URL)")
-    parser.add_argument("--extra-index-url", action="append", default=[])
-    parser.add_argument("--find-links", action="append", default=[])
-    parser.add_argument("--no-index", action="store_true")
-    parser.add_argument("--offline", action="store_true")
+    add_index_arguments(parser)
     parser.add_argument(
         "--refresh",
         type=float,
@@ -1340,18 +1338,7 @@ def run_command(args: argparse.Namespace) -> int:
     from pytest_depbounds.installer import IndexSettings  # noqa: PLC0415
 
     project = args.project.resolve()
-    settings = IndexSettings.from_environ(
-        os.environ,
-        index_url=args.index_url,
-        extra_index_urls=args.extra_index_url,
-        # Relative folders are relative to where the command runs.
-        find_links=[
-            link if "://" in link else str(Path(link).resolve())
-            for link in args.find_links
-        ],
-        no_index=args.no_index,
-        offline=args.offline,
-    )
+    settings = IndexSettings.from_arguments(args, os.environ)
     words = [w for w in args.extras.split(",") if w]
     groups = [w for w in args.groups.split(",") if w] if args.groups else None
     cache_dir = args.cache_dir or project / ".pytest_cache" / "d" / "depbounds"

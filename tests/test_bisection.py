@@ -398,6 +398,7 @@ def test_unexplained_failures_are_localised_then_bisected(
         [
             "findings:",
             "[[]lower[]] localised 1 failure to valuelib 1.0 *",
+            "         tests: tests/test_value.py::test_value@lower",
             "[[]lower[]] 1 failure not attributed to a dependency",
         ]
     )
@@ -426,6 +427,9 @@ def test_unexplained_failures_are_localised_then_bisected(
         "bound's 1.1 (the rest at the lower bound) it passes"
     )
     assert notes[("culprit", "chainlib")]["fix"] == "chainlib>=1.1"
+    assert notes[("culprit", "valuelib")]["tests"] == [
+        "tests/test_value.py::test_value"
+    ]
     assert notes[("true-lower-bound", "valuelib")]["fix"] == "valuelib>=2.0"
     assert notes[("true-lower-bound", "chainlib")]["fix"] == "chainlib>=1.1"
     assert len(notes) == 4
@@ -509,7 +513,7 @@ def test_under_rebuild_no_probe_env_counts_as_cached(
 
 
 @pytest.mark.parametrize("rebuild", [False, True])
-def test_under_rebuild_a_probe_env_is_built_once_per_run(
+def test_under_rebuild_a_probe_is_resolved_and_built_once_per_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, rebuild: bool
 ) -> None:
     calls: list[tuple[str, bool]] = []
@@ -521,15 +525,21 @@ def test_under_rebuild_a_probe_env_is_built_once_per_run(
         calls.append((path.name, rebuild))
         return types.SimpleNamespace(path=path, python=path, reused=not rebuild)
 
-    monkeypatch.setattr(
-        bisection, "resolve", lambda *_a, **_k: types.SimpleNamespace(lines=())
-    )
+    resolutions: list[bool] = []
+
+    def resolve(*_a: Any, rebuild: bool, **_k: Any) -> Any:
+        resolutions.append(rebuild)
+        return types.SimpleNamespace(lines=())
+
+    monkeypatch.setattr(bisection, "resolve", resolve)
     monkeypatch.setattr(bisection, "ensure_env", ensure_env)
     monkeypatch.setattr(Prober, "_run_tests", lambda *_a: "ran")
     prober = Prober(_workspace(tmp_path, rebuild=rebuild), "lower", {"a": "1"}, ["t"])
     for overrides in ({"a": "2"}, {"a": "3"}, {"a": "2"}):
         assert prober.run(overrides) == "ran"
-    # Bisection's first probe is localisation's env: rebuilt once, then reused.
+    # Bisection's first probe is localisation's: resolved and rebuilt once,
+    # then reused.
+    assert resolutions == [rebuild, rebuild, False]
     assert [r for _, r in calls] == [rebuild, rebuild, False]
     assert calls[0][0] == calls[2][0] != calls[1][0]
 

@@ -218,6 +218,29 @@ def test_pyproject_requirements_are_located_too(
     ), out
 
 
+def test_setup_cfg_requirements_are_located_in_setup_cfg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pyproject.toml without [project]: setuptools reads setup.cfg.
+    folder = tmp_path / "cfgproj"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    (folder / "setup.cfg").write_text(
+        "[metadata]\nname = cfgproj\nversion = 1.0\n\n"
+        "[options]\ninstall_requires =\n    fakelib>=1.0\n    kwlib\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _check(capsys, "cfgproj")
+    assert code == 1
+    where = Path("cfgproj", "setup.cfg")
+    assert out.splitlines()[0].startswith(f"{where}:8: A7 kwlib has no lower bound"), (
+        out
+    )
+
+
 def test_a_cap_allowed_with_a_reason_is_not_flagged(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

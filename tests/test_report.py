@@ -178,6 +178,7 @@ def test_summary_table_pins_findings_and_exit_meaning(
         "         stablelib>=1.1",
         "[lower] depbounds-example-timekit 1.0: `timekit.parse_iso` missing — used at",
         "         clockapp/alarms.py:28, 1 test fails",
+        "         tests: tests/test_a.py::test_parse@lower",
         "         fix: write `depbounds-example-timekit>=1.4` (bisected: the failing",
         "         tests pass from 1.4)",
         "exit code 1: tests failed (or an inner session crashed) in at least one bound",
@@ -693,6 +694,58 @@ def test_the_advice_is_said_apart_from_the_finding(
         ),
         advice,
     )
+
+
+def test_a_finding_names_its_first_three_tests_and_the_json_all(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    tests = tuple(f"tests/test_v.py::test_{n}" for n in range(5))
+    culprit = Culprit(
+        finding=_finding(advice=None, fix=None),
+        usages=("clockapp/alarms.py:28",),
+        tests=tests,
+        collectors=(),
+    )
+    localised = Note(
+        kind="culprit",
+        dist="valuelib",
+        message="localised 4 failures to valuelib 1.0 (one alone)",
+        fix="valuelib>=2.0",
+        tests=tests[1:],
+    )
+    result = _result("lower", findings=(culprit,), notes=(localised,))
+    _, reporter, stream = _reporter(pytester)
+    write_summary(reporter, [result])
+    lines = stream.getvalue().splitlines()
+    start = lines.index("findings:")
+    assert lines[start + 1 :] == [
+        "[lower] localised 4 failures to valuelib 1.0 (one alone); write valuelib>=2.0",
+        "         tests: tests/test_v.py::test_1@lower, tests/test_v.py::test_2@lower,",
+        "         tests/test_v.py::test_3@lower and 1 more",
+        "[lower] depbounds-example-timekit 1.0: `timekit.parse_iso` missing — used at",
+        "         clockapp/alarms.py:28, 5 tests fail",
+        "         tests: tests/test_v.py::test_0@lower, tests/test_v.py::test_1@lower,",
+        "         tests/test_v.py::test_2@lower and 2 more",
+    ]
+
+    project = write_project(tmp_path / "p", "p", dependencies=["stablelib>=1.0"])
+    plain = Note(kind="floor-moved", dist="stablelib", message="moved")
+    write_json(
+        tmp_path / "r.json",
+        [dataclasses.replace(result, notes=(localised, plain))],
+        exitcode=1,
+        declaration=read_declaration(project, extras=(), groups=None),
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    validate_report(data)
+    (finding,) = data["bounds"][0]["findings"]
+    assert finding["tests"] == list(tests)
+    with_tests, without = data["bounds"][0]["notes"]
+    assert with_tests["tests"] == list(tests[1:])
+    # An optional field: absent where a note explains no failure.
+    assert "tests" not in without
+    # An added optional field is no incompatible change: no reportversion bump.
+    assert data["reportversion"] == REPORT_VERSION == 1
 
 
 def test_an_interrupted_run_is_said_in_the_json_and_the_summary(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import os
 import queue
 import shutil
@@ -96,6 +97,36 @@ def test_options_win_over_pip_variables() -> None:
         offline=True,
     )
     assert settings.uv_args() == ["--no-index", "--find-links", "/here", "--offline"]
+
+
+@pytest.mark.parametrize("command", ["check", "coinstall", "scan"])
+def test_every_command_reads_the_index_options_alike(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = {"PIP_INDEX_URL": "https://env.invalid/simple"}
+    seen: list[IndexSettings] = []
+
+    def capture(args: argparse.Namespace) -> int:
+        seen.append(IndexSettings.from_arguments(args, environ))
+        return 0
+
+    monkeypatch.setattr(cli, "run_check_command", capture)
+    monkeypatch.setattr(cli, "_coinstall", capture)
+    monkeypatch.setattr(cli.scan, "run_command", capture)
+    monkeypatch.chdir(tmp_path)
+    argv = [command, ".", "--extra-index-url", "https://extra.invalid/simple"]
+    argv += ["--find-links", "wheels", "--find-links", "https://links.invalid/"]
+    assert cli.main([*argv, "--no-index", "--offline"]) == 0
+    assert seen == [
+        IndexSettings(
+            index_url="https://env.invalid/simple",
+            extra_index_urls=("https://extra.invalid/simple",),
+            # Relative to where the command runs, as pip reads it.
+            find_links=(str(tmp_path.resolve() / "wheels"), "https://links.invalid/"),
+            no_index=True,
+            offline=True,
+        )
+    ]
 
 
 @pytest.mark.parametrize(
