@@ -464,6 +464,15 @@ def parse_build_failure(
     return name, version, _last_line(build_output)
 
 
+#: setuptools' line when the C compiler failed: it says only that it did.
+_COMPILER_FAILED = re.compile(
+    r"^error: command .*(?:failed with exit code|returned non-zero exit status)",
+    re.IGNORECASE,
+)
+#: The compiler's own error: ``ext/_yaml.c:181:12: fatal error: longintrepr.h: ...``.
+_COMPILER_ERROR = re.compile(r":\d+(?::\d+)?: (?:fatal )?error: ")
+
+
 def _last_line(output: str) -> str:
     lines = [
         line.strip()
@@ -471,7 +480,13 @@ def _last_line(output: str) -> str:
         if line.strip()
         and not line.strip().startswith(("hint:", "help:", "cause:", "[stderr]"))
     ]
-    return lines[-1] if lines else "the build failed"
+    if not lines:
+        return "the build failed"
+    if _COMPILER_FAILED.match(lines[-1]):
+        return next(
+            (x for x in reversed(lines) if _COMPILER_ERROR.search(x)), lines[-1]
+        )
+    return lines[-1]
 
 
 def pinned_versions(lines: Iterable[str]) -> dict[str, str]:
