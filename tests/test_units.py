@@ -373,21 +373,27 @@ _PIP_METADATA = "Encountered error while generating package metadata.\n╰─> "
         (
             # PyYAML 3.13 on Python 3.11: the compiler's own line says why, the
             # setuptools line after it only that gcc failed.
-            "error: Failed to build `pyyaml==3.13`\n  cause: The build backend ...\n"
-            "  ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
-            "directory\n  compilation terminated.\n"
-            "  error: command '/usr/bin/gcc' failed with exit code 1\n"
-            "hint: This error likely indicates that you need to install a library\n",
+            (
+                "error: Failed to build `pyyaml==3.13`\n  cause: The build backend ...\n"
+                "  ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
+                "directory\n  compilation terminated.\n"
+                "  error: command '/usr/bin/gcc' failed with exit code 1\n"
+                "hint: This error likely indicates that you need to install a library\n"
+            ),
             (
                 "pyyaml",
                 "3.13",
-                "ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
-                "directory",
+                (
+                    "ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
+                    "directory"
+                ),
             ),
         ),
         (
-            "Failed to build `pyyaml==3.13`\n  x.c:1:2: error: unknown type 'Py'\n"
-            "  error: Command '['gcc', '-c', 'x.c']' returned non-zero exit status 1.\n",
+            (
+                "Failed to build `pyyaml==3.13`\n  x.c:1:2: error: unknown type 'Py'\n"
+                "  error: Command '['gcc', '-c', 'x.c']' returned non-zero exit status 1.\n"
+            ),
             ("pyyaml", "3.13", "x.c:1:2: error: unknown type 'Py'"),
         ),
         (f"{_PIP_BUILD}{_PIP_METADATA}See above for output.\n", None),
