@@ -343,16 +343,28 @@ def _build_outside(request: ExecuteRequest, scratch: Path) -> ExecuteRequest:
     (``DIST_EXTRA_CONFIG`` is read after ``setup.cfg``) also keeps ``build/``
     and ``*.egg-info`` out of the project.
     """
+    extra = build_outside_environ(scratch)
+    if not extra:
+        return request
+    return dataclasses.replace(request, env={**(request.env or os.environ), **extra})
+
+
+def build_outside_environ(scratch: Path) -> dict[str, str]:
+    """The variables that have setuptools build under ``scratch``.
+
+    :param scratch: An empty folder for ``build/`` and ``*.egg-info``.
+    :returns: ``DIST_EXTRA_CONFIG`` naming a config written there; nothing when
+        the user has their own (their setuptools configuration wins).
+    """
     if "DIST_EXTRA_CONFIG" in os.environ:
-        return request  # the user's own setuptools configuration wins
+        return {}
     scratch.mkdir(parents=True, exist_ok=True)
     config = scratch / "setuptools.cfg"
     text = (
         f"[build]\nbuild_base = {scratch / 'build'}\n[egg_info]\negg_base = {scratch}\n"
     )
     config.write_text(text, encoding="utf-8")
-    env = {**(request.env or os.environ), "DIST_EXTRA_CONFIG": str(config)}
-    return dataclasses.replace(request, env=env)
+    return {"DIST_EXTRA_CONFIG": str(config)}
 
 
 def read_pip_report(output: Path) -> dict[str, str]:

@@ -29,7 +29,7 @@ from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.process import exception_line
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 #: Files whose content decides what the backend reports (with the backend itself).
 _INPUTS = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
@@ -89,7 +89,10 @@ def _prepare(project_dir: Path, backend: str) -> str:
         quiet_subprocess_runner,
     )
 
-    from pytest_depbounds.installer import find_uv  # noqa: PLC0415
+    from pytest_depbounds.installer import (  # noqa: PLC0415
+        build_outside_environ,
+        find_uv,
+    )
 
     where = f"{project_dir / 'pyproject.toml'}: dynamic dependencies"
     try:
@@ -102,12 +105,20 @@ def _prepare(project_dir: Path, backend: str) -> str:
             tempfile.TemporaryDirectory() as out,
         ):
             warnings.simplefilter("ignore", BuildBackendWarning)
-            builder = ProjectBuilder.from_isolated_env(
-                env, project_dir, runner=quiet_subprocess_runner
-            )
+            # setuptools writes ``*.egg-info`` beside the sources: in ours.
+            outside = build_outside_environ(Path(out) / "scratch")
+
+            def runner(
+                cmd: Sequence[str],
+                cwd: str | None = None,
+                extra_environ: Mapping[str, str] | None = None,
+            ) -> None:
+                quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), **outside})
+
+            builder = ProjectBuilder.from_isolated_env(env, project_dir, runner=runner)
             env.install(builder.build_system_requires)
             env.install(builder.get_requires_for_build("wheel"))
-            info = Path(builder.metadata_path(out))
+            info = Path(builder.metadata_path(str(Path(out) / "metadata")))
             return (info / "METADATA").read_text(encoding="utf-8")
     except BuildBackendException as exc:
         raise ConfigurationError(

@@ -199,6 +199,53 @@ def test_static_extras_join_dependencies_read_from_requirements_files(
         )
 
 
+#: setuptools' way: ``*.egg-info`` in ``[egg_info] egg_base`` of DIST_EXTRA_CONFIG,
+#: else beside the sources.
+EGG_INFO_BACKEND = """
+import configparser, os
+
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    parser = configparser.ConfigParser()
+    parser.read(os.environ.get("DIST_EXTRA_CONFIG", ""))
+    base = parser.get("egg_info", "egg_base", fallback=".")
+    os.makedirs(os.path.join(base, "eggy.egg-info"), exist_ok=True)
+    with open(os.path.join(base, "eggy.egg-info", "PKG-INFO"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: eggy\\nVersion: 1.0\\n")
+    info = os.path.join(directory, "eggy-1.0.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: eggy\\nVersion: 1.0\\n"
+                "Requires-Dist: fakelib>=1.0\\n")
+    return "eggy-1.0.dist-info"
+"""
+
+
+def test_reading_the_backends_metadata_writes_nothing_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # retrying's setup.py: setuptools rewrote the sdist's retrying.egg-info (in
+    # a checkout, it creates one) while only its metadata was asked for.
+    monkeypatch.delenv("DIST_EXTRA_CONFIG", raising=False)
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_eggy"
+        backend-path = ["."]
+        """,
+    )
+    _write(tmp_path, "_eggy.py", EGG_INFO_BACKEND)
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup()\n")
+    before = {p.name for p in tmp_path.iterdir()}
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "eggy"
+    assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
+    # The backend's own bytecode aside (where PYTHONDONTWRITEBYTECODE is unset).
+    assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == before
+
+
 def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
     tmp_path: Path,
 ) -> None:
