@@ -603,7 +603,12 @@ def _refine_bound(
         if search_result is not None:
             searches[canonicalize_name(dist)] = search_result
     findings = tuple(
-        dataclasses.replace(c, finding=_with_search(c.finding, bound, searches))
+        dataclasses.replace(
+            c,
+            finding=_with_search(
+                c.finding, bound, searches, crashed=result.status == "crashed"
+            ),
+        )
         for c in result.findings
     )
     return dataclasses.replace(result, notes=(*result.notes, *notes), findings=findings)
@@ -889,7 +894,11 @@ def _note(found: Search, location: str | None, *, crashed: bool = False) -> Note
 
 
 def _with_search(
-    finding: Finding, bound: BoundName, searches: Mapping[str, Search]
+    finding: Finding,
+    bound: BoundName,
+    searches: Mapping[str, Search],
+    *,
+    crashed: bool = False,
 ) -> Finding:
     dist = target_of(finding) if bound == "lower" else finding.dist
     found = searches.get(canonicalize_name(dist)) if dist else None
@@ -898,12 +907,15 @@ def _with_search(
     if bound == "lower":
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
-        advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
+        passes = "the session starts" if crashed else "the failing tests pass"
+        advice = f"{what} `{fix}` (bisected: {passes} from {found.good})"
         if finding.kind == "broken-dependency" and finding.dist == dist:
-            advice = (
-                f"the lowest that imports and passes the failing tests is "
-                f"{found.good}: {what} `{fix}`"
+            lowest = (
+                "the lowest with which the session starts"
+                if crashed
+                else "the lowest that imports and passes the failing tests"
             )
+            advice = f"{lowest} is {found.good}: {what} `{fix}`"
         return dataclasses.replace(
             finding, fix=fix, advice=advice, true_bound=str(found.good)
         )

@@ -687,6 +687,10 @@ def test_a_session_that_crashes_at_start_is_bisected(
     ][0]
     notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
     assert notes[("true-lower-bound", "twolib")]["fix"] == "twolib>=1.3"
+    (finding,) = lower["findings"]
+    assert finding["advice"] == (
+        "write `twolib>=1.3` (bisected: the session starts from 1.3)"
+    )
 
 
 def _probe_envs(project: Path) -> list[str]:
