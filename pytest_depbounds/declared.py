@@ -249,9 +249,13 @@ def read_declaration(
     # The build backend is asked for what it computes unless requirements.txt,
     # the file pbr and most setup.py read, is given (``test-requirements.txt``
     # alone leaves the runtime dependencies to the backend).
-    covered = (project_dir / "requirements.txt").resolve() in {
-        p.resolve() for p in requirements_files
+    # Given, or included by one that is (``-r requirements.txt``).
+    read = {p.resolve() for p in requirements_files}
+    read |= {
+        (project_dir / r.location.rpartition(":")[0]).resolve()
+        for r in files.requirements
     }
+    covered = (project_dir / "requirements.txt").resolve() in read
     pyproject = project_dir / "pyproject.toml"
     data, text = _load_toml(pyproject)
     reader = _PyprojectReader(pyproject, text, None)

@@ -160,6 +160,20 @@ def test_a_test_requirements_file_alone_keeps_the_computed_dependencies(
         "fakelib>=1.0",
         "kwlib>=1.0",
     ]
+    # test-requirements.txt that includes requirements.txt covers it: the
+    # backend is not asked, and nothing is declared twice.
+    _write(tmp_path, "test-requirements.txt", "-r requirements.txt\nkwlib>=1.0\n")
+    (tmp_path / "_pbr_like.py").write_text("raise RuntimeError('not asked')\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "test-requirements.txt"],
+    )
+    assert [r.location for r in declaration.requirements] == [
+        "requirements.txt:1",
+        "test-requirements.txt:2",
+    ]
 
 
 def test_static_extras_join_dependencies_read_from_requirements_files(
