@@ -336,6 +336,10 @@ def _unselected(
     if parser.has_section("options.extras_require"):
         for key, value in parser.items("options.extras_require"):
             sources.setdefault(f"extra {key}", re.split(r"[\n;]", value))
+    if parser.has_section("extras"):  # pbr's: one a line, comments as in files
+        for key, value in parser.items("extras"):
+            lines = [requirement_text(x) for x in value.splitlines()]
+            sources.setdefault(f"extra {key}", lines)
     groups = data.get("dependency-groups")
     groups = groups if isinstance(groups, dict) else {}
     for key in groups:
@@ -488,6 +492,11 @@ def _read_setup_cfg(
             else ()
         )
     }
+    # pbr's [extras] (OpenStack): what pbr writes into the metadata's extras.
+    for key in parser.options("extras") if parser.has_section("extras") else ():
+        available.setdefault(
+            key, reader.read_lines("extras", key, parser, f"extra {key}")
+        )
     requirements += _select_extras(available, extras, project_name, path.name)
     return project_name, requirements
 
@@ -759,6 +768,23 @@ class _SetupCfgReader:
                     "each requirement with its marker on a line of its own"
                 )
             found.append(_parse(item, location, origin))
+        return found
+
+    def read_lines(
+        self,
+        section: str,
+        key: str,
+        parser: configparser.RawConfigParser,
+        origin: str,
+    ) -> list[DeclaredRequirement]:
+        """A value of one requirement a line, ``# comments`` allowed (pbr's)."""
+        first = self.key_line(section, key)
+        where = f"{self.path.name}:{first}" if first else self.path.name
+        found = []
+        for line in parser.get(section, key, fallback="").splitlines():
+            item = requirement_text(line).strip()
+            if item:
+                found.append(_parse(item, self.locate(item, first, where), origin))
         return found
 
     def from_files(self, names: str, origin: str) -> list[DeclaredRequirement]:

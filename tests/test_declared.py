@@ -260,6 +260,43 @@ def test_reading_the_backends_metadata_writes_nothing_in_the_project(
     assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == before
 
 
+def test_pbr_extras_in_setup_cfg_are_extras(tmp_path: Path) -> None:
+    # oslo.config 8: pbr's [extras] section, requirements with comments; its
+    # install_requires is requirements.txt, given as a file.
+    _write(
+        tmp_path,
+        "setup.cfg",
+        """
+        [metadata]
+        name = oslo.config
+
+        [extras]
+        rst-generator =
+          rst2txt>=1.1.0 # BSD
+          sphinx>=1.8.0,!=2.1.0 # BSD
+        """,
+    )
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    files = [tmp_path / "requirements.txt"]
+    declaration = read_declaration(
+        tmp_path, extras=["rst-generator"], groups=None, requirements_files=files
+    )
+    assert _located(declaration) == [
+        ("rst2txt>=1.1.0", "setup.cfg:6", "extra rst-generator"),
+        ("sphinx!=2.1.0,>=1.8.0", "setup.cfg:7", "extra rst-generator"),
+        ("fakelib>=1.0", "requirements.txt:1", "requirements requirements.txt"),
+    ]
+    # Not under test, they still tell a missing import which extra to add.
+    declaration = read_declaration(
+        tmp_path, extras=(), groups=None, requirements_files=files
+    )
+    assert declaration.unselected == {
+        "rst2txt": "extra rst-generator",
+        "sphinx": "extra rst-generator",
+    }
+
+
 def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
     tmp_path: Path,
 ) -> None:
