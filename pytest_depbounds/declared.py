@@ -330,16 +330,8 @@ def _unselected(
     extras = project.get("optional-dependencies") if isinstance(project, dict) else None
     for key, raws in (extras if isinstance(extras, dict) else {}).items():
         sources[f"extra {key}"] = [r for r in raws if isinstance(r, str)]
-    parser = configparser.RawConfigParser()
-    with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
-        parser.read(project_dir / "setup.cfg", encoding="utf-8")
-    if parser.has_section("options.extras_require"):
-        for key, value in parser.items("options.extras_require"):
-            sources.setdefault(f"extra {key}", re.split(r"[\n;]", value))
-    if parser.has_section("extras"):  # pbr's: one a line, comments as in files
-        for key, value in parser.items("extras"):
-            lines = [requirement_text(x) for x in value.splitlines()]
-            sources.setdefault(f"extra {key}", lines)
+    for key, raws in _setup_cfg_extras(project_dir / "setup.cfg").items():
+        sources.setdefault(f"extra {key}", raws)
     groups = data.get("dependency-groups")
     groups = groups if isinstance(groups, dict) else {}
     for key in groups:
@@ -349,11 +341,8 @@ def _unselected(
     # OpenStack's test-requirements.txt, requirements-dev.txt, ...
     given_files = {p.resolve() for p in given}
     for path in sorted(project_dir.glob("*requirements*.txt")):
-        if path.resolve() in given_files:
-            continue
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            lines = logical_lines(path.read_text(encoding="utf-8"))
-            sources[f"file {path.name}"] = [requirement_text(x.text) for x in lines]
+        if path.resolve() not in given_files:
+            sources[f"file {path.name}"] = _file_requirements(path)
     found: dict[NormalizedName, str] = {}
     for where, raws in sources.items():
         for raw in raws:
@@ -362,6 +351,30 @@ def _unselected(
                 if name not in chosen:
                     found.setdefault(name, where)
     return found
+
+
+def _setup_cfg_extras(path: Path) -> dict[str, list[str]]:
+    """Extra → its raw requirements in setup.cfg (setuptools' or pbr's section)."""
+    parser = configparser.RawConfigParser()
+    with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+        parser.read(path, encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    if parser.has_section("options.extras_require"):
+        for key, value in parser.items("options.extras_require"):
+            found.setdefault(key, re.split(r"[\n;]", value))
+    if parser.has_section("extras"):  # pbr's: one a line, comments as in files
+        for key, value in parser.items("extras"):
+            found.setdefault(key, [requirement_text(x) for x in value.splitlines()])
+    return found
+
+
+def _file_requirements(path: Path) -> list[str]:
+    """The requirement part of each line of a requirements file, unread: ``[]``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [requirement_text(x.text) for x in logical_lines(text)]
 
 
 def _self_references(
