@@ -569,7 +569,9 @@ def _from_backend(
     )
     name = canonicalize_name(backend.name) if backend.name else None
     reader.project_name = reader.project_name or name
-    requirements = list(reader.located(backend.dependencies, backend.source, ""))
+    requirements = _in_requirements_txt(
+        reader.path.parent, reader.located(backend.dependencies, backend.source, "")
+    )
     optional = {
         key: list(reader.located(raws, backend.source, f"extra {key}"))
         for key, raws in backend.extras.items()
@@ -577,6 +579,27 @@ def _from_backend(
     return name, requirements + _select_extras(
         optional, extras, reader.project_name, backend.source
     )
+
+
+def _in_requirements_txt(
+    project_dir: Path, computed: Iterable[DeclaredRequirement]
+) -> list[DeclaredRequirement]:
+    """Locate what the backend computed at the requirements.txt line it came from.
+
+    pbr, and many a ``setup.py``, read ``requirements.txt``: the same requirement
+    there is where a finding points and ``--depbounds-fix`` edits.
+    """
+    path = project_dir / "requirements.txt"
+    lines: dict[str, str] = {}
+    if path.is_file():
+        with contextlib.suppress(ConfigurationError):
+            for line in read_requirements_file(path, base=project_dir).requirements:
+                if line.requirement is not None:
+                    lines.setdefault(str(line.requirement), line.location)
+    return [
+        dataclasses.replace(r, location=lines.get(str(r.requirement), r.location))
+        for r in computed
+    ]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
