@@ -71,6 +71,8 @@ _NO_MODULE = re.compile(r"^No module named '(?P<name>[^']+)'")
 _ERROR_PATH = re.compile(r"\((?P<path>[^()]+\.pyw?)\)$")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>\w+)'")
 _MAX_DETAIL = 200
+#: Usage sites a finding's message names; the rest are counted.
+_SHOWN_USAGES = 5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,7 +118,11 @@ class Finding:
         text = self.headline
         if usages:
             verb = "imported" if self.kind == "broken-dependency" else "used"
-            text += f" — {verb} at {', '.join(usages)}"
+            # The rest are in the JSON report: a wall of sites hides the advice.
+            shown = list(usages[:_SHOWN_USAGES])
+            if len(usages) > _SHOWN_USAGES:
+                shown.append(f"{len(usages) - _SHOWN_USAGES} more")
+            text += f" — {verb} at {', '.join(shown)}"
         if self.relation == "transitive" and self.chain:
             text += f" (via {' → '.join(self.chain)})"
         elif self.relation == "undeclared" and self.dist is not None:

@@ -223,6 +223,27 @@ def test_a_module_a_dependency_imports_undeclared_is_the_dependencys(
     )
 
 
+def test_a_finding_names_five_usage_sites_and_counts_the_rest() -> None:
+    # python-cinderclient: 12 test modules import ddt; the summary named them all.
+    finding = Finding(
+        kind="missing-module",
+        dist=None,
+        version=None,
+        symbol="ddt",
+        usage=None,
+        relation="undeclared",
+        chain=(),
+        detail="",
+        headline="myproj imports `ddt` but does not declare it",
+    )
+    sites = [f"tests/test_{n}.py:3" for n in range(12)]
+    assert finding.describe(sites) == (
+        "myproj imports `ddt` but does not declare it — used at tests/test_0.py:3, "
+        "tests/test_1.py:3, tests/test_2.py:3, tests/test_3.py:3, tests/test_4.py:3, "
+        "7 more"
+    )
+
+
 def test_missing_attribute_and_missing_name(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
 ) -> None:
