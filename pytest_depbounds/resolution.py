@@ -191,7 +191,8 @@ def resolve(
         offline or max_age is None or time.time() - cached.resolved_at <= max_age
     ):
         return cached
-    log(f"resolving ({request.resolution}, {request.interpreter.label})")
+    within = "".join(f" within {file.label}" for file in request.constraints_files)
+    log(f"resolving ({request.resolution}{within}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
     main, notes = _Lower(request, installer, stem, index, log).run()
