@@ -71,6 +71,8 @@ _NO_MODULE = re.compile(r"^No module named '(?P<name>[^']+)'")
 _ERROR_PATH = re.compile(r"\((?P<path>[^()]+\.pyw?)\)$")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>\w+)'")
 _MAX_DETAIL = 200
+#: Usage sites a finding's message names; the rest are counted.
+_SHOWN_USAGES = 5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,7 +118,11 @@ class Finding:
         text = self.headline
         if usages:
             verb = "imported" if self.kind == "broken-dependency" else "used"
-            text += f" — {verb} at {', '.join(usages)}"
+            # The rest are in the JSON report: a wall of sites hides the advice.
+            shown = list(usages[:_SHOWN_USAGES])
+            if len(usages) > _SHOWN_USAGES:
+                shown.append(f"{len(usages) - _SHOWN_USAGES} more")
+            text += f" — {verb} at {', '.join(shown)}"
         if self.relation == "transitive" and self.chain:
             text += f" (via {' → '.join(self.chain)})"
         elif self.relation == "undeclared" and self.dist is not None:
@@ -463,6 +469,10 @@ class Attributor:
         if target is None or (target.dist is None and target.kind != "missing-module"):
             return None
         user = next((f for f in reversed(case.deeper) if f.place != "other"), None)
+        if target.dist is None and user is not None and user.place == "dependency":
+            # A dependency imports what no dist provides (pbr 5 calling
+            # pkg_resources): its undeclared need, raised in it, not the project's.
+            return None
         return make.finding(target.kind, target.dist, target.symbol, user)
 
     def _raised_in_dependency(self, case: _Case, make: _Maker) -> Finding | None:
@@ -776,16 +786,21 @@ class _Maker:
             f"{dist.label} does not import on {self.attributor.interpreter}: "
             f"{self.exc.detail}"
         )
-        missing = _str(self.exc.facts.get("name")).partition(".")[0]
-        if self.exc.short_type == "ModuleNotFoundError" and missing in _SETUPTOOLS:
-            # A venv of Python < 3.12 seeds setuptools; the bound envs hold only
-            # what is declared, as every env of Python >= 3.12 does.
-            headline += (
-                f" (`{missing}` is setuptools', which {dist.display} uses without "
-                "declaring it; the envs install only declared distributions)"
-            )
+        headline += self._setuptools_hint(dist)
         return self._build(
             "broken-dependency", dist, module, headline, self._caller(dist)
+        )
+
+    def _setuptools_hint(self, dist: InstalledDist) -> str:
+        """Why ``pkg_resources`` is missing, when it is what the dist imported."""
+        missing = _str(self.exc.facts.get("name")).partition(".")[0]
+        if self.exc.short_type != "ModuleNotFoundError" or missing not in _SETUPTOOLS:
+            return ""
+        # A venv of Python < 3.12 seeds setuptools; the bound envs hold only
+        # what is declared, as every env of Python >= 3.12 does.
+        return (
+            f" (`{missing}` is setuptools', which {dist.display} uses without "
+            "declaring it; the envs install only declared distributions)"
         )
 
     def from_frames(
@@ -818,6 +833,8 @@ class _Maker:
         if dist is None:
             return self._undeclared(kind, symbol, user)
         headline = headlines.get(kind, f"{label}: {detail}")
+        if kind == "error-in-dependency":
+            headline += self._setuptools_hint(dist)
         return self._build(kind, dist, symbol, headline, user)
 
     def _undeclared(self, kind: Kind, symbol: str, user: _Frame | None) -> Finding:
@@ -845,6 +862,14 @@ class _Maker:
             )
             return dataclasses.replace(finding, advice=advice)
         what, _, name = where.partition(" ")
+        if what == "file":
+            headline = (
+                f"{project} imports `{top}`, which only {name} declares, not "
+                f"under test: no installed distribution provides `{symbol}`"
+            )
+            advice = f"add {name} to --depbounds-requirements to test it"
+            finding = self._build(kind, None, symbol, headline, user)
+            return dataclasses.replace(finding, advice=advice)
         option = "--depbounds-extras" if what == "extra" else "--depbounds-groups"
         headline = (
             f"{project} imports `{top}`, which only its {what} `{name}` declares, "

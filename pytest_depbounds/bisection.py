@@ -58,11 +58,11 @@ from pytest_depbounds.fix import (
 )
 from pytest_depbounds.index import Index
 from pytest_depbounds.interpreters import target
-from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.options import forwarded_args
 from pytest_depbounds.process import kill_all
 from pytest_depbounds.resolution import ResolveRequest, cached_pins, resolve
 from pytest_depbounds.results import Note, split_facts
-from pytest_depbounds.runner import InnerRequest, run_inner
+from pytest_depbounds.runner import InnerRequest, RunOutcome, run_inner
 
 if TYPE_CHECKING:
     import threading
@@ -85,9 +85,6 @@ Direction = Literal["lower", "upper"]
 Localize = Literal["auto", "yes", "no"]
 
 _MARKS = {"pass": "✓", "fail": "✗", "skip": "skipped"}
-
-#: pytest's exit status when collection errors stop the session.
-_INTERRUPTED = 2
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -394,7 +391,14 @@ class Prober:
     ) -> ProbeRun:
         ws = self.workspace
         runs = ws.cache_dir / "runs"
-        nodes = [f"{ws.rootdir}{os.sep}{nodeid}" for nodeid in self.tests]
+        # A bound whose session crashed ran no test: the probe asks whether the
+        # session starts (collects), and a crash is its failure.
+        crash = all(t.startswith("depbounds::") for t in self.tests)
+        nodes = (
+            ["--collect-only"]
+            if crash
+            else [f"{ws.rootdir}{os.sep}{nodeid}" for nodeid in self.tests]
+        )
         failures: list[tuple[str, str, Mapping[str, Any]]] = []
         runtime: dict[str, Any] = {}
 
@@ -423,10 +427,9 @@ class Prober:
             record,
             ws.stop,
         )
-        if outcome.crashed:
-            return ProbeRun(verdict="skip", reason=f"pytest {outcome.describe()}")
-        if outcome.exitstatus == 0:
-            return ProbeRun(verdict="pass", reason="")
+        settled = _settled(outcome, self.tests if crash else None)
+        if settled is not None:
+            return settled
         attributor = Attributor(
             SiteIndex(site_packages(env_path)),
             ws.declaration,
@@ -445,20 +448,29 @@ class Prober:
             ):
                 reason = _import_failure(finding.headline)
                 return ProbeRun(verdict="skip", reason=reason, failed=failed)
-        # A failing test module or class that does not collect ends pytest with 2
-        # (interrupted), not 1: it reproduces the failure all the same.
-        collected_badly = any(
-            when == "collect" and nodeid in self.tests for nodeid, when, _ in failures
-        )
-        reproduced = outcome.exitstatus == 1 or (
-            outcome.exitstatus == _INTERRUPTED and collected_badly
-        )
-        if not reproduced or not failed:
+        # pytest exits with 2 on a collection error: the tests failed all the same.
+        if outcome.exitstatus not in {1, 2} or not failed:
             reason = f"pytest exited with {outcome.exitstatus}"
             return ProbeRun(verdict="skip", reason=reason, failed=failed)
         return ProbeRun(
             verdict="fail", reason="", failed=failed, findings=tuple(findings)
         )
+
+
+def _settled(outcome: RunOutcome, crash: tuple[str, ...] | None) -> ProbeRun | None:
+    """The verdict of a probe told by how its session ended, if it is.
+
+    :param outcome: How the probe's session ended.
+    :param crash: The crashed bound's node ids when the probe asks whether the
+        session starts; ``None`` when it runs tests.
+    """
+    if outcome.crashed and crash is not None and not outcome.interrupted:
+        return ProbeRun(verdict="fail", reason="", failed=crash)
+    if outcome.crashed:
+        return ProbeRun(verdict="skip", reason=f"pytest {outcome.describe()}")
+    if outcome.exitstatus == 0 or crash is not None:
+        return ProbeRun(verdict="pass", reason="")
+    return None
 
 
 ScheduleName = Literal["one alone", "leave-one-out"]
@@ -528,7 +540,10 @@ def refine(results: Sequence[BoundResult], request: RefineRequest) -> list[Bound
     refined = []
     for result in results:
         other = next((r for b, r in by_bound.items() if b != result.bound), None)
-        if result.status != "failed" or request.workspace.stop.is_set():
+        if (
+            result.status not in {"failed", "crashed"}
+            or request.workspace.stop.is_set()
+        ):
             refined.append(result)
             continue
         refined.append(_refine_bound(result, other, request))
@@ -557,7 +572,11 @@ def _refine_bound(
         if culprit.finding.relation == "transitive":
             unclear += [*culprit.tests, *culprit.collectors]
     wants = request.localize == "yes" or (request.localize == "auto" and bool(unclear))
-    if wants and other is not None and other.ok:
+    # A crashed session ran no test: only bisection (does the session start?)
+    # applies to it.
+    if result.status == "crashed" and not request.bisect:
+        return result
+    if wants and other is not None and other.ok and result.status == "failed":
         found, localised = _localize(
             result, other, tuple(dict.fromkeys(unclear)) or _failed(result), request
         )
@@ -584,7 +603,12 @@ def _refine_bound(
         if search_result is not None:
             searches[canonicalize_name(dist)] = search_result
     findings = tuple(
-        dataclasses.replace(c, finding=_with_search(c.finding, bound, searches))
+        dataclasses.replace(
+            c,
+            finding=_with_search(
+                c.finding, bound, searches, crashed=result.status == "crashed"
+            ),
+        )
         for c in result.findings
     )
     return dataclasses.replace(result, notes=(*result.notes, *notes), findings=findings)
@@ -755,6 +779,8 @@ def _run_schedule(
                 f"rest at the {result.bound} bound) "
                 + ("it passes" if len(culprit) == 1 else "they pass")
             )
+        if run.verdict == "skip" and run.reason:
+            mark = f"{mark} ({run.reason})"
         request.log(
             result.bound, f"localize: {what}: {mark} ({number} of {len(moves)})"
         )
@@ -829,24 +855,24 @@ def _bisect(
     )
     known = _import_failure(broken.headline) if broken else ""
     found = search(candidates, probe, dist=dist, direction=bound, known_reason=known)
-    return found, _note(found, location)
+    return found, _note(found, location, crashed=result.status == "crashed")
 
 
-def _note(found: Search, location: str | None) -> Note:
+def _note(found: Search, location: str | None, *, crashed: bool = False) -> Note:
     dist = found.dist
     if found.direction == "lower":
         if found.good is None:
+            what = "the session crashes" if crashed else "the failing tests fail"
             message = (
-                f"{dist}: the failing tests fail even at {found.bad} with the other "
+                f"{dist}: {what} even at {found.bad} with the other "
                 f"dependencies at the lower bound (tried {found.tried}): another "
                 "dependency is involved"
             )
             return Note(
                 kind="true-lower-bound", dist=dist, message=message, location=location
             )
-        message = (
-            f"{dist}: the failing tests pass from {found.good} (tried {found.tried})"
-        )
+        what = "the session starts" if crashed else "the failing tests pass"
+        message = f"{dist}: {what} from {found.good} (tried {found.tried})"
         return Note(
             kind="true-lower-bound",
             dist=dist,
@@ -868,7 +894,11 @@ def _note(found: Search, location: str | None) -> Note:
 
 
 def _with_search(
-    finding: Finding, bound: BoundName, searches: Mapping[str, Search]
+    finding: Finding,
+    bound: BoundName,
+    searches: Mapping[str, Search],
+    *,
+    crashed: bool = False,
 ) -> Finding:
     dist = target_of(finding) if bound == "lower" else finding.dist
     found = searches.get(canonicalize_name(dist)) if dist else None
@@ -877,12 +907,15 @@ def _with_search(
     if bound == "lower":
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
-        advice = f"{what} `{fix}` (bisected: the failing tests pass from {found.good})"
+        passes = "the session starts" if crashed else "the failing tests pass"
+        advice = f"{what} `{fix}` (bisected: {passes} from {found.good})"
         if finding.kind == "broken-dependency" and finding.dist == dist:
-            advice = (
-                f"the lowest that imports and passes the failing tests is "
-                f"{found.good}: {what} `{fix}`"
+            lowest = (
+                "the lowest with which the session starts"
+                if crashed
+                else "the lowest that imports and passes the failing tests"
             )
+            advice = f"{lowest} is {found.good}: {what} `{fix}`"
         return dataclasses.replace(
             finding, fix=fix, advice=advice, true_bound=str(found.good)
         )
@@ -966,16 +999,21 @@ def after_attribution(
     :returns: The results, completed.
     """
     from pytest_depbounds.report import BoundView  # noqa: PLC0415
-    from pytest_depbounds.resolution import tooling_requirements  # noqa: PLC0415
+    from pytest_depbounds.resolution import (  # noqa: PLC0415
+        tooling_names,
+        tooling_requirements,
+    )
 
     completed = suggest(results)
-    if not any(r.status == "failed" for r in completed):
+    if not any(r.status in {"failed", "crashed"} for r in completed):
         return completed
     views = {r.bound: BoundView(config, r.bound) for r in completed}
     events: queue.Queue[tuple[str, str]] = queue.Queue()
-    args = strip_our_args(config.invocation_params.args)
     tooling = tooling_requirements(
         [str(r.requirement) for r in declaration.tooling], settings.with_tooling
+    )
+    args = forwarded_args(
+        config.invocation_params.args, xdist="pytest-xdist" in tooling_names(tooling)
     )
     request = RefineRequest(
         workspace=Workspace(

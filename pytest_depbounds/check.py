@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from pytest_depbounds.bounds import pinned_version
 from pytest_depbounds.declared import (
+    BUILD_INPUTS,
     DeclaredRequirement,
     is_tooling,
     read_declaration,
@@ -390,10 +391,20 @@ def read_entries(config: CheckConfig) -> list[DeclaredRequirement]:
     """
     entries: list[DeclaredRequirement] = []
     pyproject = config.project_dir / "pyproject.toml"
-    if pyproject.is_file():
+    if any((config.project_dir / name).is_file() for name in BUILD_INPUTS):
+        # As the plugin reads it: pyproject.toml, setup.cfg, or what the build
+        # backend computes, unless the requirements.txt it reads is given.
         extras, groups = _all_extras_and_groups(pyproject)
-        declaration = read_declaration(config.project_dir, extras=extras, groups=groups)
-        entries += located(declaration)
+        declaration = read_declaration(
+            config.project_dir,
+            extras=extras,
+            groups=groups,
+            requirements_files=config.requirements,
+        )
+        # The files' own lines are read below, as they are written.
+        entries += (
+            r for r in located(declaration) if not r.origin.startswith("requirements ")
+        )
     elif not config.requirements:
         msg = (
             f"no pyproject.toml in {config.project_dir} and no requirements file: "
@@ -425,6 +436,8 @@ def located(declaration: Declaration) -> list[DeclaredRequirement]:
 
 
 def _all_extras_and_groups(pyproject: Path) -> tuple[list[str], list[str]]:
+    if not pyproject.is_file():
+        return [], []
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     project = data.get("project", {})
     optional = project.get("optional-dependencies", {}) if project else {}

@@ -24,7 +24,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from pytest_depbounds.errors import ConfigurationError
-from pytest_depbounds.reqfiles import read_requirements_file
+from pytest_depbounds.reqfiles import (
+    logical_lines,
+    read_requirements_file,
+    requirement_text,
+)
 from pytest_depbounds.results import Note
 
 if sys.version_info >= (3, 11):
@@ -41,7 +45,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from pytest_depbounds.installer import IndexSettings
-    from pytest_depbounds.metadata import BackendMetadata
     from pytest_depbounds.reqfiles import RequirementLine
 
 #: Groups installed when the user names none (the conventional names).
@@ -137,8 +140,9 @@ class Declaration:
     index: IndexOptions = IndexOptions()
     #: ``[project].requires-python``, for ``--depbounds-python=oldest``.
     requires_python: str | None = None
-    #: Distributions only the extras and groups not under test declare, and
-    #: where (``extra yaml``), so a missing import can say which to add.
+    #: Distributions only the extras, groups and requirements files not under
+    #: test declare, and where (``extra yaml``, ``file test-requirements.txt``),
+    #: so a missing import can say which to add.
     unselected: Mapping[NormalizedName, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -242,6 +246,16 @@ def read_declaration(
     """
     files = _read_files(project_dir, requirements_files)
     has_files = bool(requirements_files)
+    # The build backend is asked for what it computes unless requirements.txt,
+    # the file pbr and most setup.py read, is given (``test-requirements.txt``
+    # alone leaves the runtime dependencies to the backend).
+    # Given, or included by one that is (``-r requirements.txt``).
+    read = {p.resolve() for p in requirements_files}
+    read |= {
+        (project_dir / r.location.rpartition(":")[0]).resolve()
+        for r in files.requirements
+    }
+    covered = (project_dir / "requirements.txt").resolve() in read
     pyproject = project_dir / "pyproject.toml"
     data, text = _load_toml(pyproject)
     reader = _PyprojectReader(pyproject, text, None)
@@ -249,10 +263,19 @@ def read_declaration(
     def metadata(wanted: Sequence[str]) -> _Metadata:
         if "project" in data:
             return _read_project(
-                reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
+                reader, data, wanted, covered=covered, metadata_cache=metadata_cache
             )
-        return _read_setup_cfg(project_dir, wanted) or _no_metadata(
-            reader, data, wanted, has_files=has_files, metadata_cache=metadata_cache
+        # A setup.cfg without install_requires beside a setup.py (pbr reads
+        # requirements.txt into the metadata): only the backend knows them.
+        computes = not covered and (project_dir / "setup.py").is_file()
+        legacy = _read_setup_cfg(project_dir, wanted, need_requires=computes)
+        return legacy or _no_metadata(
+            reader,
+            data,
+            wanted,
+            has_files=has_files,
+            covered=covered,
+            metadata_cache=metadata_cache,
         )
 
     project_name, requirements = metadata(extras)
@@ -279,7 +302,10 @@ def read_declaration(
         index=files.index,
         requires_python=_requires_python(data.get("project"), project_dir),
         unselected=_unselected(
-            data, project_dir, {project_name, *(r.name for r in requirements)}
+            data,
+            project_dir,
+            {project_name, *(r.name for r in requirements)},
+            requirements_files,
         ),
     )
 
@@ -288,29 +314,35 @@ _Metadata = tuple[NormalizedName | None, list[DeclaredRequirement]]
 
 
 def _unselected(
-    data: dict[str, Any], project_dir: Path, chosen: set[NormalizedName | None]
+    data: dict[str, Any],
+    project_dir: Path,
+    chosen: set[NormalizedName | None],
+    given: Sequence[Path],
 ) -> dict[NormalizedName, str]:
-    """Dist → ``extra x`` / ``group y`` for what only unchosen extras and groups name.
+    """Dist → where only what is not under test declares it (``extra x``, ...).
 
-    Read from the files as written (no build backend): a hint, never a bound.
+    ``group y``, and ``file f.txt`` for a requirements file beside the project
+    that ``--depbounds-requirements`` does not name. Read from the files as
+    written (no build backend): a hint, never a bound.
     """
     sources: dict[str, list[str]] = {}
     project = data.get("project")
     extras = project.get("optional-dependencies") if isinstance(project, dict) else None
     for key, raws in (extras if isinstance(extras, dict) else {}).items():
         sources[f"extra {key}"] = [r for r in raws if isinstance(r, str)]
-    parser = configparser.RawConfigParser()
-    with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
-        parser.read(project_dir / "setup.cfg", encoding="utf-8")
-    if parser.has_section("options.extras_require"):
-        for key, value in parser.items("options.extras_require"):
-            sources.setdefault(f"extra {key}", re.split(r"[\n;]", value))
+    for key, raws in _setup_cfg_extras(project_dir / "setup.cfg").items():
+        sources.setdefault(f"extra {key}", raws)
     groups = data.get("dependency-groups")
     groups = groups if isinstance(groups, dict) else {}
     for key in groups:
         # ValueError, TypeError, LookupError, or packaging's group of them.
         with contextlib.suppress(Exception):
             sources[f"group {key}"] = list(resolve_dependency_groups(groups, key))
+    # OpenStack's test-requirements.txt, requirements-dev.txt, ...
+    given_files = {p.resolve() for p in given}
+    for path in sorted(project_dir.glob("*requirements*.txt")):
+        if path.resolve() not in given_files:
+            sources[f"file {path.name}"] = _file_requirements(path)
     found: dict[NormalizedName, str] = {}
     for where, raws in sources.items():
         for raw in raws:
@@ -319,6 +351,30 @@ def _unselected(
                 if name not in chosen:
                     found.setdefault(name, where)
     return found
+
+
+def _setup_cfg_extras(path: Path) -> dict[str, list[str]]:
+    """Extra → its raw requirements in setup.cfg (setuptools' or pbr's section)."""
+    parser = configparser.RawConfigParser()
+    with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+        parser.read(path, encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    if parser.has_section("options.extras_require"):
+        for key, value in parser.items("options.extras_require"):
+            found.setdefault(key, re.split(r"[\n;]", value))
+    if parser.has_section("extras"):  # pbr's: one a line, comments as in files
+        for key, value in parser.items("extras"):
+            found.setdefault(key, [requirement_text(x) for x in value.splitlines()])
+    return found
+
+
+def _file_requirements(path: Path) -> list[str]:
+    """The requirement part of each line of a requirements file, unread: ``[]``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [requirement_text(x.text) for x in logical_lines(text)]
 
 
 def _self_references(
@@ -367,33 +423,35 @@ def _read_project(
     data: dict[str, Any],
     extras: Sequence[str],
     *,
-    has_files: bool,
+    covered: bool,
     metadata_cache: Path | None,
 ) -> _Metadata:
-    """Read PEP 621 ``[project]``: dependencies and the wanted extras."""
+    """Read PEP 621 ``[project]``: dependencies and the wanted extras.
+
+    ``covered``: requirements.txt is among the requirements files, which then
+    declare what a dynamic ``dependencies`` computes from it.
+    """
     pyproject = reader.path
     project = _table(data, "project", pyproject)
     name = project.get("name")
     project_name = canonicalize_name(name) if isinstance(name, str) else None
     reader.project_name = project_name
+    optional = {
+        key: list(
+            reader.parse(_strings(raws, f"optional-dependencies.{key}"), f"extra {key}")
+        )
+        for key, raws in _table(project, "optional-dependencies", pyproject).items()
+    }
+    if extras and "optional-dependencies" in project.get("dynamic", ()):
+        # Only the backend knows the extras: it reports the dependencies too.
+        return _named(project_name, reader, data, extras, metadata_cache)
+    # Static extras join the dependencies, wherever those are read from.
+    chosen = _select_extras(optional, extras, project_name, pyproject.name)
     if "dependencies" not in project.get("dynamic", ()):
         requirements = list(
             reader.parse(_strings(project.get("dependencies", []), "dependencies"), "")
         )
-        optional = {
-            key: list(
-                reader.parse(
-                    _strings(raws, f"optional-dependencies.{key}"), f"extra {key}"
-                )
-            )
-            for key, raws in _table(project, "optional-dependencies", pyproject).items()
-        }
-        if extras and "optional-dependencies" in project.get("dynamic", ()):
-            # Only the backend knows the extras: it reports the dependencies too.
-            return project_name, _from_backend(reader, data, extras, metadata_cache)
-        return project_name, requirements + _select_extras(
-            optional, extras, project_name, pyproject.name
-        )
+        return project_name, requirements + chosen
     # Dynamic: setuptools reads them from files, or from setup.cfg.
     setuptools = _table(data, "tool", pyproject).get("setuptools")
     dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
@@ -405,13 +463,13 @@ def _read_project(
         for file_name in names:
             lines = read_requirements_file(folder / str(file_name), base=folder)
             requirements += (_declared(line, "") for line in lines.requirements)
-        return project_name, requirements
+        return project_name, requirements + chosen
     legacy = _read_setup_cfg(pyproject.parent, extras, need_requires=True)
     if legacy is not None:
         return project_name or legacy[0], legacy[1]
-    if has_files:
-        return project_name, []
-    return project_name, _from_backend(reader, data, extras, metadata_cache)
+    if covered:
+        return project_name, chosen
+    return _named(project_name, reader, data, extras, metadata_cache)
 
 
 def _read_setup_cfg(
@@ -447,6 +505,11 @@ def _read_setup_cfg(
             else ()
         )
     }
+    # pbr's [extras] (OpenStack): what pbr writes into the metadata's extras.
+    for key in parser.options("extras") if parser.has_section("extras") else ():
+        available.setdefault(
+            key, reader.read_lines("extras", key, parser, f"extra {key}")
+        )
     requirements += _select_extras(available, extras, project_name, path.name)
     return project_name, requirements
 
@@ -457,6 +520,7 @@ def _no_metadata(
     extras: Sequence[str],
     *,
     has_files: bool,
+    covered: bool,
     metadata_cache: Path | None,
 ) -> _Metadata:
     """No pyproject ``[project]`` and no setup.cfg: requirements files or the backend.
@@ -468,16 +532,8 @@ def _no_metadata(
     project_dir = reader.path.parent
     build_system = data.get("build-system")
     own_table = isinstance(build_system, dict) and "build-backend" in build_system
-    if not has_files and ((project_dir / "setup.py").is_file() or own_table):
-        from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
-
-        backend = backend_metadata(
-            project_dir,
-            _table(data, "build-system", reader.path),
-            cache_dir=metadata_cache,
-        )
-        name = canonicalize_name(backend.name) if backend.name else None
-        return name, _backend_requirements(reader, backend, extras)
+    if not covered and ((project_dir / "setup.py").is_file() or own_table):
+        return _from_backend(reader, data, extras, metadata_cache)
     if extras:
         raise ConfigurationError(
             f"--depbounds-extras={','.join(extras)}: {project_dir} declares no "
@@ -492,33 +548,64 @@ def _no_metadata(
     )
 
 
+def _named(
+    project_name: NormalizedName | None,
+    reader: _PyprojectReader,
+    data: dict[str, Any],
+    extras: Sequence[str],
+    metadata_cache: Path | None,
+) -> _Metadata:
+    """The backend's requirements under the name the files declare, if any."""
+    name, requirements = _from_backend(reader, data, extras, metadata_cache)
+    return project_name or name, requirements
+
+
 def _from_backend(
     reader: _PyprojectReader,
     data: dict[str, Any],
     extras: Sequence[str],
     metadata_cache: Path | None,
-) -> list[DeclaredRequirement]:
-    """Dependencies and wanted extras as the build backend reports them."""
+) -> _Metadata:
+    """The name, dependencies and wanted extras the build backend reports."""
     from pytest_depbounds.metadata import backend_metadata  # noqa: PLC0415
 
     build_system = _table(data, "build-system", reader.path)
     backend = backend_metadata(
         reader.path.parent, build_system, cache_dir=metadata_cache
     )
-    return _backend_requirements(reader, backend, extras)
-
-
-def _backend_requirements(
-    reader: _PyprojectReader, backend: BackendMetadata, extras: Sequence[str]
-) -> list[DeclaredRequirement]:
-    requirements = list(reader.located(backend.dependencies, backend.source, ""))
+    name = canonicalize_name(backend.name) if backend.name else None
+    reader.project_name = reader.project_name or name
+    requirements = _in_requirements_txt(
+        reader.path.parent, reader.located(backend.dependencies, backend.source, "")
+    )
     optional = {
         key: list(reader.located(raws, backend.source, f"extra {key}"))
         for key, raws in backend.extras.items()
     }
-    return requirements + _select_extras(
+    return name, requirements + _select_extras(
         optional, extras, reader.project_name, backend.source
     )
+
+
+def _in_requirements_txt(
+    project_dir: Path, computed: Iterable[DeclaredRequirement]
+) -> list[DeclaredRequirement]:
+    """Locate what the backend computed at the requirements.txt line it came from.
+
+    pbr, and many a ``setup.py``, read ``requirements.txt``: the same requirement
+    there is where a finding points and ``--depbounds-fix`` edits.
+    """
+    path = project_dir / "requirements.txt"
+    lines: dict[str, str] = {}
+    if path.is_file():
+        with contextlib.suppress(ConfigurationError):
+            for line in read_requirements_file(path, base=project_dir).requirements:
+                if line.requirement is not None:
+                    lines.setdefault(str(line.requirement), line.location)
+    return [
+        dataclasses.replace(r, location=lines.get(str(r.requirement), r.location))
+        for r in computed
+    ]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -783,6 +870,23 @@ class _SetupCfgReader:
                     "each requirement with its marker on a line of its own"
                 )
             found.append(_parse(item, location, origin))
+        return found
+
+    def read_lines(
+        self,
+        section: str,
+        key: str,
+        parser: configparser.RawConfigParser,
+        origin: str,
+    ) -> list[DeclaredRequirement]:
+        """A value of one requirement a line, ``# comments`` allowed (pbr's)."""
+        first = self.key_line(section, key)
+        where = f"{self.path.name}:{first}" if first else self.path.name
+        found = []
+        for line in parser.get(section, key, fallback="").splitlines():
+            item = requirement_text(line).strip()
+            if item:
+                found.append(_parse(item, self.locate(item, first, where), origin))
         return found
 
     def from_files(self, names: str, origin: str) -> list[DeclaredRequirement]:

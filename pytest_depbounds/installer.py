@@ -343,16 +343,28 @@ def _build_outside(request: ExecuteRequest, scratch: Path) -> ExecuteRequest:
     (``DIST_EXTRA_CONFIG`` is read after ``setup.cfg``) also keeps ``build/``
     and ``*.egg-info`` out of the project.
     """
+    extra = build_outside_environ(scratch)
+    if not extra:
+        return request
+    return dataclasses.replace(request, env={**(request.env or os.environ), **extra})
+
+
+def build_outside_environ(scratch: Path) -> dict[str, str]:
+    """The variables that have setuptools build under ``scratch``.
+
+    :param scratch: An empty folder for ``build/`` and ``*.egg-info``.
+    :returns: ``DIST_EXTRA_CONFIG`` naming a config written there; nothing when
+        the user has their own (their setuptools configuration wins).
+    """
     if "DIST_EXTRA_CONFIG" in os.environ:
-        return request  # the user's own setuptools configuration wins
+        return {}
     scratch.mkdir(parents=True, exist_ok=True)
     config = scratch / "setuptools.cfg"
     text = (
         f"[build]\nbuild_base = {scratch / 'build'}\n[egg_info]\negg_base = {scratch}\n"
     )
     config.write_text(text, encoding="utf-8")
-    env = {**(request.env or os.environ), "DIST_EXTRA_CONFIG": str(config)}
-    return dataclasses.replace(request, env=env)
+    return {"DIST_EXTRA_CONFIG": str(config)}
 
 
 def read_pip_report(output: Path) -> dict[str, str]:
@@ -464,6 +476,15 @@ def parse_build_failure(
     return name, version, _last_line(build_output)
 
 
+#: setuptools' line when the C compiler failed: it says only that it did.
+_COMPILER_FAILED = re.compile(
+    r"^error: command .*(?:failed with exit code|returned non-zero exit status)",
+    re.IGNORECASE,
+)
+#: The compiler's own error: ``ext/_yaml.c:181:12: fatal error: longintrepr.h: ...``.
+_COMPILER_ERROR = re.compile(r":\d+(?::\d+)?: (?:fatal )?error: ")
+
+
 def _last_line(output: str) -> str:
     lines = [
         line.strip()
@@ -471,11 +492,15 @@ def _last_line(output: str) -> str:
         if line.strip()
         and not line.strip().startswith(("hint:", "help:", "cause:", "[stderr]"))
     ]
-    last = lines[-1] if lines else "the build failed"
+    if not lines:
+        return "the build failed"
+    last = lines[-1]
+    if _COMPILER_FAILED.match(last):
+        last = next((x for x in reversed(lines) if _COMPILER_ERROR.search(x)), last)
     if len(last) <= _MAX_REASON:
         return last
-    # A compiler's whole command line (numpy's old sdists): its start says what
-    # ran, its end how it failed.
+    # A compiler's whole command line (numpy's old sdists) and no error line: its
+    # start says what ran, its end how it failed.
     head, tail = last[: _MAX_REASON * 2 // 3], last[-_MAX_REASON // 3 :]
     return f"{head.rsplit(' ', 1)[0]} … {tail.split(' ', 1)[-1]}"
 

@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from pytest_depbounds.errors import ConfigurationError
 from pytest_depbounds.process import exception_line
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 #: Files whose content decides what the backend reports (with the backend itself).
 _INPUTS = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt")
@@ -44,7 +45,7 @@ class BackendMetadata:
     extras: Mapping[str, tuple[str, ...]]
     #: How a requirement's location reads, e.g. ``setup.py (setuptools.build_meta)``.
     source: str
-    #: The project's ``Name``.
+    #: The project's name (``Name``), which a ``setup.py`` may be alone to know.
     name: str | None = None
 
 
@@ -83,22 +84,41 @@ def _prepare(project_dir: Path, backend: str) -> str:
         ProjectBuilder,
     )
     from build.env import DefaultIsolatedEnv  # noqa: PLC0415
-    from pyproject_hooks import quiet_subprocess_runner  # noqa: PLC0415
+    from pyproject_hooks import (  # noqa: PLC0415
+        BuildBackendWarning,
+        quiet_subprocess_runner,
+    )
 
-    from pytest_depbounds.installer import find_uv  # noqa: PLC0415
+    from pytest_depbounds.installer import (  # noqa: PLC0415
+        build_outside_environ,
+        find_uv,
+    )
 
     where = f"{project_dir / 'pyproject.toml'}: dynamic dependencies"
     try:
         with (
+            # The backend's warnings are about the project's packaging (a
+            # deprecated license table), not its bounds: pyproject-hooks would
+            # re-raise each in this process, above pytest's own output.
+            warnings.catch_warnings(),
             DefaultIsolatedEnv(installer="uv" if find_uv() else "pip") as env,
             tempfile.TemporaryDirectory() as out,
         ):
-            builder = ProjectBuilder.from_isolated_env(
-                env, project_dir, runner=quiet_subprocess_runner
-            )
+            warnings.simplefilter("ignore", BuildBackendWarning)
+            # setuptools writes ``*.egg-info`` beside the sources: in ours.
+            outside = build_outside_environ(Path(out) / "scratch")
+
+            def runner(
+                cmd: Sequence[str],
+                cwd: str | None = None,
+                extra_environ: Mapping[str, str] | None = None,
+            ) -> None:
+                quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), **outside})
+
+            builder = ProjectBuilder.from_isolated_env(env, project_dir, runner=runner)
             env.install(builder.build_system_requires)
             env.install(builder.get_requires_for_build("wheel"))
-            info = Path(builder.metadata_path(out))
+            info = Path(builder.metadata_path(str(Path(out) / "metadata")))
             return (info / "METADATA").read_text(encoding="utf-8")
     except BuildBackendException as exc:
         raise ConfigurationError(
@@ -143,10 +163,10 @@ def _from_text(text: str, source: str) -> BackendMetadata:
                 requirement.marker = None
                 found.append(str(requirement))
     return BackendMetadata(
+        name=message.get("Name"),
         dependencies=tuple(dependencies),
         extras={k: tuple(v) for k, v in extras.items()},
         source=source,
-        name=message.get("Name"),
     )
 
 

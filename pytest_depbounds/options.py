@@ -299,6 +299,18 @@ def strip_our_args(args: list[str] | tuple[str, ...]) -> list[str]:
     return kept
 
 
+def forwarded_args(args: list[str] | tuple[str, ...], *, xdist: bool) -> list[str]:
+    """The command line an inner session receives.
+
+    :param args: The command line as pytest received it.
+    :param xdist: Whether the inner session's env holds pytest-xdist.
+    :returns: The words without our options, and without the switches that keep
+        xdist off (``-n 0``) where xdist is not installed, which would reject them.
+    """
+    kept = strip_our_args(args)
+    return kept if xdist else drop_xdist_off(kept)
+
+
 def takes_several_files(arg: str) -> bool:
     """Say whether a word is a flag whose value may go on over several files.
 
@@ -347,3 +359,24 @@ def asks_for_xdist(args: list[str] | tuple[str, ...]) -> bool:
         if value not in {"0", "no"}:
             return True
     return False
+
+
+def drop_xdist_off(args: list[str] | tuple[str, ...]) -> list[str]:
+    """Remove the switches that keep pytest-xdist off (``-n 0``, ``--dist no``).
+
+    An env without pytest-xdist rejects them as unknown options, while without
+    them the session runs unchanged: they are the default.
+
+    :param args: A command line that does not ask xdist to distribute.
+    :returns: The same words without those switches and their values.
+    """
+    kept: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg in {"-n", "--numprocesses", "--dist"}:
+            skip_next = True
+        elif not arg.startswith(("--numprocesses=", "--dist=", "-n")):
+            kept.append(arg)
+    return kept

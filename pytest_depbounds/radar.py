@@ -172,17 +172,9 @@ def _culprit(
     """``(dist, version, symbol, category)``, the usage site and the text, or None."""
     stack = [f for f in details.get("stack") or () if isinstance(f, dict)]
     places = [attributor.place(f) for f in stack]
-    if stack and places[-1][0] == "other" and _real_file(stack[-1]):
-        # The stdlib warned (simplejson 3.0 importing `imp`): a deprecation of
-        # the interpreter's own API, reached by whatever called it, not an API
-        # of a dependency.
+    if not places or places[-1][0] != "dependency" or not _ran(details, stack):
         return None
-    # The code that warned: the innermost frame that is not the stdlib's.
-    raiser = next(
-        (i for i in reversed(range(len(places))) if places[i][0] != "other"), None
-    )
-    if raiser is None or places[raiser][0] != "dependency":
-        return None
+    raiser = len(places) - 1
     dist = places[raiser][1]
     if dist is None:
         return None
@@ -206,10 +198,16 @@ def _culprit(
     return None
 
 
-def _real_file(frame: Mapping[str, Any]) -> bool:
-    """Whether a frame ran a file on disk (not ``<string>``, ``<frozen ...>``)."""
-    file = frame.get("file")
-    return isinstance(file, str) and bool(file) and not file.startswith("<")
+def _ran(details: Mapping[str, Any], stack: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a frame ran the line the warning names.
+
+    Not so when the compiler warned about a module's source while importing it
+    (``invalid escape sequence``): no API of the dependency is deprecated there.
+    The innermost frame is the code that warned: a dependency's, checked by the
+    caller; the stdlib's (``import imp``) is the stdlib's deprecation.
+    """
+    sites = {(str(f.get("file")), f.get("lineno")) for f in stack}
+    return (str(details.get("filename")), details.get("lineno")) in sites
 
 
 def _symbol(frame: Mapping[str, Any]) -> str:

@@ -290,12 +290,42 @@ def _write_findings(
             if advice is not None:
                 for text in _wrap(terminal, f"{'':9}{advice}"):
                     terminal.write_line(text, bold=True)
-        if result.unattributed:
-            count = len(result.unattributed)
-            terminal.write_line(
-                f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
-                "not attributed to a dependency"
-            )
+        _write_unattributed(terminal, result, results)
+
+
+def _write_unattributed(
+    terminal: pytest.TerminalReporter,
+    result: BoundResult,
+    results: Sequence[BoundResult],
+) -> None:
+    if result.unattributed:
+        count = len(result.unattributed)
+        text = (
+            f"[{result.bound}] {count} failure{'s' if count != 1 else ''} "
+            "not attributed to a dependency" + _elsewhere(result, results)
+        )
+        for line in _wrap(terminal, text):
+            terminal.write_line(line)
+
+
+def _elsewhere(result: BoundResult, results: Sequence[BoundResult]) -> str:
+    """`` (they fail at the upper bound too)``: a failure no bound's pins explain."""
+    others = [r for r in results if r.bound != result.bound and r.tests]
+    failing = {
+        t.nodeid.removesuffix(f"@{r.bound}")
+        for r in others
+        for t in r.tests
+        if t.outcome in {"failed", "errors"}
+    }
+    same = [t for t in result.unattributed if t in failing]
+    if not same:
+        return ""
+    where = " and ".join(f"the {r.bound} bound" for r in others)
+    if len(same) == len(result.unattributed):
+        who = "it fails" if len(same) == 1 else "they fail"
+    else:
+        who = f"{len(same)} fail{'s' if len(same) == 1 else ''}"
+    return f" ({who} at {where} too)"
 
 
 def _write_tests(

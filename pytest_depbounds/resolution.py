@@ -163,6 +163,15 @@ class Pins:
         return {n: v for n, v in self.versions.items() if n not in self.tooling}
 
 
+def tooling_names(tooling: Sequence[str]) -> frozenset[str]:
+    """The canonical names of requirement strings.
+
+    :param tooling: Requirement strings, as :func:`tooling_requirements` returns.
+    :returns: Their names.
+    """
+    return frozenset(_name(r) for r in tooling)
+
+
 def tooling_requirements(
     declared_tooling: Sequence[str], extra: Sequence[str]
 ) -> tuple[str, ...]:
@@ -211,7 +220,8 @@ def resolve(
         offline or max_age is None or time.time() - cached.resolved_at <= max_age
     ):
         return cached
-    log(f"resolving ({request.resolution}, {request.interpreter.label})")
+    within = "".join(f" within {file.label}" for file in request.constraints_files)
+    log(f"resolving ({request.resolution}{within}, {request.interpreter.label})")
     workdir.mkdir(parents=True, exist_ok=True)
     stem = workdir / f"{request.bound}-{key[:16]}"
     lower = _Lower(request, installer, stem, index, log)

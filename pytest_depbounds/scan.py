@@ -63,7 +63,7 @@ DEFAULT_REFRESH = 3600.0
 #: Bumped when the way uses are read changes (the per-file cache is dropped).
 USES_FORMAT = 2
 #: Bumped when the cached API summaries change shape.
-SUMMARY_FORMAT = 3
+SUMMARY_FORMAT = 4
 
 #: An ``__init__.py`` sharing its package with other distributions.
 _NAMESPACE = re.compile(r"\b(?:extend_path|declare_namespace)\(")
@@ -473,15 +473,18 @@ def load_api(wheel: Path, dist: str, version: str) -> Api:
         loader = griffe.GriffeLoader(
             search_paths=[root], allow_inspection=False, store_source=False
         )
-        for top in top_level:
-            if objects.get(top) == "x":
-                continue
-            try:
-                loaded = loader.load(top)
-            except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
-                objects[top] = "u"
-                continue
-            _summarise(loaded, objects)
+        # What griffe cannot follow (an alias into the stdlib) it logs, one
+        # line per use: noise in our output, and the summary says "unknown".
+        with griffe.logger.disable():
+            for top in top_level:
+                if objects.get(top) == "x":
+                    continue
+                try:
+                    loaded = loader.load(top)
+                except Exception:  # noqa: BLE001 - griffe meets any code; one bad package says so
+                    objects[top] = "u"
+                    continue
+                _summarise(loaded, objects)
     return Api(
         dist=dist,
         version=version,
@@ -576,7 +579,26 @@ def _entry(obj: Any) -> tuple[str, dict[str, Any]]:  # noqa: ANN401 - a griffe o
         return "c*" if dynamic else "c", members
     if kind == "function":
         return "f" + _parameters(obj), {}
-    return "v", {}
+    target = _bound_name(obj)
+    return (f"a{target}", {}) if target else ("v", {})
+
+
+def _bound_name(attribute: Any) -> str | None:  # noqa: ANN401 - a griffe attribute
+    """What ``Token = generic.Token`` names, in the same package; else ``None``.
+
+    Only a bare name or attribute: a call (``x = f()``) holds what it returned.
+    """
+    import griffe  # noqa: PLC0415 - only the scan needs it
+
+    value = getattr(attribute, "value", None)
+    if not isinstance(value, (griffe.ExprName, griffe.ExprAttribute)):
+        return None
+    try:
+        path = str(value.canonical_path)
+    except Exception:  # noqa: BLE001 - griffe meets any code: a value, then
+        return None
+    same = path.partition(".")[0] == str(attribute.path).partition(".")[0]
+    return path if same and path != attribute.path else None
 
 
 def _class_members(cls: Any) -> dict[str, Any]:  # noqa: ANN401 - a griffe class

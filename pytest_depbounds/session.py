@@ -42,7 +42,7 @@ from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find_for as find_interpreter
 from pytest_depbounds.interpreters import parse_python_option
-from pytest_depbounds.options import strip_our_args
+from pytest_depbounds.options import forwarded_args
 from pytest_depbounds.process import allow_children, kill_all
 from pytest_depbounds.radar import WarningLog
 from pytest_depbounds.redact import redact, redact_data, scrub_file
@@ -428,7 +428,7 @@ class BoundsSession:
             log(f"froze the env into {frozen}")
         if stop.is_set():
             return None
-        inner = self._inner_request(bound, env, context)
+        inner = self._inner_request(bound, env, context, pins)
         outcome = run_inner(inner, lambda record: put(("record", record)), stop)
         # The session's own files may hold what its tests printed.
         scrub_file(inner.log)
@@ -652,13 +652,18 @@ class BoundsSession:
         )
 
     def _inner_request(
-        self, bound: BoundName, env: BuiltEnv, context: _Context
+        self, bound: BoundName, env: BuiltEnv, context: _Context, pins: Pins
     ) -> InnerRequest:
         runs = context.cache_dir / "runs"
         return InnerRequest(
             bound=bound,
             env_python=env.python,
-            args=tuple(strip_our_args(self.config.invocation_params.args)),
+            args=tuple(
+                forwarded_args(
+                    self.config.invocation_params.args,
+                    xdist="pytest-xdist" in pins.versions,
+                )
+            ),
             cwd=self.config.invocation_params.dir,
             inner_dir=context.inner_dir,
             # Named after the env, whose lock this run holds: runs of other

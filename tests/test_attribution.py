@@ -95,6 +95,12 @@ SITE_WHEELS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     ),
     "innerlib": ("1.0", {"innerlib/__init__.py": "VALUE = 1\n"}, []),
     "syntaxlib": ("1.0", {"syntaxlib/__init__.py": "def broken(:\n    pass\n"}, []),
+    # pbr 5's VersionInfo imports pkg_resources when called, undeclared.
+    "lazylib": (
+        "1.0",
+        {"lazylib/__init__.py": "def version():\n    import gone_module\n"},
+        [],
+    ),
 }
 
 
@@ -186,6 +192,56 @@ def _check(finding: Finding | None, *expected: str | None) -> Finding:
     assert (finding.symbol, finding.usage) == (symbol, usage)
     assert finding.relation == (relation[0] if relation else "direct")
     return finding
+
+
+def test_a_module_a_dependency_imports_undeclared_is_the_dependencys(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # python-cinderclient calls pbr's version_string(), which imports
+    # pkg_resources: pbr's undeclared need, not an import of the project.
+    found = _attribute(
+        pytester,
+        monkeypatch,
+        site,
+        {
+            "myproj/__init__.py": "import lazylib\n\nVERSION = lazylib.version()\n",
+            "test_a.py": "import myproj\n\n\ndef test_go():\n    pass\n",
+        },
+        ["lazylib>=1.0"],
+    )
+    finding = _check(
+        found["test_a.py"],
+        "error-in-dependency",
+        "lazylib",
+        "1.0",
+        "lazylib.version",
+        "myproj/__init__.py:3",
+    )
+    assert finding.message.startswith(
+        "lazylib 1.0: ModuleNotFoundError: No module named 'gone_module' raised in "
+        "`lazylib.version`"
+    )
+
+
+def test_a_finding_names_five_usage_sites_and_counts_the_rest() -> None:
+    # python-cinderclient: 12 test modules import ddt; the summary named them all.
+    finding = Finding(
+        kind="missing-module",
+        dist=None,
+        version=None,
+        symbol="ddt",
+        usage=None,
+        relation="undeclared",
+        chain=(),
+        detail="",
+        headline="myproj imports `ddt` but does not declare it",
+    )
+    sites = [f"tests/test_{n}.py:3" for n in range(12)]
+    assert finding.describe(sites) == (
+        "myproj imports `ddt` but does not declare it — used at tests/test_0.py:3, "
+        "tests/test_1.py:3, tests/test_2.py:3, tests/test_3.py:3, tests/test_4.py:3, "
+        "7 more"
+    )
 
 
 def test_missing_attribute_and_missing_name(
@@ -1018,6 +1074,7 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
             "msgspec": "extra msgspec",
             "pymongo": "extra bson",
             "pyyaml": "group dev",
+            "fixtures": "file test-requirements.txt",
         },
     )
     attributor = Attributor(SiteIndex([site]), declaration, python="3.11.4")
@@ -1050,6 +1107,15 @@ def test_a_module_of_an_extra_not_under_test_says_which_extra(
     assert "only its group `dev` declares" in missing("yaml").message
     assert missing("yaml").advice is not None
     assert "to --depbounds-groups" in str(missing("yaml").advice)
+    # OpenStack's test-requirements.txt, not given to --depbounds-requirements.
+    fixtures = missing("fixtures")
+    assert fixtures.message.startswith(
+        "myproj imports `fixtures`, which only test-requirements.txt declares, not "
+        "under test"
+    )
+    assert fixtures.advice == (
+        "add test-requirements.txt to --depbounds-requirements to test it"
+    )
     unknown = missing("nowhere_lib")
     assert "imports `nowhere_lib` but does not declare it" in unknown.message
     assert unknown.advice == (

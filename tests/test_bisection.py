@@ -666,6 +666,77 @@ def test_an_interaction_is_localised_by_leave_one_out(
     result.stdout.no_fnmatch_line("*creating env*")
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_module_that_fails_to_collect_is_localised(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A collection error makes pytest exit with 2, not 1: the probes still
+    # fail or pass with it, they are not skipped as if they had not run.
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["pairone>=1.0", "pairtwo>=1.0"],
+        tests={
+            "test_pair.py": (
+                "import pairone, pairtwo\n\n"
+                "if pairone.VALUE != 2:\n"
+                "    raise RuntimeError('needs a 2')\n\n\n"
+                "def test_pair():\n    pass\n"
+            ),
+        },
+    )
+    result = pytester.runpytest_subprocess("--depbounds", "--depbounds-localize=yes")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] localize: pairone 1.0 alone: fails (1 of 2)",
+            "*localised 1 failure to pairone 1.0 (one alone)*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*skipped*")
+    result.stdout.no_fnmatch_line("*pairtwo 1.0 alone*")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_session_that_crashes_at_start_is_bisected(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A conftest.py (or a pytest plugin a dependency registers) that does not
+    # import at the floor: no test runs, and the finding promises that
+    # --depbounds-bisect finds the lowest version where the session starts.
+    monkeypatch.setenv("COLUMNS", "250")
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["twolib>=1.0"],
+        tests={"test_it.py": "def test_it():\n    pass\n"},
+    )
+    (pytester.path / "conftest.py").write_text("from twolib import b\n")
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] crashed*",
+            "[[]lower[]] bisect twolib: * (1 of *)",
+            "*twolib: the session starts from 1.3 (tried *1.2 ✗*1.3 ✓*); write twolib>=1.3",
+        ]
+    )
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    notes = {(n["kind"], n["dist"]): n for n in lower["notes"]}
+    assert notes[("true-lower-bound", "twolib")]["fix"] == "twolib>=1.3"
+    (finding,) = lower["findings"]
+    assert finding["advice"] == (
+        "write `twolib>=1.3` (bisected: the session starts from 1.3)"
+    )
+
+
 def _probe_envs(project: Path) -> list[str]:
     """The bisection and localisation envs in a project's cache, by pinned set."""
     envs = project / ".pytest_cache" / "d" / "depbounds" / "envs"

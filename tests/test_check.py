@@ -268,6 +268,26 @@ def test_setup_cfg_requirements_are_located_in_setup_cfg(
     )
 
 
+def test_a_project_without_pyproject_is_read_as_the_plugin_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Older OpenStack projects: setup.cfg and setup.py, no pyproject.toml; the
+    # plugin reads them, so must the check, rather than ask for -r.
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    (folder / "setup.py").write_text("import setuptools\nsetuptools.setup()\n")
+    (folder / "setup.cfg").write_text(
+        "[metadata]\nname = legacy\nversion = 1.0\n\n"
+        "[options]\ninstall_requires =\n    kwlib\n"
+    )
+    (folder / "requirements.txt").write_text("fakelib>=1.0\n")
+    monkeypatch.chdir(folder)
+    code, out, err = _check(capsys, "-r", "requirements.txt", "--disable", "A11")
+    assert (code, err) == (1, "")
+    assert out.splitlines()[0].startswith("setup.cfg:7: A7 kwlib has no lower bound")
+    assert "2 requirements" in out
+
+
 def test_a_cap_allowed_with_a_reason_is_not_flagged(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 from typing import TYPE_CHECKING
 
 import pytest
@@ -72,6 +73,231 @@ def test_setup_cfg_install_requires_and_extras(tmp_path: Path) -> None:
     assert [p.name for p in declaration.build_inputs] == ["setup.cfg", "setup.py"]
 
 
+#: pbr's way: setup.cfg names the project, the backend reads requirements.txt.
+PBR_LIKE_BACKEND = """
+import os
+
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    with open("requirements.txt", encoding="utf-8") as f:
+        requires = [r.split("#")[0].strip() for r in f if r.split("#")[0].strip()]
+    info = os.path.join(directory, "nova-1.0.dist-info")
+    os.makedirs(info)
+    lines = ["Metadata-Version: 2.1", "Name: nova", "Version: 1.0"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    with open(os.path.join(info, "METADATA"), "w", encoding="utf-8") as f:
+        f.write("\\n".join(lines) + "\\n")
+    return "nova-1.0.dist-info"
+"""
+
+
+def test_a_setup_cfg_without_install_requires_asks_the_build_backend(
+    tmp_path: Path,
+) -> None:
+    # OpenStack's pbr projects: setup.cfg has [metadata] but no install_requires,
+    # setup.py says pbr=True, and pbr reads requirements.txt into the metadata.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_pbr_like"
+        backend-path = ["."]
+        """,
+    )
+    _write(tmp_path, "_pbr_like.py", PBR_LIKE_BACKEND)
+    _write(tmp_path, "setup.cfg", "[metadata]\nname = nova\n")
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "# runtime\nfakelib>=1.0  # MIT\n")
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "nova"
+    # The line pbr read it from: a finding points there, --depbounds-fix edits it.
+    assert _located(declaration) == [("fakelib>=1.0", "requirements.txt:2", "")]
+    # Given to --depbounds-requirements, requirements.txt declares it all: the
+    # backend, which reads that file, is not asked.
+    requirements = tmp_path / "requirements.txt"
+    (tmp_path / "_pbr_like.py").write_text("raise RuntimeError('not asked')\n")
+    declaration = read_declaration(
+        tmp_path, extras=(), groups=None, requirements_files=[requirements]
+    )
+    assert declaration.project_name == "nova"
+    assert _located(declaration) == [
+        ("fakelib>=1.0", "requirements.txt:2", "requirements requirements.txt")
+    ]
+
+
+@pytest.mark.parametrize(
+    "table", ["", '[project]\nname = "nova"\ndynamic = ["dependencies"]\n']
+)
+def test_a_test_requirements_file_alone_keeps_the_computed_dependencies(
+    tmp_path: Path, table: str
+) -> None:
+    # ``--depbounds-requirements test-requirements.txt`` alone: the runtime
+    # dependencies that pbr reads from requirements.txt are still under test.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_pbr_like"
+        backend-path = ["."]
+        """
+        + table,
+    )
+    _write(tmp_path, "_pbr_like.py", PBR_LIKE_BACKEND)
+    _write(tmp_path, "setup.cfg", "[metadata]\nname = nova\n")
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    _write(tmp_path, "test-requirements.txt", "kwlib>=1.0\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "test-requirements.txt"],
+    )
+    assert declaration.project_name == "nova"
+    assert [str(r.requirement) for r in declaration.requirements] == [
+        "fakelib>=1.0",
+        "kwlib>=1.0",
+    ]
+    # test-requirements.txt that includes requirements.txt covers it: the
+    # backend is not asked, and nothing is declared twice.
+    _write(tmp_path, "test-requirements.txt", "-r requirements.txt\nkwlib>=1.0\n")
+    (tmp_path / "_pbr_like.py").write_text("raise RuntimeError('not asked')\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=(),
+        groups=None,
+        requirements_files=[tmp_path / "test-requirements.txt"],
+    )
+    assert [r.location for r in declaration.requirements] == [
+        "requirements.txt:1",
+        "test-requirements.txt:2",
+    ]
+
+
+def test_static_extras_join_dependencies_read_from_requirements_files(
+    tmp_path: Path,
+) -> None:
+    # oslo.config: dynamic dependencies (pbr), static optional-dependencies;
+    # with requirements.txt given the extras asked for were silently dropped.
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [project]
+        name = "oslo.config"
+        dynamic = ["version", "dependencies"]
+        [project.optional-dependencies]
+        rst-generator = ["rst2txt>=1.1.0", "sphinx>=1.8.0"]
+        """,
+    )
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    declaration = read_declaration(
+        tmp_path,
+        extras=["rst-generator"],
+        groups=None,
+        requirements_files=[tmp_path / "requirements.txt"],
+    )
+    assert _located(declaration) == [
+        ("rst2txt>=1.1.0", "pyproject.toml:5", "extra rst-generator"),
+        ("sphinx>=1.8.0", "pyproject.toml:5", "extra rst-generator"),
+        ("fakelib>=1.0", "requirements.txt:1", "requirements requirements.txt"),
+    ]
+    with pytest.raises(ConfigurationError, match="unknown extra 'nope'"):
+        read_declaration(
+            tmp_path,
+            extras=["nope"],
+            groups=None,
+            requirements_files=[tmp_path / "requirements.txt"],
+        )
+
+
+#: setuptools' way: ``*.egg-info`` in ``[egg_info] egg_base`` of DIST_EXTRA_CONFIG,
+#: else beside the sources.
+EGG_INFO_BACKEND = """
+import configparser, os
+
+def prepare_metadata_for_build_wheel(directory, config_settings=None):
+    parser = configparser.ConfigParser()
+    parser.read(os.environ.get("DIST_EXTRA_CONFIG", ""))
+    base = parser.get("egg_info", "egg_base", fallback=".")
+    os.makedirs(os.path.join(base, "eggy.egg-info"), exist_ok=True)
+    with open(os.path.join(base, "eggy.egg-info", "PKG-INFO"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: eggy\\nVersion: 1.0\\n")
+    info = os.path.join(directory, "eggy-1.0.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: eggy\\nVersion: 1.0\\n"
+                "Requires-Dist: fakelib>=1.0\\n")
+    return "eggy-1.0.dist-info"
+"""
+
+
+def test_reading_the_backends_metadata_writes_nothing_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # retrying's setup.py: setuptools rewrote the sdist's retrying.egg-info (in
+    # a checkout, it creates one) while only its metadata was asked for.
+    monkeypatch.delenv("DIST_EXTRA_CONFIG", raising=False)
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        """
+        [build-system]
+        requires = []
+        build-backend = "_eggy"
+        backend-path = ["."]
+        """,
+    )
+    _write(tmp_path, "_eggy.py", EGG_INFO_BACKEND)
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup()\n")
+    before = {p.name for p in tmp_path.iterdir()}
+    declaration = read_declaration(tmp_path, extras=(), groups=None)
+    assert declaration.project_name == "eggy"
+    assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
+    # The backend's own bytecode aside (where PYTHONDONTWRITEBYTECODE is unset).
+    assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == before
+
+
+def test_pbr_extras_in_setup_cfg_are_extras(tmp_path: Path) -> None:
+    # oslo.config 8: pbr's [extras] section, requirements with comments; its
+    # install_requires is requirements.txt, given as a file.
+    _write(
+        tmp_path,
+        "setup.cfg",
+        """
+        [metadata]
+        name = oslo.config
+
+        [extras]
+        rst-generator =
+          rst2txt>=1.1.0 # BSD
+          sphinx>=1.8.0,!=2.1.0 # BSD
+        """,
+    )
+    _write(tmp_path, "setup.py", "import setuptools\nsetuptools.setup(pbr=True)\n")
+    _write(tmp_path, "requirements.txt", "fakelib>=1.0\n")
+    files = [tmp_path / "requirements.txt"]
+    declaration = read_declaration(
+        tmp_path, extras=["rst-generator"], groups=None, requirements_files=files
+    )
+    assert _located(declaration) == [
+        ("rst2txt>=1.1.0", "setup.cfg:6", "extra rst-generator"),
+        ("sphinx!=2.1.0,>=1.8.0", "setup.cfg:7", "extra rst-generator"),
+        ("fakelib>=1.0", "requirements.txt:1", "requirements requirements.txt"),
+    ]
+    # Not under test, they still tell a missing import which extra to add.
+    declaration = read_declaration(
+        tmp_path, extras=(), groups=None, requirements_files=files
+    )
+    assert declaration.unselected == {
+        "rst2txt": "extra rst-generator",
+        "sphinx": "extra rst-generator",
+    }
+
+
 def test_setup_cfg_is_read_when_pyproject_has_no_project_table(
     tmp_path: Path,
 ) -> None:
@@ -106,6 +332,37 @@ def test_dynamic_dependencies_from_setup_cfg_or_files(tmp_path: Path) -> None:
     assert _located(read_declaration(tmp_path, extras=(), groups=None)) == [
         ("kwlib>=1.2", "reqs.txt:2", "")
     ]
+
+
+def test_the_build_backends_warnings_stay_with_the_backend(tmp_path: Path) -> None:
+    # setuptools warns about a project's license table on every metadata build
+    # (pbr projects, ...): the project's packaging, not its bounds, and pyproject
+    # hooks re-raise each warning in the caller, printed above pytest's header.
+    project = write_project(tmp_path, "p", dependencies=["fakelib>=1.0"])
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            'dependencies = ["fakelib>=1.0"]', 'dynamic = ["dependencies"]'
+        ),
+        encoding="utf-8",
+    )
+    with (project / "_intree_backend.py").open("a", encoding="utf-8") as backend:
+        backend.write(
+            "\n\ndef prepare_metadata_for_build_wheel(directory, config_settings=None):\n"
+            "    import warnings\n"
+            "    warnings.warn('`project.license` as a TOML table is deprecated')\n"
+            "    info = os.path.join(directory, 'p-0.1.0.dist-info')\n"
+            "    os.makedirs(info)\n"
+            "    with open(os.path.join(info, 'METADATA'), 'w') as f:\n"
+            "        f.write('Metadata-Version: 2.1\\nName: p\\nVersion: 0.1.0\\n'\n"
+            "                'Requires-Dist: fakelib>=1.0\\n')\n"
+            "    return 'p-0.1.0.dist-info'\n"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        declaration = read_declaration(project, extras=(), groups=None)
+    assert [str(r.requirement) for r in declaration.requirements] == ["fakelib>=1.0"]
+    assert [str(w.message) for w in caught] == []
 
 
 @pytest.mark.parametrize(
@@ -620,8 +877,12 @@ def test_the_project_named_in_a_group_or_requirements_file_brings_its_extras(
         ("pysocks>=1.5", "pyproject.toml:6", "extra socks"),
         ("kwlib>=1.2", "pyproject.toml:9", "group test"),
     ]
-    # What a missing import is checked against: extras and groups left out.
-    assert declaration.unselected == {"speedy": "extra fast"}
+    # What a missing import is checked against: extras, groups and requirements
+    # files left out.
+    assert declaration.unselected == {
+        "speedy": "extra fast",
+        "parselib": "file requirements-dev.txt",
+    }
     declaration = read_declaration(
         tmp_path,
         extras=["socks"],

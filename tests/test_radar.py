@@ -194,6 +194,52 @@ def test_another_dependency_and_the_project_itself_are_not_reported(
     assert all(d.dist == "deplib" for d in found.values())
 
 
+def test_what_a_dependency_meets_in_the_stdlib_or_in_its_own_source_is_not_reported(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # eventlet 0.18 imports ``imp`` (the stdlib warns that *imp* is deprecated),
+    # netaddr 0.10 has ``"\\*"`` in a string (the compiler warns about netaddr's
+    # source): neither is a deprecated API of the dependency the project uses.
+    site = tmp_path / "site-packages"
+    files = {
+        "stdlibuser/__init__.py": "import fakestd\n",
+        "escapelib/__init__.py": "from escapelib import pattern\n",
+        "escapelib/pattern.py": 'STAR = "\\*"\n',
+    }
+    for name in ("stdlibuser", "escapelib"):
+        wheel = write_wheel(
+            tmp_path,
+            name,
+            "1.0",
+            {k: v for k, v in files.items() if k.startswith(name)},
+        )
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+    stdlib = tmp_path / "stdlib"
+    stdlib.mkdir()
+    (stdlib / "fakestd.py").write_text(
+        "import warnings\n\nwarnings.warn('the fakestd module is deprecated', "
+        "DeprecationWarning, stacklevel=2)\n",
+        encoding="utf-8",
+    )
+    pytester.makepyfile(
+        test_a="import escapelib\nimport stdlibuser\n\n\ndef test_it():\n    pass\n"
+    )
+    results = pytester.path / "results.jsonl"
+    monkeypatch.setenv(_inner.RESULTS_VAR, str(results))
+    monkeypatch.setenv("PYTHONPATH", f"{site}:{stdlib}")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    result = pytester.runpytest_subprocess("-p", "pytest_depbounds._inner", "-rw")
+    result.assert_outcomes(passed=1)
+    records = [
+        json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
+    ]
+    # The inner session did see them.
+    seen = [r["message"] for r in records if r["event"] == "warning" and "stack" in r]
+    assert "the fakestd module is deprecated" in seen
+    assert _deprecations(records, site, pytester.path) == {}
+
+
 def test_error_filters_still_fail_the_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
 ) -> None:

@@ -213,6 +213,29 @@ def test_summary_of_one_bound_and_of_an_env_that_failed(
     assert "  stablelib                  1.0\n" in stream.getvalue()
 
 
+def test_unattributed_failures_that_fail_at_every_bound_say_so(
+    pytester: pytest.Pytester,
+) -> None:
+    # oslo.i18n's testscenarios tests fail under pytest whatever the pins: the
+    # same failure in both bounds is no bound's, which the maintainer must see.
+    _, reporter, stream = _reporter(pytester)
+    both = "tests/test_a.py::test_parse"
+    lower = _result(
+        "lower", findings=(), notes=(), unattributed=(both, "tests/test_b.py::test_x")
+    )
+    upper = _result("upper", findings=(), notes=(), unattributed=(both,))
+    write_summary(reporter, [lower, upper], exitcode=1)
+    text = " ".join(stream.getvalue().split())
+    assert (
+        "[lower] 2 failures not attributed to a dependency (1 fails at the upper "
+        "bound too)"
+    ) in text
+    assert (
+        "[upper] 1 failure not attributed to a dependency (it fails at the lower "
+        "bound too)"
+    ) in text
+
+
 def test_same_pins_in_both_bounds_are_said_once(pytester: pytest.Pytester) -> None:
     _, reporter, stream = _reporter(pytester)
     lower = _result("lower", findings=(), notes=(), pins={"stablelib": "1.0"})

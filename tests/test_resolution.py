@@ -595,6 +595,12 @@ def test_constraints_files_pin_each_bound(
         "--depbounds-report=r.json",
     )
     assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] resolving (lowest-direct within lower-constraints.txt, *",
+            f"[[]upper[]] resolving (highest within {url}*",
+        ]
+    )
     bounds = json.loads((pytester.path / "r.json").read_text())["bounds"]
     # Without the files: blib 1.0 and 2.1.
     assert [b["direct"] for b in bounds] == [{"blib": "2.0"}, {"blib": "2.0"}]

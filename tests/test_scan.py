@@ -12,7 +12,7 @@ from pytest_depbounds import cli
 from pytest_depbounds.declared import read_declaration
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings
-from pytest_depbounds.scan import Scanner, Usage, read_uses
+from pytest_depbounds.scan import Scanner, Usage, accepts, load_api, read_uses
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -291,6 +291,45 @@ def test_namespace_packages_are_settled_by_the_longest_module(
     ]
     # ``nsp.gamma`` is in the shared namespace but neither dist has it: not theirs.
     assert result.checked == 5
+
+
+def test_griffe_says_nothing_while_a_wheel_is_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # wrapt's fallback for inspect.formatargspec: griffe cannot follow the alias
+    # into the stdlib and logs a warning per annotation, which `depbounds scan`
+    # printed as lines of its own output.
+    code = """
+        from typing import List, Optional
+        try:
+            from inspect import formatargspec
+        except ImportError:
+            def formatargspec(args: List[str], varargs: Optional[str] = None) -> str:
+                return ""
+    """
+    wheel = write_wheel(
+        tmp_path, "aliaslib", "1.0", {"aliaslib/__init__.py": textwrap.dedent(code)}
+    )
+    api = load_api(wheel, "aliaslib", "1.0")
+    assert api.objects["aliaslib.formatargspec"] == "fargs:K,varargs:K"
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_name_bound_to_another_modules_class_is_that_class(tmp_path: Path) -> None:
+    # keystoneauth1.identity: ``Token = generic.Token``; the keywords novaclient
+    # passes to it were "not checked: not a function".
+    files = {
+        "authlib/__init__.py": "from authlib import generic\n\nToken = generic.Token\n"
+        "LIMIT = generic.LIMIT\nNAME = len('x')\n",
+        "authlib/generic.py": "LIMIT = 3\n\n\nclass Token:\n"
+        "    def __init__(self, auth_url, token=None):\n        pass\n",
+    }
+    api = load_api(write_wheel(tmp_path, "authlib", "1.0", files), "authlib", "1.0")
+    assert accepts(api, "authlib.Token", "token").state == "present"
+    assert accepts(api, "authlib.Token", "tenant").state == "missing"
+    assert api.objects["authlib.LIMIT"] == "aauthlib.generic.LIMIT"
+    # A call's result is a value, whatever it calls.
+    assert api.objects["authlib.NAME"] == "v"
 
 
 def test_the_project_own_tests_package_is_not_a_dependency(tmp_path: Path) -> None:

@@ -426,6 +426,18 @@ def test_xdist_runs_inside_each_env(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_xdist_kept_off_needs_no_xdist_in_the_env(pytester: pytest.Pytester) -> None:
+    # ``-n 0`` (xdist installed where pytest runs, kept off) installs no xdist in
+    # the env, whose pytest would reject ``-n`` as an unknown option.
+    _project(pytester, ["fakelib>=1.0"])
+    result = pytester.runpytest_subprocess("--depbounds=upper", "-n", "0")
+    result.stdout.fnmatch_lines(
+        ["[[]upper[]] pins: fakelib==2.0; tooling: pytest *", "upper*passed*2 passed*"]
+    )
+    result.stdout.no_fnmatch_line("*pytest-xdist*")
+    assert result.ret == pytest.ExitCode.OK
+
+
 def test_parallel_bounds_keep_their_output_apart(pytester: pytest.Pytester) -> None:
     _project(pytester, ["fakelib>=1.0"])
     result = pytester.runpytest_subprocess("--depbounds", "--depbounds-jobs=2")

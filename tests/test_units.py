@@ -22,7 +22,7 @@ from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, EnvPlan, prune_runs
 from pytest_depbounds.errors import ConfigurationError, ResolutionError
 from pytest_depbounds.installer import IndexSettings, Installer, parse_build_failure
 from pytest_depbounds.interpreters import current
-from pytest_depbounds.options import asks_for_xdist, strip_our_args
+from pytest_depbounds.options import asks_for_xdist, forwarded_args, strip_our_args
 from pytest_depbounds.speculation import AnyOf, Check, Gate
 
 
@@ -273,6 +273,21 @@ def test_asks_for_xdist(args: list[str], expected: bool) -> None:
     assert asks_for_xdist(args) is expected
 
 
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (["--depbounds", "-n", "0", "-x"], ["-x"]),
+        (["-n0", "--dist=no", "-k", "n0"], ["-k", "n0"]),
+        (["--numprocesses", "0", "--dist", "no", "--nf"], ["--nf"]),
+    ],
+)
+def test_xdist_off_switches_are_not_forwarded_where_xdist_is_missing(
+    args: list[str], kept: list[str]
+) -> None:
+    assert forwarded_args(args, xdist=False) == kept
+    assert forwarded_args(args, xdist=True) == strip_our_args(args)
+
+
 def test_probe_envs_of_the_last_runs_are_kept(tmp_path: Path) -> None:
     envs = tmp_path / "envs"
 
@@ -368,6 +383,32 @@ _PIP_METADATA = "Encountered error while generating package metadata.\n╰─> "
                     'src/common … -o arraytypes.o" failed with exit status 1'
                 ),
             ),
+        ),
+        (
+            # PyYAML 3.13 on Python 3.11: the compiler's own line says why, the
+            # setuptools line after it only that gcc failed.
+            (
+                "error: Failed to build `pyyaml==3.13`\n  cause: The build backend ...\n"
+                "  ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
+                "directory\n  compilation terminated.\n"
+                "  error: command '/usr/bin/gcc' failed with exit code 1\n"
+                "hint: This error likely indicates that you need to install a library\n"
+            ),
+            (
+                "pyyaml",
+                "3.13",
+                (
+                    "ext/_yaml.c:181:12: fatal error: longintrepr.h: No such file or "
+                    "directory"
+                ),
+            ),
+        ),
+        (
+            (
+                "Failed to build `pyyaml==3.13`\n  x.c:1:2: error: unknown type 'Py'\n"
+                "  error: Command '['gcc', '-c', 'x.c']' returned non-zero exit status 1.\n"
+            ),
+            ("pyyaml", "3.13", "x.c:1:2: error: unknown type 'Py'"),
         ),
         (f"{_PIP_BUILD}{_PIP_METADATA}See above for output.\n", None),
         ("  ERROR: Failed building wheel for other\n", None),
