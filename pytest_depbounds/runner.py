@@ -46,6 +46,11 @@ class InnerRequest:
     timeout: float | None
 
 
+#: pytest's exit statuses of a session that broke rather than ran its tests
+#: (``pytest.ExitCode`` values; old pytests return the same numbers).
+_BROKEN_EXITSTATUS = {3: "an internal error", 4: "a usage error"}
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunOutcome:
     """How an inner session ended."""
@@ -59,11 +64,19 @@ class RunOutcome:
 
     @property
     def crashed(self) -> bool:
-        """Whether the session ended without reporting its own end."""
-        return self.exitstatus is None
+        """Whether the session died, or reported an end where no test could pass.
+
+        pytest writes its own end after an INTERNALERROR (a plugin or hook that
+        raised) or a usage error too: those ran no test to its end, so they are
+        crashes, never a pass with no tests.
+        """
+        return self.exitstatus is None or self.exitstatus in _BROKEN_EXITSTATUS
 
     def describe(self) -> str:
         """One phrase saying how a crashed session ended."""
+        if self.exitstatus in _BROKEN_EXITSTATUS:
+            what = _BROKEN_EXITSTATUS[self.exitstatus]
+            return f"ended with {what} (exit status {self.exitstatus})"
         if self.timed_out:
             return "timed out and was stopped"
         if self.interrupted:

@@ -227,6 +227,35 @@ def test_an_inner_crash_is_reported_as_a_crash(pytester: pytest.Pytester) -> Non
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_an_inner_internal_error_is_a_crash_not_a_pass(
+    pytester: pytest.Pytester,
+) -> None:
+    # pytest writes its own end (exit status 3) after an INTERNALERROR, with
+    # no test reported: that is a crash, never "passed: no tests ran".
+    _project(
+        pytester,
+        ["stablelib>=1.0"],
+        package={"myproj/__init__.py": ""},
+        tests={
+            "conftest.py": (
+                "def pytest_runtest_protocol(item):\n"
+                "    raise RuntimeError('plugin broke')\n"
+            ),
+            "test_go.py": "def test_go():\n    pass\n",
+        },
+    )
+    result = pytester.runpytest_subprocess("--depbounds=lower")
+    result.stdout.fnmatch_lines(
+        [
+            "*the inner pytest session ended with an internal error (exit status 3)*",
+            "*RuntimeError: plugin broke*",
+            "lower*crashed*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("lower*passed*")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_a_crash_at_start_up_names_the_dependency_behind_it(
     pytester: pytest.Pytester,
 ) -> None:
