@@ -21,7 +21,7 @@ from pytest_depbounds.process import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 INNER_MODULE = "pytest_depbounds_inner"
 
@@ -123,15 +123,29 @@ def inner_argv(request: InnerRequest) -> list[str]:
     """
     script = request.env_python.parent / "pytest"
     entry = [str(script)] if script.is_file() and os.name != "nt" else ["-m", "pytest"]
-    return [
-        str(request.env_python),
-        *entry,
-        "-p",
-        INNER_MODULE,
-        "-o",
-        f"cache_dir={request.cache_dir}",
-        *request.args,
+    # With the cacheprovider disabled on the command line, ``cache_dir`` is an
+    # unknown ini key: a warning, an INTERNALERROR under ``filterwarnings =
+    # error``. (Disabled in addopts, pytest registered the key first.)
+    cache = (
+        ()
+        if _blocks_cacheprovider(request.args)
+        else ("-o", f"cache_dir={request.cache_dir}")
+    )
+    return [str(request.env_python), *entry, "-p", INNER_MODULE, *cache, *request.args]
+
+
+def _blocks_cacheprovider(args: Sequence[str]) -> bool:
+    """Whether ``args`` hold ``-p no:cacheprovider`` (or ``-pno:cacheprovider``).
+
+    :param args: The inner session's own arguments.
+    :returns: Whether pytest's cache is disabled by them.
+    """
+    plugins = [
+        args[i + 1] if arg == "-p" and i + 1 < len(args) else arg[2:]
+        for i, arg in enumerate(args)
+        if arg.startswith("-p")
     ]
+    return "no:cacheprovider" in plugins
 
 
 def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, str]:

@@ -256,6 +256,26 @@ def test_an_inner_internal_error_is_a_crash_not_a_pass(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_disabled_cacheprovider_keeps_warnings_as_errors_valid(
+    pytester: pytest.Pytester,
+) -> None:
+    # ``-p no:cacheprovider`` leaves ``cache_dir`` unknown to the inner pytest:
+    # the override we pass must not become an INTERNALERROR under "error".
+    _project(
+        pytester,
+        ["stablelib>=1.0"],
+        package={"myproj/__init__.py": ""},
+        tests={"test_go.py": "def test_go():\n    pass\n"},
+        extra_pyproject=('[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'),
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds=lower", "-p", "no:cacheprovider"
+    )
+    result.stdout.fnmatch_lines(["lower*passed*1 passed*"])
+    result.stdout.no_fnmatch_line("*cache_dir*")
+    assert result.ret == pytest.ExitCode.OK
+
+
 def test_a_crash_at_start_up_names_the_dependency_behind_it(
     pytester: pytest.Pytester,
 ) -> None:
