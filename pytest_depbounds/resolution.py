@@ -110,6 +110,9 @@ class ResolveRequest:
     floors: bool = False
     #: ``(name, version, why)`` that failed to install in an env: stepped over.
     exclusions: tuple[tuple[str, str, str], ...] = ()
+    #: ``(name, version)`` of stepped-over floors whose env then built: the
+    #: search for the lowest that installs bisects below them.
+    built: tuple[tuple[str, str], ...] = ()
 
     def key(self, installer: Installer) -> str:
         """A digest of the request, the installer and the index settings."""
@@ -141,6 +144,9 @@ class _Search:
     jump: int = 1
     #: The last line of the last failed build's error.
     why: str = ""
+    #: Whether installing in an env judges the tries (the sdist's metadata
+    #: reads, its wheel does not build): a resolution that succeeds is no answer.
+    by_env: bool = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -313,6 +319,7 @@ class _Lower:
                 self.failed.setdefault(canonicalize_name(name), {})[
                     Version(version)
                 ] = why
+        self._resume_searches()
 
     def run(self) -> tuple[dict[str, str], tuple[Note, ...]]:
         request = self.request
@@ -516,6 +523,26 @@ class _Lower:
             if reasons[v] is None and v not in failed
         )
 
+    def _resume_searches(self) -> None:
+        """Carry on the searches of floors that failed to install in an env.
+
+        After n failures the next try jumps 2^(n-1) versions ahead, as
+        :meth:`_step_over` does within one resolution; once an env built
+        (``request.built``), the versions jumped over are bisected.
+        """
+        built: dict[str, list[Version]] = {}
+        for name, version in self.request.built:
+            with contextlib.suppress(InvalidVersion):
+                built.setdefault(canonicalize_name(name), []).append(Version(version))
+        for name, failed in self.failed.items():
+            bad = max(failed)
+            good = min((v for v in built.get(name, ()) if v > bad), default=None)
+            jump = 2 ** min(len(failed) - 1, 30)
+            why = failed[bad].rpartition("sdist build failed: ")[2]
+            self.searches[name] = _Search(
+                bad=bad, good=good, jump=jump, why=why, by_env=True
+            )
+
     def _next_try(self, name: str) -> Version | None:
         """The floor a distribution's search tries next (its answer once found)."""
         search = self.searches[name]
@@ -574,7 +601,7 @@ class _Lower:
         more = False
         for name, search in self.searches.items():
             chosen = floors[name].chosen if name in floors else None
-            if chosen is None or chosen <= search.bad:
+            if search.by_env or chosen is None or chosen <= search.bad:
                 continue
             if search.good is None or chosen < search.good:
                 search.good = chosen

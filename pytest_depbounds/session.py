@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pytest_depbounds import github, radar
 from pytest_depbounds import report as reporting
@@ -510,6 +511,7 @@ class BoundsSession:
         bound: BoundName,
         context: _Context,
         exclusions: tuple[tuple[str, str, str], ...] = (),
+        built: tuple[tuple[str, str], ...] = (),
     ) -> ResolveRequest:
         # Requirements whose marker is false on the bound's interpreter are left out.
         markers = context.interpreters[bound].marker_environment()
@@ -530,6 +532,7 @@ class BoundsSession:
             # A lower-constraints file replaces our computation of the floors.
             floors=bound == "lower" and not constraints,
             exclusions=exclusions,
+            built=built,
         )
 
     def _resolve(
@@ -540,8 +543,9 @@ class BoundsSession:
         exclusions: tuple[tuple[str, str, str], ...] = (),
         *,
         fresh: bool = False,
+        built: tuple[tuple[str, str], ...] = (),
     ) -> Pins:
-        request = self._request(bound, context, exclusions)
+        request = self._request(bound, context, exclusions, built)
         workdir = context.cache_dir / "resolutions"
         workdir.mkdir(parents=True, exist_ok=True)
         # One resolver per request at a time: a concurrent run waits, then reuses it.
@@ -576,6 +580,7 @@ class BoundsSession:
         build failure shows only here.
         """
         exclusions: tuple[tuple[str, str, str], ...] = ()
+        built: tuple[tuple[str, str], ...] = ()
         direct = {r.name for r in self.declaration.under_test}
         while True:
             try:
@@ -604,12 +609,20 @@ class BoundsSession:
                         f"minimum. The last: {exc}",
                         failure=failure,
                     ) from None
-                log(f"{name}=={version} does not build: trying the next version")
                 exclusions = (
                     *exclusions,
                     (name, version, f"sdist build failed: {why}"),
                 )
-                pins = self._resolve(bound, context, log, exclusions)
+                pins = self._resolve(bound, context, log, exclusions, built=built)
+                following = pins.versions.get(canonicalize_name(name), "?")
+                log(f"{name}=={version} does not build: trying {following}")
+                put(("pins", pins))
+                continue
+            narrower = self._bisect_back(
+                bound, context, log, pins, exclusions=exclusions, built=built
+            )
+            if narrower is not None:
+                pins, built = narrower
                 put(("pins", pins))
                 continue
             if exclusions:
@@ -621,6 +634,50 @@ class BoundsSession:
                     pins,
                 )
             return env
+
+    def _bisect_back(
+        self,
+        bound: BoundName,
+        context: _Context,
+        log: Log,
+        pins: Pins,
+        *,
+        exclusions: tuple[tuple[str, str, str], ...],
+        built: tuple[tuple[str, str], ...],
+    ) -> tuple[Pins, tuple[tuple[str, str], ...]] | None:
+        """The pins of a lower floor to try, when the search jumped over some.
+
+        :param pins: The pins whose env just built.
+        :param exclusions: The floors that failed to install.
+        :param built: The stepped-over floors whose env built before.
+        :returns: The next pins and ``built`` with these pins' floors, or
+            ``None`` when no version below them is left to try.
+        """
+        stepped = {canonicalize_name(n) for n, _, _ in exclusions}
+        new = tuple(
+            (name, pins.versions[name])
+            for name in sorted(stepped)
+            if name in pins.versions and (name, pins.versions[name]) not in built
+        )
+        if not new:
+            return None
+        built = (*built, *new)
+        trial = self._resolve(bound, context, log, exclusions, built=built)
+        moved = [
+            (name, version, trial.versions.get(name))
+            for name, version in new
+            if trial.versions.get(name) != version
+        ]
+        if not moved:
+            return None
+        for name, version, following in moved:
+            below = max(
+                (v for n, v, _ in exclusions if canonicalize_name(n) == name),
+                key=Version,
+            )
+            between = f"between {below} and {version}"
+            log(f"{name}=={version} builds: trying {following} ({between})")
+        return trial, built
 
     def _env(
         self,

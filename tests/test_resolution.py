@@ -403,7 +403,7 @@ def test_a_floor_that_fails_to_install_is_stepped_over_in_the_env(
     result.stdout.fnmatch_lines(
         [
             *steps,
-            "[[]lower[]] staticlib==1.0 does not build: trying the next version",
+            "[[]lower[]] staticlib==1.0 does not build: trying 1.1",
             "[[]lower[]] pins: alib==1.0 blib==2.0 staticlib==1.1;*",
             "lower  failed     1 passed*",
             "findings:",
@@ -643,3 +643,47 @@ def test_giving_up_on_floors_that_do_not_install_names_them(
             )
         ]
     )
+
+
+@pytest.mark.slow
+def test_floors_that_do_not_install_are_jumped_over_then_bisected(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tooling_wheels: Path,
+) -> None:
+    # orjson 3.0-3.7 on Python 3.11: dozens of sdists whose metadata reads but
+    # whose wheels do not build. Stepping one version per build gave up after
+    # MAX_STEPS; the search jumps ahead, then bisects back to the true floor.
+    links = tmp_path / "links"
+    for minor in range(10):
+        write_sdist(links, "slowlib", f"1.{minor}", "", backend=WHEEL_FAILING_BACKEND)
+    for minor in range(10, 21):
+        write_wheel(links, "slowlib", f"1.{minor}", {"slowlib/__init__.py": ""})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", f"{links} {tooling_wheels}")
+    write_project(
+        pytester.path,
+        "slowproj",
+        dependencies=["slowlib>=1.0"],
+        tests={"test_ok.py": "def test_ok():\n    pass\n"},
+    )
+    pytester.makeconftest("")
+    result = pytester.runpytest_inprocess("--depbounds=lower", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(
+        [
+            "[[]lower[]] slowlib==1.0 does not build: trying 1.1",
+            "[[]lower[]] slowlib==1.1 does not build: trying 1.3",
+            "[[]lower[]] slowlib==1.3 does not build: trying 1.7",
+            "[[]lower[]] slowlib==1.7 does not build: trying 1.15",
+            "[[]lower[]] slowlib==1.15 builds: trying 1.11 (between 1.7 and 1.15)",
+            "[[]lower[]] slowlib==1.11 builds: trying 1.9 (between 1.7 and 1.11)",
+            "[[]lower[]] slowlib==1.9 does not build: trying 1.10",
+            "lower*passed*1 passed*",
+            "*declared `slowlib>=1.0`, but the lowest that installs on*",
+            "*1.10 (1.0?1.9: no wheel for *, sdists do not build (tried 1.0, 1.1,",
+        ]
+    )
+    # Five builds failed (1.0, 1.1, 1.3, 1.7, 1.9), not ten.
+    assert result.stdout.str().count("does not build") == 5
+    assert result.ret == pytest.ExitCode.OK
