@@ -60,8 +60,9 @@ if TYPE_CHECKING:
 #: Tooling always installed in a bound env, unless the project declares it itself.
 DEFAULT_TOOLING = ("pytest",)
 
-#: Floors stepped over (each a failed build) before giving up.
-MAX_STEPS = 8
+#: Floors stepped over (each a failed build) before giving up: the tries jump
+#: ahead, so 12 cover a few hundred versions.
+MAX_STEPS = 12
 
 #: Resolutions of one bound before giving up on floors that do not build: a
 #: search costs about 2·log2(n) of them for n unbuildable versions (see _Search).
