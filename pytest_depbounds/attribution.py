@@ -403,22 +403,42 @@ class Attributor:
             index = exc.usage_index()
             if index is not None:
                 fallback = exc.frames[index].site
+        # An exception handled inside a dependency, which then raised another
+        # (requests' version check), never reached the project's frames: the
+        # one that did carries the way in (the project's line, the dists between).
+        carriers: list[_Exception | None] = []
+        carrier = None
+        for exc in chain:
+            carriers.append(carrier)
+            if exc.usage_index() is not None:
+                carrier = exc
         # The root cause first: pytest wraps import errors in its own.
-        for exc in reversed(chain):
-            finding = self._attribute_one(exc, fallback)
+        for exc, outer in reversed(list(zip(chain, carriers, strict=True))):
+            finding = self._attribute_one(exc, fallback, outer)
             if finding is not None:
                 return finding
         return None
 
     # -- one exception --------------------------------------------------------
 
-    def _attribute_one(self, exc: _Exception, fallback: str | None) -> Finding | None:
+    def _attribute_one(
+        self, exc: _Exception, fallback: str | None, outer: _Exception | None = None
+    ) -> Finding | None:
         index = exc.usage_index()
-        case = _Case(
-            exc=exc,
-            usage_frame=exc.frames[index] if index is not None else None,
-            deeper=exc.frames[index + 1 :] if index is not None else exc.frames,
-        )
+        if index is not None:
+            case = _Case(
+                exc=exc,
+                usage_frame=exc.frames[index],
+                deeper=exc.frames[index + 1 :],
+            )
+        elif outer is not None and (way_in := outer.usage_index()) is not None:
+            case = _Case(
+                exc=exc,
+                usage_frame=outer.frames[way_in],
+                deeper=(*outer.frames[way_in + 1 :], *exc.frames),
+            )
+        else:
+            case = _Case(exc=exc, usage_frame=None, deeper=exc.frames)
         usage = case.usage_frame.site if case.usage_frame else fallback
         make = _Maker(self, exc, usage, case.deeper)
         # In order: each rule is more specific than the ones after it.

@@ -95,6 +95,21 @@ SITE_WHEELS: dict[str, tuple[str, dict[str, str], list[str]]] = {
     ),
     "innerlib": ("1.0", {"innerlib/__init__.py": "VALUE = 1\n"}, []),
     "syntaxlib": ("1.0", {"syntaxlib/__init__.py": "def broken(:\n    pass\n"}, []),
+    # requests' import-time version check: an assertion it catches, then a
+    # warning (an error under "error") raised while handling it.
+    "guardlib": ("1.0", {"guardlib/__init__.py": "import checklib\n"}, ["checklib"]),
+    "checklib": (
+        "1.0",
+        {
+            "checklib/__init__.py": (
+                "try:\n"
+                "    assert False, 'too old'\n"
+                "except AssertionError:\n"
+                "    raise RuntimeError('checklib: unsupported versions')\n"
+            )
+        },
+        [],
+    ),
     # pbr 5's VersionInfo imports pkg_resources when called, undeclared.
     "lazylib": (
         "1.0",
@@ -512,6 +527,31 @@ def test_a_dependency_that_does_not_compile_is_broken(
     assert finding.message.startswith(
         "syntaxlib 1.0 does not import on CPython 3.11: SyntaxError"
     )
+
+
+def test_a_dependency_broken_while_handling_its_own_check_is_transitive(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, site: Path
+) -> None:
+    # moto imports requests, whose version check fails: the exception pytest
+    # shows came through moto; the one it replaced never left requests. The
+    # project does not use requests itself: it is no undeclared import of it.
+    found = _attribute(
+        pytester,
+        monkeypatch,
+        site,
+        {"test_a.py": "def test_import():\n    import guardlib\n"},
+        ["guardlib>=1.0"],
+    )
+    finding = _check(
+        found["test_a.py::test_import"],
+        "broken-dependency",
+        "checklib",
+        "1.0",
+        "checklib",
+        "test_a.py:2",
+        "transitive",
+    )
+    assert finding.chain == ("myproj", "guardlib 1.0", "checklib 1.0")
 
 
 def test_the_project_own_bugs_are_not_attributed(
