@@ -180,7 +180,39 @@ def _condense(lines: list[str]) -> tuple[list[str], list[str]]:
             parts[-1] += f" {line}"
     if block:
         parts.append(exception_line(block))
-    return parts, [h for h in hints if "usually indicate" not in h]
+    return [_shorten(p) for p in parts], [
+        h for h in hints if "usually indicate" not in h
+    ]
+
+
+#: Sentences of a resolver's derivation kept on the line (the first, then the
+#: last ones, from its last numbered step when that is close to the end): the
+#: whole derivation is in the log the line names.
+_HEAD_SENTENCES = 1
+_TAIL_SENTENCES = 2
+
+
+def _shorten(part: str) -> str:
+    """A resolver's derivation cut to its first and last sentences.
+
+    uv explains a conflict with a test plugin in dozens of sentences ("Because
+    ... we can conclude ..."): the first names the conflict, the last ones the
+    newest release and the conclusion.
+
+    :param part: One cause of a failure.
+    :returns: It, or its ends joined by an ellipsis.
+    """
+    sentences = re.split(r"(?<=\.) (?=(?:\(\d+\) )?(?:Because|And because) )", part)
+    if len(sentences) <= _HEAD_SENTENCES + _TAIL_SENTENCES + 1:
+        return part
+    # From the last numbered step ("(4) Because X depends on Y"): the fact the
+    # conclusion rests on.
+    start = max(
+        (i for i, text in enumerate(sentences) if re.match(r"\(\d+\) Because", text)),
+        default=len(sentences) - _TAIL_SENTENCES,
+    )
+    start = max(start, len(sentences) - _TAIL_SENTENCES - 2, _HEAD_SENTENCES + 1)
+    return " ".join([*sentences[:_HEAD_SENTENCES], "…", *sentences[start:]])
 
 
 def _classify(line: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from pytest_depbounds import cli
+from pytest_depbounds import cli, process
 from pytest_depbounds.bounds import highest_allowed, lowest_allowed, parse_bounds
 from pytest_depbounds.declared import is_tooling, read_declaration
 from pytest_depbounds.envs import KEEP_PER_BOUND, STAMP, EnvPlan, prune_runs
@@ -547,3 +547,36 @@ def test_setuptools_builds_outside_the_project(
     assert mine is not None
     assert mine.env is not None
     assert mine.env["DIST_EXTRA_CONFIG"] == str(tmp_path / "mine.cfg")
+
+
+def test_a_long_resolver_derivation_is_condensed_to_its_ends() -> None:
+    # uv explains a conflict over dozens of sentences (pytest-aiohttp against
+    # aiohttp==0.2): the line keeps the first and the last two, the log the rest.
+    steps = " ".join(
+        f"({n}) Because pytest-plugin>={n}.0 depends on lib>={n}.5 and lib==0.2, "
+        f"we can conclude that pytest-plugin>={n}.0 cannot be used."
+        for n in range(1, 12)
+    )
+    stderr = (
+        "  \N{MULTIPLICATION SIGN} No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because pytest-plugin<1.0 depends on lib>=0.9 and lib==0.2, we can "
+        f"conclude that pytest-plugin<1.0 cannot be used. {steps} And because you "
+        "require pytest-plugin, we can conclude that your requirements are "
+        "unsatisfiable.\n"
+    )
+    outcome = process.Outcome(
+        request=process.ExecuteRequest(argv=("uv",)),
+        returncode=1,
+        stdout="",
+        stderr=stderr,
+        elapsed=0.1,
+    )
+    summary = outcome.summary()
+    assert summary == (
+        "No solution found when resolving dependencies: Because pytest-plugin<1.0 "
+        "depends on lib>=0.9 and lib==0.2, we can conclude that pytest-plugin<1.0 "
+        "cannot be used. … (11) Because pytest-plugin>=11.0 depends on lib>=11.5 "
+        "and lib==0.2, we can conclude that pytest-plugin>=11.0 cannot be used. "
+        "And because you require pytest-plugin, we can conclude that your "
+        "requirements are unsatisfiable."
+    )
