@@ -120,3 +120,23 @@ def test_the_cache_command_lists_and_prunes(
     )
     assert "2 envs removed" in capsys.readouterr().out
     assert not [p for p in _envs(pytester) if p.is_dir()]
+
+
+def test_a_build_rewriting_a_source_file_does_not_reinstall_every_run(
+    pytester: pytest.Pytester,
+) -> None:
+    # As hatch-vcs and setuptools-scm do: each build writes the version file.
+    _project(pytester, ["fakelib>=1.4"])
+    backend = pytester.path / "_intree_backend.py"
+    backend.write_text(
+        backend.read_text() + "\n_build_wheel = build_wheel\n"
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        "    with open('myproj/_version.py', 'w') as f:\n"
+        "        f.write('version = \"0.1.0\"\\n')\n"
+        "    return _build_wheel(wheel_directory, config_settings, metadata_directory)\n"
+    )
+    assert pytester.runpytest_subprocess("--depbounds").ret == 0
+    result = pytester.runpytest_subprocess("--depbounds")
+    result.stdout.no_fnmatch_line("*project changed*")
+    result.stdout.fnmatch_lines(["lower*passed*env reused", "upper*passed*env reused"])
+    assert result.ret == 0
