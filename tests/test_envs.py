@@ -140,3 +140,26 @@ def test_a_build_rewriting_a_source_file_does_not_reinstall_every_run(
     result.stdout.no_fnmatch_line("*project changed*")
     result.stdout.fnmatch_lines(["lower*passed*env reused", "upper*passed*env reused"])
     assert result.ret == 0
+
+
+def test_the_tests_find_the_env_s_scripts_first_on_path(
+    pytester: pytest.Pytester,
+) -> None:
+    # A test running the project's console script (`dotenv --version`) must run
+    # the one of the bound's env, not one found further on the user's PATH.
+    check = (
+        "import os, shutil, sys\n\n"
+        "def test_path():\n"
+        "    assert shutil.which('pytest') == os.path.join(\n"
+        "        os.path.dirname(sys.executable), 'pytest')\n"
+        "    assert os.environ['VIRTUAL_ENV'] == sys.prefix\n"
+    )
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["fakelib>=1.4"],
+        tests={"test_path.py": check},
+    )
+    result = pytester.runpytest_subprocess("--depbounds=lower")
+    result.stdout.fnmatch_lines(["lower*1 passed*"])
+    assert result.ret == 0
