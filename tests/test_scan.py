@@ -534,3 +534,20 @@ def test_the_scan_command_reads_requirements_files(
     assert "2 dependencies checked" in out
     assert cli.main([*args, "-r", "requirements.txt", "test-requirements.txt"]) == 2
     assert "give each requirements file its own -r" in capsys.readouterr().err
+
+
+def test_keywords_reached_through_a_value_or_a_module_alias(tmp_path: Path) -> None:
+    # pytest's ``mark = MARK_GEN`` (a MarkGenerator instance): every plugin's
+    # ``pytest.mark.skipif(..., reason=...)`` was "skipped: not found"; and a
+    # function reached through a re-exported module was never checked.
+    files = {
+        "marklib/__init__.py": "from marklib import _impl as impl\n"
+        "from marklib._impl import MARK as mark\n",
+        "marklib/_impl.py": "class Gen:\n    def __getattr__(self, name):\n"
+        "        return name\n\n\nMARK = Gen()\n\n\n"
+        "def run(path, *, quiet=False):\n    pass\n",
+    }
+    api = load_api(write_wheel(tmp_path, "marklib", "1.0", files), "marklib", "1.0")
+    assert accepts(api, "marklib.mark.skipif", "reason").state == "present"
+    assert accepts(api, "marklib.impl.run", "quiet").state == "present"
+    assert accepts(api, "marklib.impl.run", "loud").state == "missing"
