@@ -1046,4 +1046,15 @@ def _default_cache_dir(config: pytest.Config) -> Path:
     cache: pytest.Cache | None = getattr(config, "cache", None)
     if cache is not None:
         return cache.mkdir("depbounds")
-    return config.rootpath / ".depbounds-cache"
+    # Without pytest's cacheprovider: beside the project, so made ignored as
+    # pytest makes its own cache (or git shows every file of the envs).
+    folder = config.rootpath / ".depbounds-cache"
+    ignore = folder / ".gitignore"
+    # An unwritable folder is said where the cache is first written.
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not ignore.exists():
+            ignore.write_text(
+                "# Created by pytest-depbounds automatically.\n*\n", encoding="utf-8"
+            )
+    return folder

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -163,3 +165,29 @@ def test_the_tests_find_the_env_s_scripts_first_on_path(
     result = pytester.runpytest_subprocess("--depbounds=lower")
     result.stdout.fnmatch_lines(["lower*1 passed*"])
     assert result.ret == 0
+
+
+def test_the_cache_without_pytest_s_cacheprovider_is_ignored_by_git(
+    pytester: pytest.Pytester,
+) -> None:
+    # `-p no:cacheprovider` (common in addopts) moves the cache to the project
+    # root: its envs must not show as thousands of untracked files.
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git not found")
+    _project(pytester, ["fakelib>=1.4"])
+    subprocess.run([git, "init", "-q"], cwd=pytester.path, check=True)
+    result = pytester.runpytest_subprocess(
+        "--depbounds=upper", "-p", "no:cacheprovider"
+    )
+    assert result.ret == 0
+    assert (pytester.path / ".depbounds-cache" / "envs").is_dir()
+    status = subprocess.run(
+        [git, "status", "--porcelain", "--untracked-files=all"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".depbounds-cache" not in status
+    assert "pyproject.toml" in status
