@@ -26,6 +26,7 @@ from pytest_depbounds.attribution import (
     SiteIndex,
     attribute_failures,
     crash_facts,
+    drop_shared,
     site_packages,
 )
 from pytest_depbounds.bisection import after_attribution
@@ -842,6 +843,18 @@ class BoundsSession:
             self.results[index] = dataclasses.replace(
                 result, findings=findings, unattributed=unattributed
             )
+        ran = {
+            r.bound: (r.findings, r.unattributed)
+            for r in self.results
+            if r.bound in sites and r.tests
+        }
+        shared = drop_shared(ran)
+        for index, result in enumerate(self.results):
+            if result.bound in shared:
+                findings, unattributed = shared[result.bound]
+                self.results[index] = dataclasses.replace(
+                    result, findings=findings, unattributed=unattributed
+                )
 
     # -- static scan (scan.py) ---------------------------------------------------
 
