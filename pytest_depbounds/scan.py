@@ -899,7 +899,7 @@ class ScanResult:
         scanned = ", ".join(f"{d} {lo}..{hi}" for d, (lo, hi) in self.versions.items())
         count = len(self.versions)
         out.append(
-            f"scan: {self.checked} uses of {count} "
+            f"scan: {self.checked} use{'' if self.checked == 1 else 's'} of {count} "
             f"dependenc{'y' if count == 1 else 'ies'} checked "
             f"({scanned or 'none'}) in {self.seconds:.2f} s: "
             f"{len(self.findings)} missing"

@@ -12,7 +12,14 @@ from pytest_depbounds import cli
 from pytest_depbounds.declared import read_declaration
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings
-from pytest_depbounds.scan import Scanner, Usage, accepts, load_api, read_uses
+from pytest_depbounds.scan import (
+    Scanner,
+    ScanResult,
+    Usage,
+    accepts,
+    load_api,
+    read_uses,
+)
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -551,3 +558,15 @@ def test_keywords_reached_through_a_value_or_a_module_alias(tmp_path: Path) -> N
     assert accepts(api, "marklib.mark.skipif", "reason").state == "present"
     assert accepts(api, "marklib.impl.run", "quiet").state == "present"
     assert accepts(api, "marklib.impl.run", "loud").state == "missing"
+
+
+def test_the_summary_line_counts_one_use_in_the_singular() -> None:
+    result = ScanResult(
+        findings=(),
+        skipped=(),
+        versions={"click": ("5.0", "8.5.1")},
+        checked=1,
+        seconds=0.5,
+        built=0,
+    )
+    assert result.lines()[-1].startswith("scan: 1 use of 1 dependency checked")
