@@ -1117,3 +1117,52 @@ def attribute_failures(
     explained = {nodeid for nodeid, _, _ in found}
     unattributed = tuple(dict.fromkeys(n for n in unexplained if n not in explained))
     return group(found), unattributed
+
+
+#: Findings about how a dependency behaves, not about its API: the same error at
+#: every bound says the versions are not what differs.
+_BEHAVIOUR_KINDS = frozenset(
+    {"error-in-dependency", "project-error-with-dependency", "warning-from-dependency"}
+)
+
+
+def drop_shared(
+    by_bound: Mapping[str, tuple[tuple[Culprit, ...], tuple[str, ...]]],
+) -> dict[str, tuple[tuple[Culprit, ...], tuple[str, ...]]]:
+    """Unattribute the errors every bound raises alike from the same dependency.
+
+    A test that fails with the same error raised in the same dependency at the
+    lower and the upper bound fails for a reason no version explains (a test
+    setting, a platform): blaming each bound's version, and advising a cap at
+    the upper one, would send the user after the wrong cause.
+
+    :param by_bound: Each bound's culprits and unattributed node ids.
+    :returns: The same, with those failures moved to the unattributed ones.
+    """
+    seen: dict[str, dict[str, tuple[object, ...]]] = {
+        bound: {
+            test: (c.finding.dist, c.finding.kind, c.finding.detail)
+            for c in culprits
+            if c.finding.kind in _BEHAVIOUR_KINDS
+            for test in (*c.tests, *c.collectors)
+        }
+        for bound, (culprits, _) in by_bound.items()
+    }
+    result: dict[str, tuple[tuple[Culprit, ...], tuple[str, ...]]] = {}
+    for bound, (culprits, unattributed) in by_bound.items():
+        others = [s for b, s in seen.items() if b != bound]
+        kept: list[Culprit] = []
+        dropped: list[str] = []
+        for culprit in culprits:
+            tests = (*culprit.tests, *culprit.collectors)
+            key = (culprit.finding.dist, culprit.finding.kind, culprit.finding.detail)
+            if (
+                others
+                and culprit.finding.kind in _BEHAVIOUR_KINDS
+                and all(o.get(t) == key for o in others for t in tests)
+            ):
+                dropped.extend(tests)
+            else:
+                kept.append(culprit)
+        result[bound] = (tuple(kept), tuple(dict.fromkeys((*unattributed, *dropped))))
+    return result

@@ -611,6 +611,19 @@ def _refine_bound(
         )
         for c in result.findings
     )
+    # A localised culprit's fix is the other bound's version; bisection found
+    # the lowest that works: one requirement to write, not two.
+    bisected = {
+        canonicalize_name(n.dist): n.fix
+        for n in notes
+        if n.kind == "true-lower-bound" and n.dist and n.fix
+    }
+    notes = [
+        dataclasses.replace(n, fix=bisected[canonicalize_name(n.dist)])
+        if n.kind == "culprit" and n.dist and canonicalize_name(n.dist) in bisected
+        else n
+        for n in notes
+    ]
     return dataclasses.replace(result, notes=(*result.notes, *notes), findings=findings)
 
 

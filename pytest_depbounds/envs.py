@@ -162,6 +162,9 @@ def ensure_env(
                     "install the project",
                     path,
                 )
+                # A build may rewrite a source file (hatch-vcs, setuptools-scm
+                # write the version file): the stamp holds the tree it left.
+                source_digest = _source_digest(plan)
             # Also the last use, which pruning goes by.
             _write_stamp(path, key, source_digest)
             if hold is not None:
@@ -175,7 +178,7 @@ def ensure_env(
             )
         _build(plan, installer, path, log)
         _checkpoint("installed")
-        _write_stamp(path, key, source_digest)
+        _write_stamp(path, key, _source_digest(plan))
         if hold is not None:
             hold.enter_context(stack.pop_all())
     for removed in prune(envs_dir, keep=KEEP_PER_BOUND, bound=plan.bound):
@@ -214,10 +217,7 @@ def installer_project(
 
 def _project_wheel(installer: Installer, plan: EnvPlan, envs_dir: Path) -> Path | None:
     """The project's wheel for this source state, built on first use."""
-    digest = hashlib.sha256(
-        f"{_source_digest(plan)}:{plan.interpreter.executable}".encode()
-    ).hexdigest()[:16]
-    folder = envs_dir.parent / "project-wheels" / f"{plan.project_name}-{digest}"
+    folder = _wheel_folder(plan, envs_dir)
     with _locked(folder.parent / f"{folder.name}.lock", lambda _: None):
         wheels = sorted(folder.glob("*.whl"))
         if (folder / "complete").is_file() and len(wheels) == 1:
@@ -243,8 +243,24 @@ def _project_wheel(installer: Installer, plan: EnvPlan, envs_dir: Path) -> Path 
             return None  # an unusual backend: install from the source instead
         # Written last: a build killed half-way is never taken for a wheel.
         (folder / "complete").touch()
+    # A build that rewrote a source file (a version file) left the tree in
+    # another state: that state has this wheel too, or each run builds anew.
+    after = _wheel_folder(plan, envs_dir)
+    if after != folder:
+        with _locked(after.parent / f"{after.name}.lock", lambda _: None):
+            if not (after / "complete").is_file():
+                shutil.rmtree(after, ignore_errors=True)
+                shutil.copytree(folder, after)
     _prune_wheels(folder)
     return wheels[0]
+
+
+def _wheel_folder(plan: EnvPlan, envs_dir: Path) -> Path:
+    """Where the project's wheel for its current source state is kept."""
+    digest = hashlib.sha256(
+        f"{_source_digest(plan)}:{plan.interpreter.executable}".encode()
+    ).hexdigest()[:16]
+    return envs_dir.parent / "project-wheels" / f"{plan.project_name}-{digest}"
 
 
 def _prune_wheels(kept: Path) -> None:

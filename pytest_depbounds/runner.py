@@ -151,6 +151,11 @@ def _blocks_cacheprovider(args: Sequence[str]) -> bool:
 def inner_environ(request: InnerRequest, base: Mapping[str, str]) -> dict[str, str]:
     """The inner session's environment: the user's, with our plugin on the path."""
     env = child_environ(base, python_path=str(request.inner_dir))
+    # The env activated, as tox and nox do: a test running a console script
+    # (the project's own CLI) runs the env's, not one further on the PATH.
+    scripts = request.env_python.parent
+    env["PATH"] = os.pathsep.join(p for p in (str(scripts), env.get("PATH", "")) if p)
+    env["VIRTUAL_ENV"] = str(scripts.parent)
     env[_inner.RESULTS_VAR] = str(request.results)
     env[_inner.PARENT_VAR] = str(os.getpid())
     env[_inner.OPTIONS_VAR] = json.dumps(

@@ -64,6 +64,9 @@ DEFAULT_REFRESH = 3600.0
 USES_FORMAT = 2
 #: Bumped when the cached API summaries change shape.
 SUMMARY_FORMAT = 4
+#: Bumped when the way uses are looked up in a summary changes (stored answers
+#: are dropped).
+LOOKUP_FORMAT = 2
 
 #: An ``__init__.py`` sharing its package with other distributions.
 _NAMESPACE = re.compile(r"\b(?:extend_path|declare_namespace)\(")
@@ -675,12 +678,22 @@ class ApiCache:
         return api
 
 
-def lookup(api: Api, symbol: str) -> Lookup:  # noqa: PLR0911 - one answer per case
+def lookup(api: Api, symbol: str) -> Lookup:
     """Say whether a dotted name exists in an API.
 
     :param api: One version's API.
     :param symbol: e.g. ``libfoo.sub.func``.
     :returns: present, missing (with the first missing part) or unknown (why).
+    """
+    found = _walk(api, symbol)
+    return found if isinstance(found, Lookup) else Lookup(state="present")
+
+
+def _walk(api: Api, symbol: str) -> Lookup | tuple[str, str]:  # noqa: PLR0911 - one answer per case
+    """The object a dotted name reaches (its path and entry), else why not.
+
+    A ``present`` answer is a name reached through a value or a function
+    (``pytest.mark.skipif``), which is no API question.
     """
     parts = symbol.split(".")
     path = parts[0]
@@ -705,8 +718,7 @@ def lookup(api: Api, symbol: str) -> Lookup:  # noqa: PLR0911 - one answer per c
         if part in _IMPLICIT:
             return Lookup(state="present")
         return Lookup(state="missing", detail=child)
-    resolved = _resolve(api, path)
-    return resolved if isinstance(resolved, Lookup) else Lookup(state="present")
+    return _resolve(api, path)
 
 
 def accepts(api: Api, symbol: str, keyword: str) -> Lookup:
@@ -717,10 +729,9 @@ def accepts(api: Api, symbol: str, keyword: str) -> Lookup:
     :param keyword: The keyword.
     :returns: present (accepted), missing, or unknown.
     """
-    found = lookup(api, symbol)
-    if found.state != "present":
-        return found
-    resolved = _resolve(api, symbol)
+    # Resolved along the walk: a module alias on the way (`pkg.sub.func`) is
+    # followed, and a callable reached through a value is no API question.
+    resolved = _walk(api, symbol)
     if isinstance(resolved, Lookup):
         return resolved
     path, entry = resolved
@@ -888,7 +899,7 @@ class ScanResult:
         scanned = ", ".join(f"{d} {lo}..{hi}" for d, (lo, hi) in self.versions.items())
         count = len(self.versions)
         out.append(
-            f"scan: {self.checked} uses of {count} "
+            f"scan: {self.checked} use{'' if self.checked == 1 else 's'} of {count} "
             f"dependenc{'y' if count == 1 else 'ies'} checked "
             f"({scanned or 'none'}) in {self.seconds:.2f} s: "
             f"{len(self.findings)} missing"
@@ -1061,6 +1072,7 @@ class Scanner:
             [
                 SUMMARY_FORMAT,
                 USES_FORMAT,
+                LOOKUP_FORMAT,
                 [[u.symbol, u.keyword, u.site] for u in uses.uses],
                 uses.star_imports,
                 skipped,

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pytest_depbounds.attribution import (
     SiteIndex,
     attribute_failures,
     crash_facts,
+    drop_shared,
     site_packages,
 )
 from pytest_depbounds.bisection import after_attribution
@@ -57,7 +59,13 @@ from pytest_depbounds.resolution import (
     resolve,
     tooling_requirements,
 )
-from pytest_depbounds.results import BoundResult, Tally, rebuild_report, split_facts
+from pytest_depbounds.results import (
+    BoundResult,
+    Note,
+    Tally,
+    rebuild_report,
+    split_facts,
+)
 from pytest_depbounds.runner import (
     InnerRequest,
     StopSignal,
@@ -76,7 +84,6 @@ if TYPE_CHECKING:
     from pytest_depbounds.envs import BuiltEnv
     from pytest_depbounds.interpreters import Interpreter
     from pytest_depbounds.resolution import ConstraintsFile, Pins
-    from pytest_depbounds.results import Note
     from pytest_depbounds.runner import RunOutcome
     from pytest_depbounds.scan import ScanResult
     from pytest_depbounds.settings import Settings
@@ -832,6 +839,11 @@ class BoundsSession:
                 if facts is not None and not started:
                     # A plugin or conftest that does not import: name its cause.
                     state.failures.append((CRASH_NODEID, "session", facts))
+                if not started:
+                    state.crash_note = _unimportable_project_module(
+                        outcome.log_tail(CRASH_LINES),
+                        self.config.invocation_params.dir,
+                    )
                 report = _crash_report(state.bound, crash, tail)
                 state.tally.add(report)
                 if state.bound != LOOKAHEAD:
@@ -858,6 +870,7 @@ class BoundsSession:
             tests=tuple(state.tally.tests.values()),
             notes=(
                 *self.source_notes.get(state.bound, ()),
+                *((state.crash_note,) if state.crash_note else ()),
                 *strict_notes(
                     pins.notes if pins else (),
                     strict_lower=state.bound == "lower" and self.settings.strict_lower,
@@ -899,6 +912,18 @@ class BoundsSession:
             self.results[index] = dataclasses.replace(
                 result, findings=findings, unattributed=unattributed
             )
+        ran = {
+            r.bound: (r.findings, r.unattributed)
+            for r in self.results
+            if r.bound in sites and r.tests
+        }
+        shared = drop_shared(ran)
+        for index, result in enumerate(self.results):
+            if result.bound in shared:
+                findings, unattributed = shared[result.bound]
+                self.results[index] = dataclasses.replace(
+                    result, findings=findings, unattributed=unattributed
+                )
 
     # -- static scan (scan.py) ---------------------------------------------------
 
@@ -1047,6 +1072,8 @@ class _BoundState:
     )
     #: Not run: it could not differ from another bound (the lookahead).
     skipped: bool = False
+    #: Why a session that stopped at start-up could not import a project module.
+    crash_note: Note | None = None
 
 
 def _wait_for_end(channel: queue.Queue[Event], *, timeout: float) -> None:
@@ -1099,8 +1126,54 @@ def _crash_report(bound: str, message: str, tail: str) -> pytest.TestReport:
     )
 
 
+_NO_MODULE_NAMED = re.compile(r"No module named '(?P<name>[\w.]+)'")
+
+
+def _unimportable_project_module(tail: str, cwd: Path) -> Note | None:
+    """Why a session that stopped at start-up could not import a project module.
+
+    The inner session runs the env's ``pytest`` script, which, unlike
+    ``python -m pytest``, does not put the current folder on ``sys.path``: a
+    plugin, ``-p`` option or settings module (pytest-django's
+    ``DJANGO_SETTINGS_MODULE = tests.settings``) naming a module of the project
+    that the project does not install is then not found.
+
+    :param tail: The end of the session's output.
+    :param cwd: The session's working directory.
+    :returns: A note saying how to make it importable, or ``None``.
+    """
+    for match in _NO_MODULE_NAMED.finditer(tail):
+        top = match["name"].partition(".")[0]
+        if (cwd / top).is_dir() or (cwd / f"{top}.py").is_file():
+            return Note(
+                kind="project-module-not-importable",
+                dist=None,
+                message=(
+                    f"`{top}` is a {'folder' if (cwd / top).is_dir() else 'module'}"
+                    " of the project that the inner session cannot import: it runs"
+                    " the env's `pytest`, which does not put the current folder on"
+                    " sys.path as `python -m pytest` does; add `pythonpath = .` to"
+                    " your pytest configuration (pytest>=7), or pass"
+                    " `-o pythonpath=.`"
+                ),
+                location=None,
+            )
+    return None
+
+
 def _default_cache_dir(config: pytest.Config) -> Path:
     cache: pytest.Cache | None = getattr(config, "cache", None)
     if cache is not None:
         return cache.mkdir("depbounds")
-    return config.rootpath / ".depbounds-cache"
+    # Without pytest's cacheprovider: beside the project, so made ignored as
+    # pytest makes its own cache (or git shows every file of the envs).
+    folder = config.rootpath / ".depbounds-cache"
+    ignore = folder / ".gitignore"
+    # An unwritable folder is said where the cache is first written.
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not ignore.exists():
+            ignore.write_text(
+                "# Created by pytest-depbounds automatically.\n*\n", encoding="utf-8"
+            )
+    return folder

@@ -1195,3 +1195,40 @@ def test_a_dependency_needing_setuptools_undeclared_says_so(
         "'pkg_resources' (`pkg_resources` is setuptools', which fakelib uses without "
         "declaring it; the envs install only declared distributions)"
     )
+
+
+@pytest.mark.slow
+def test_an_error_raised_alike_at_every_bound_is_no_bound_s_doing(
+    pytester: pytest.Pytester, local_index: Path
+) -> None:
+    # django-model-utils on SQLite: Django 3.2 and 5.2 both raise "You can only
+    # execute one statement at a time."; each bound blamed its Django and the
+    # upper one advised a cap.
+    code = "def execute(sql):\n    raise ValueError('one statement at a time')\n"
+    for version in ("1.0", "2.0"):
+        write_wheel(local_index, "samelib", version, {"samelib/__init__.py": code})
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["samelib>=1.0"],
+        package={
+            "myproj/__init__.py": "import samelib\n\ndef go():\n    samelib.execute('a; b')\n"
+        },
+        tests={"test_go.py": "import myproj\n\ndef test_go():\n    myproj.go()\n"},
+    )
+    result = pytester.runpytest_subprocess("--depbounds")
+    result.stdout.fnmatch_lines(
+        [
+            "findings:",
+            (
+                "[[]lower[]] 1 failure not attributed to a dependency (it fails at the "
+                "upper bound too)"
+            ),
+            (
+                "[[]upper[]] 1 failure not attributed to a dependency (it fails at the "
+                "lower bound too)"
+            ),
+        ]
+    )
+    result.stdout.no_fnmatch_line("*samelib<2.0*")
+    assert result.ret == 1

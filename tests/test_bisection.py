@@ -181,6 +181,11 @@ def bisect_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A value that changed: no exception names it (localisation finds it).
     write_wheel(folder, "valuelib", "1.0", {"valuelib/__init__.py": "VALUE = 1\n"})
     write_wheel(folder, "valuelib", "2.0", {"valuelib/__init__.py": "VALUE = 2\n"})
+    # The same, fixed in 1.5: localisation says 2.0 (the upper bound's), bisection 1.5.
+    for version, value in (("1.0", 1), ("1.5", 2), ("2.0", 2)):
+        write_wheel(
+            folder, "steplib", version, {"steplib/__init__.py": f"VALUE = {value}\n"}
+        )
     # chainlib 1.0 calls corelib.feature, which corelib 3.0 removed; 1.1 does not.
     # Lowest-direct keeps corelib at 3.0 under chainlib's floor: a transitive gap.
     write_wheel(
@@ -795,3 +800,30 @@ def test_localize_takes_auto_yes_or_no(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["*--depbounds-localize: use auto, yes or no, not 'maybe'*"]
     )
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("bisect_links")
+def test_a_localised_culprit_takes_the_bisected_fix(pytester: pytest.Pytester) -> None:
+    # python-dotenv: "localised ... write click>=8.5.1" beside "click: the failing
+    # tests pass from 7.0; write click>=7.0": two fixes for one requirement.
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["steplib>=1.0"],
+        tests={
+            "test_value.py": (
+                "import steplib\n\n\ndef test_value():\n    assert steplib.VALUE == 2\n"
+            )
+        },
+    )
+    result = pytester.runpytest_subprocess(
+        "--depbounds", "--depbounds-bisect", "--depbounds-report=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lower = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))[
+        "bounds"
+    ][0]
+    fixes = {n["kind"]: n["fix"] for n in lower["notes"] if n["dist"] == "steplib"}
+    assert fixes == {"culprit": "steplib>=1.5", "true-lower-bound": "steplib>=1.5"}
+    result.stdout.no_fnmatch_line("*steplib>=2.0*")

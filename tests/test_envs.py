@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -120,3 +122,72 @@ def test_the_cache_command_lists_and_prunes(
     )
     assert "2 envs removed" in capsys.readouterr().out
     assert not [p for p in _envs(pytester) if p.is_dir()]
+
+
+def test_a_build_rewriting_a_source_file_does_not_reinstall_every_run(
+    pytester: pytest.Pytester,
+) -> None:
+    # As hatch-vcs and setuptools-scm do: each build writes the version file.
+    _project(pytester, ["fakelib>=1.4"])
+    backend = pytester.path / "_intree_backend.py"
+    backend.write_text(
+        backend.read_text() + "\n_build_wheel = build_wheel\n"
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        "    with open('myproj/_version.py', 'w') as f:\n"
+        "        f.write('version = \"0.1.0\"\\n')\n"
+        "    return _build_wheel(wheel_directory, config_settings, metadata_directory)\n"
+    )
+    assert pytester.runpytest_subprocess("--depbounds").ret == 0
+    result = pytester.runpytest_subprocess("--depbounds")
+    result.stdout.no_fnmatch_line("*project changed*")
+    result.stdout.fnmatch_lines(["lower*passed*env reused", "upper*passed*env reused"])
+    assert result.ret == 0
+
+
+def test_the_tests_find_the_env_s_scripts_first_on_path(
+    pytester: pytest.Pytester,
+) -> None:
+    # A test running the project's console script (`dotenv --version`) must run
+    # the one of the bound's env, not one found further on the user's PATH.
+    check = (
+        "import os, shutil, sys\n\n"
+        "def test_path():\n"
+        "    assert shutil.which('pytest') == os.path.join(\n"
+        "        os.path.dirname(sys.executable), 'pytest')\n"
+        "    assert os.environ['VIRTUAL_ENV'] == sys.prefix\n"
+    )
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["fakelib>=1.4"],
+        tests={"test_path.py": check},
+    )
+    result = pytester.runpytest_subprocess("--depbounds=lower")
+    result.stdout.fnmatch_lines(["lower*1 passed*"])
+    assert result.ret == 0
+
+
+def test_the_cache_without_pytest_s_cacheprovider_is_ignored_by_git(
+    pytester: pytest.Pytester,
+) -> None:
+    # `-p no:cacheprovider` (common in addopts) moves the cache to the project
+    # root: its envs must not show as thousands of untracked files.
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git not found")
+    _project(pytester, ["fakelib>=1.4"])
+    subprocess.run([git, "init", "-q"], cwd=pytester.path, check=True)
+    result = pytester.runpytest_subprocess(
+        "--depbounds=upper", "-p", "no:cacheprovider"
+    )
+    assert result.ret == 0
+    assert (pytester.path / ".depbounds-cache" / "envs").is_dir()
+    status = subprocess.run(
+        [git, "status", "--porcelain", "--untracked-files=all"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".depbounds-cache" not in status
+    assert "pyproject.toml" in status

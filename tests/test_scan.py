@@ -12,7 +12,14 @@ from pytest_depbounds import cli
 from pytest_depbounds.declared import read_declaration
 from pytest_depbounds.index import Index
 from pytest_depbounds.installer import IndexSettings
-from pytest_depbounds.scan import Scanner, Usage, accepts, load_api, read_uses
+from pytest_depbounds.scan import (
+    Scanner,
+    ScanResult,
+    Usage,
+    accepts,
+    load_api,
+    read_uses,
+)
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -534,3 +541,32 @@ def test_the_scan_command_reads_requirements_files(
     assert "2 dependencies checked" in out
     assert cli.main([*args, "-r", "requirements.txt", "test-requirements.txt"]) == 2
     assert "give each requirements file its own -r" in capsys.readouterr().err
+
+
+def test_keywords_reached_through_a_value_or_a_module_alias(tmp_path: Path) -> None:
+    # pytest's ``mark = MARK_GEN`` (a MarkGenerator instance): every plugin's
+    # ``pytest.mark.skipif(..., reason=...)`` was "skipped: not found"; and a
+    # function reached through a re-exported module was never checked.
+    files = {
+        "marklib/__init__.py": "from marklib import _impl as impl\n"
+        "from marklib._impl import MARK as mark\n",
+        "marklib/_impl.py": "class Gen:\n    def __getattr__(self, name):\n"
+        "        return name\n\n\nMARK = Gen()\n\n\n"
+        "def run(path, *, quiet=False):\n    pass\n",
+    }
+    api = load_api(write_wheel(tmp_path, "marklib", "1.0", files), "marklib", "1.0")
+    assert accepts(api, "marklib.mark.skipif", "reason").state == "present"
+    assert accepts(api, "marklib.impl.run", "quiet").state == "present"
+    assert accepts(api, "marklib.impl.run", "loud").state == "missing"
+
+
+def test_the_summary_line_counts_one_use_in_the_singular() -> None:
+    result = ScanResult(
+        findings=(),
+        skipped=(),
+        versions={"click": ("5.0", "8.5.1")},
+        checked=1,
+        seconds=0.5,
+        built=0,
+    )
+    assert result.lines()[-1].startswith("scan: 1 use of 1 dependency checked")

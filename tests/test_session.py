@@ -537,3 +537,29 @@ def test_an_index_gone_since_the_last_run_says_how_to_run_offline(
     offline = pytester.runpytest_subprocess("--depbounds=upper", "--depbounds-offline")
     offline.stdout.fnmatch_lines(["upper*passed*1 passed*env reused"])
     assert offline.ret == pytest.ExitCode.OK
+
+
+def test_a_project_folder_not_on_the_path_says_how_to_put_it_there(
+    pytester: pytest.Pytester,
+) -> None:
+    # django-model-utils: pytest-django imports `tests.settings`, which only
+    # `python -m pytest` (the current folder on sys.path) finds; the inner
+    # session runs the env's `pytest` and crashed with no advice.
+    write_project(
+        pytester.path,
+        "myproj",
+        dependencies=["stablelib>=1.0"],
+        tests={"test_ok.py": "def test_ok():\n    pass\n"},
+        extra_pyproject='[tool.pytest.ini_options]\naddopts = "-p helpers"\n',
+    )
+    (pytester.path / "helpers.py").write_text("")  # not in the wheel
+    result = pytester.runpytest_subprocess("--depbounds=lower")
+    result.stdout.fnmatch_lines(
+        [
+            "lower*crashed*",
+            "findings:",
+            "[[]lower[]] `helpers` is a module of the project that the inner session*",
+            "*python -m pytest* does; add `pythonpath = .` to",
+        ]
+    )
+    assert result.ret == 1
