@@ -588,10 +588,16 @@ class BoundsSession:
         """
         exclusions: tuple[tuple[str, str, str], ...] = ()
         built: tuple[tuple[str, str], ...] = ()
+        # The last env that built, its lock held: a search bisecting back to its
+        # pins takes it again rather than build (and lock) it a second time.
+        kept: tuple[tuple[str, ...], BuiltEnv] | None = None
         direct = {r.name for r in self.declaration.under_test}
         while True:
             try:
-                env = self._env(bound, pins, context, log, held)
+                if kept is not None and kept[0] == pins.lines:
+                    env = kept[1]
+                else:
+                    env = self._env(bound, pins, context, log, held)
             except EnvBuildError as exc:
                 failure = exc.failure
                 if (
@@ -625,6 +631,7 @@ class BoundsSession:
                 log(f"{name}=={version} does not build: trying {following}")
                 put(("pins", pins))
                 continue
+            kept = (pins.lines, env)
             narrower = self._bisect_back(
                 bound, context, log, pins, exclusions=exclusions, built=built
             )
