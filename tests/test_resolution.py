@@ -6,6 +6,7 @@ These call the resolution functions directly (uv resolves, no env is built).
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import pytest
@@ -154,7 +155,9 @@ def test_a_long_run_of_floors_that_do_not_build_is_searched(
 def test_giving_up_on_floors_that_do_not_build_names_them(
     local: _Resolver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pytest_depbounds.resolution.MAX_RESOLUTIONS", 2)
+    monkeypatch.setattr(
+        import_module("pytest_depbounds.resolution"), "MAX_RESOLUTIONS", 2
+    )
     with pytest.raises(ResolutionError) as raised:
         local(_request("manylib"))
     assert str(raised.value) == (
@@ -630,7 +633,9 @@ def test_giving_up_on_floors_that_do_not_install_names_them(
         tests={"test_ok.py": "def test_ok():\n    pass\n"},
     )
     pytester.makeconftest("")
-    monkeypatch.setattr("pytest_depbounds.session.MAX_STEPS", 2)
+    # The module the run imports: an earlier in-process run may have left a
+    # stale `pytest_depbounds.session` attribute that a dotted path would patch.
+    monkeypatch.setattr(import_module("pytest_depbounds.session"), "MAX_STEPS", 2)
     result = pytester.runpytest_inprocess("--depbounds=lower", "-p", "no:randomly")
     assert result.ret == 6
     # No finding calls 1.2 the lowest that installs: it does not either.
