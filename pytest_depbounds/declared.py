@@ -842,6 +842,11 @@ class _SetupCfgReader:
         self.path = path
         self.lines = text.splitlines()
 
+    def _key_location(self, section: str, key: str) -> tuple[int | None, str]:
+        # The key's line, and the location of a value read without one.
+        first = self.key_line(section, key)
+        return first, f"{self.path.name}:{first}" if first else self.path.name
+
     def read(
         self,
         section: str,
@@ -850,8 +855,7 @@ class _SetupCfgReader:
         origin: str,
     ) -> list[DeclaredRequirement]:
         value = parser.get(section, key, fallback="")
-        first = self.key_line(section, key)
-        where = f"{self.path.name}:{first}" if first else self.path.name
+        first, where = self._key_location(section, key)
         if value.strip().startswith("file:"):
             return self.from_files(value.strip().removeprefix("file:"), origin)
         # setuptools' ``_parse_list_semicolon``: one item a line, or on one line
@@ -880,8 +884,7 @@ class _SetupCfgReader:
         origin: str,
     ) -> list[DeclaredRequirement]:
         """A value of one requirement a line, ``# comments`` allowed (pbr's)."""
-        first = self.key_line(section, key)
-        where = f"{self.path.name}:{first}" if first else self.path.name
+        first, where = self._key_location(section, key)
         found = []
         for line in parser.get(section, key, fallback="").splitlines():
             item = requirement_text(line).strip()
