@@ -576,9 +576,13 @@ def _refine_bound(
     # applies to it.
     if result.status == "crashed" and not request.bisect:
         return result
-    if wants and other is not None and other.ok and result.status == "failed":
+    if (
+        wants
+        and result.status == "failed"
+        and (passing := _localisable_against(other, bound, request)) is not None
+    ):
         found, localised = _localize(
-            result, other, tuple(dict.fromkeys(unclear)) or _failed(result), request
+            result, passing, tuple(dict.fromkeys(unclear)) or _failed(result), request
         )
         notes += localised
         for dist, failing in found.items():
@@ -625,6 +629,21 @@ def _refine_bound(
         for n in notes
     ]
     return dataclasses.replace(result, notes=(*result.notes, *notes), findings=findings)
+
+
+def _localisable_against(
+    other: BoundResult | None, bound: BoundName, request: RefineRequest
+) -> BoundResult | None:
+    """The passing bound to localise against; if none, the log says why."""
+    # Localisation moves dists to the other bound's passing versions.
+    if other is None:
+        why = "it needs the other bound's passing pins: run both bounds (--depbounds)"
+    elif not other.ok:
+        why = f"the {other.bound} bound did not pass either"
+    else:
+        return other
+    request.log(bound, f"failures not localised: {why}")
+    return None
 
 
 def _failed(result: BoundResult) -> tuple[str, ...]:

@@ -14,18 +14,21 @@ from packaging.version import Version
 from pytest_depbounds import bisection
 from pytest_depbounds.bisection import (
     Prober,
+    RefineRequest,
     Schedule,
     Trial,
     Workspace,
     candidate_versions,
     choose_schedule,
     expected_probes,
+    refine,
     search,
     strip_paths,
 )
 from pytest_depbounds.envs import env_dir
 from pytest_depbounds.installer import IndexSettings, Installer
 from pytest_depbounds.interpreters import find as find_interpreter
+from pytest_depbounds.results import BoundResult
 from pytest_depbounds.testing import write_project, write_wheel
 
 if TYPE_CHECKING:
@@ -827,3 +830,52 @@ def test_a_localised_culprit_takes_the_bisected_fix(pytester: pytest.Pytester) -
     fixes = {n["kind"]: n["fix"] for n in lower["notes"] if n["dist"] == "steplib"}
     assert fixes == {"culprit": "steplib>=1.5", "true-lower-bound": "steplib>=1.5"}
     result.stdout.no_fnmatch_line("*steplib>=2.0*")
+
+
+def _failed_bound(bound: str, status: str = "failed") -> BoundResult:
+    return BoundResult(
+        bound=bound,
+        interpreter="CPython 3.11.7",
+        pins={"a": "1.0"},
+        direct=("a",),
+        resolution="lowest-direct",
+        env_path=None,
+        env_reused=True,
+        env_seconds=0.0,
+        run_seconds=0.0,
+        counts={status: 1},
+        collected=1,
+        exitstatus=1 if status == "failed" else 0,
+        error=None,
+        crash=None,
+        tests=(),
+        unattributed=("tests/test_a.py::test_a",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("others", "why"),
+    [
+        ((), "it needs the other bound's passing pins: run both bounds"),
+        (("upper",), "the upper bound did not pass either"),
+    ],
+    ids=["alone", "both-fail"],
+)
+def test_failures_that_cannot_be_localised_say_why(
+    tmp_path: Path, others: tuple[str, ...], why: str
+) -> None:
+    logged: list[tuple[str, str]] = []
+    results = [_failed_bound("lower"), *(_failed_bound(b) for b in others)]
+    refined = refine(
+        results,
+        RefineRequest(
+            workspace=_workspace(tmp_path, rebuild=False),
+            bisect=False,
+            localize="auto",
+            log=lambda bound, message: logged.append((bound, message)),
+        ),
+    )
+    assert ("lower", f"failures not localised: {why}") in [
+        (b, m.removesuffix(" (--depbounds)")) for b, m in logged
+    ], logged
+    assert refined[0].unattributed == ("tests/test_a.py::test_a",)
