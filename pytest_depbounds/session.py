@@ -521,8 +521,7 @@ class BoundsSession:
         built: tuple[tuple[str, str], ...] = (),
     ) -> ResolveRequest:
         # Requirements whose marker is false on the bound's interpreter are left out.
-        markers = context.interpreters[bound].marker_environment()
-        declaration = self.declaration.applicable(markers)
+        declaration = self._declared(bound)
         declared_tooling = [str(r.requirement) for r in declaration.tooling]
         constraints = context.constraints.get(bound, ())
         return ResolveRequest(
@@ -903,17 +902,16 @@ class BoundsSession:
             state = self.states[result.bound]
             if not state.failures or state.env is None:
                 continue
-            markers = self.markers.get(result.bound)
             # A session that crashed at start-up sent no ``start`` record.
             label = self.interpreter_labels.get(result.bound, "").partition(" ")
             attributor = Attributor(
                 sites[result.bound],
-                self.declaration.applicable(markers or {}),
+                self._declared(result.bound),
                 env_path=state.env.path,
                 implementation=str(state.runtime.get("implementation", label[0])),
                 python=str(state.runtime.get("python", label[2])),
                 others=[site for bound, site in sites.items() if bound != result.bound],
-                markers=markers,
+                markers=self.markers.get(result.bound),
             )
             findings, unattributed = attribute_failures(attributor, state.failures)
             self.results[index] = dataclasses.replace(
