@@ -449,8 +449,9 @@ class _Lower:
     def _floors(self) -> dict[str, Floor]:
         floors = {}
         for name, (requirement, location, reasons) in self.known.items():
-            merged = {**reasons, **self.failed.get(name, {}), **self._hidden(name)}
-            merged.update(self._searched(name, merged))
+            hidden = self._hidden(name)
+            merged = {**reasons, **self.failed.get(name, {}), **hidden}
+            merged.update(self._searched(name, merged, hidden))
             floor = choose_floor(requirement, merged, location=location)
             if floor.chosen is None:
                 label = self.target.label if self.target else "this interpreter"
@@ -562,7 +563,7 @@ class _Lower:
             return {}
         search = self.searches[name]
         chosen = self._next_try(name)
-        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
+        wheel = self._no_wheel()
         return {
             v: f"{wheel}sdist not tried (older and newer ones fail to build)"
             for v in self._candidates(name)
@@ -570,7 +571,10 @@ class _Lower:
         }
 
     def _searched(
-        self, name: str, merged: Mapping[Version, str | None]
+        self,
+        name: str,
+        merged: Mapping[Version, str | None],
+        hidden: Mapping[Version, str],
     ) -> dict[Version, str]:
         """One reason for every version a search left behind, tried or not.
 
@@ -584,18 +588,18 @@ class _Lower:
             return {}
         shown = ", ".join(str(v) for v in tried[:_SHOWN_VERSIONS])
         shown += ", ..." if len(tried) > _SHOWN_VERSIONS else ""
-        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
+        wheel = self._no_wheel()
         reason = f"{wheel}sdists do not build (tried {shown}: {search.why})"
-        hidden = self._hidden(name)
         return {
             v: reason
             for v in merged
             if v <= search.bad and (v in hidden or v in failed)
         }
 
-    def _tag(self) -> str:
+    def _no_wheel(self) -> str:
+        """``no wheel for cp311, `` (the start of a reason), or nothing."""
         tags = self.target.tags if self.target else ()
-        return tags[0].split("-", 1)[0] if tags else ""
+        return f"no wheel for {tags[0].split('-', 1)[0]}, " if tags else ""
 
     def _narrowed(self, floors: Mapping[str, Floor]) -> bool:
         """Record the floors that resolved; whether a search has more to try."""
@@ -645,7 +649,7 @@ class _Lower:
             return False
         if version in self.failed.get(name, {}):
             return False
-        wheel = f"no wheel for {self._tag()}, " if self._tag() else ""
+        wheel = self._no_wheel()
         self.failed.setdefault(name, {})[version] = f"{wheel}sdist build failed: {why}"
         # New floors: what pip's floors were raised for may no longer hold.
         self.raised.clear()
