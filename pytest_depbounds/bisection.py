@@ -890,6 +890,11 @@ def _bisect(
     return found, _note(found, location, crashed=result.status == "crashed")
 
 
+def _passing(*, crashed: bool) -> str:
+    """What a passing probe shows, for a crashed bound or a failed one."""
+    return "the session starts" if crashed else "the failing tests pass"
+
+
 def _note(found: Search, location: str | None, *, crashed: bool = False) -> Note:
     dist = found.dist
     if found.direction == "lower":
@@ -903,7 +908,7 @@ def _note(found: Search, location: str | None, *, crashed: bool = False) -> Note
             return Note(
                 kind="true-lower-bound", dist=dist, message=message, location=location
             )
-        what = "the session starts" if crashed else "the failing tests pass"
+        what = _passing(crashed=crashed)
         message = f"{dist}: {what} from {found.good} (tried {found.tried})"
         return Note(
             kind="true-lower-bound",
@@ -939,7 +944,7 @@ def _with_search(
     if bound == "lower":
         fix = lower_fix(dist, str(found.good))
         what = "declare" if finding.relation == "undeclared" else "write"
-        passes = "the session starts" if crashed else "the failing tests pass"
+        passes = _passing(crashed=crashed)
         advice = f"{what} `{fix}` (bisected: {passes} from {found.good})"
         if finding.kind == "broken-dependency" and finding.dist == dist:
             lowest = (
